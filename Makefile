@@ -1,0 +1,118 @@
+# Makefile - the one, non-recursive build of spindle.
+#
+#   make            build bin/spindle
+#   make check      install what is missing (scripts/deps.sh), build, run every test
+#   make demo       install, build, run the whole pipeline on this machine's documentation
+#   make asan       the whole test suite under -fsanitize=address,undefined (same as make check SAN=1)
+#   make fuzz       libFuzzer targets (clang) in build-fuzz/
+#   make cuda       the CUDA trainer, when nvcc is found
+#   make bench      benchmarks against the reference tools (bench/RESULTS.md)
+#
+# Every tool folder's *.c files go into libspindle.a; a folder may add flags in its module.mk.
+# A tool registers its subcommand with an SP_COMMAND(...) line in its cli.c (see cli/cli.h).
+
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+
+SAN ?=
+WERROR ?= 1
+BUILD := build$(if $(SAN),-san)
+BIN := $(if $(SAN),$(BUILD)/bin/spindle,bin/spindle)
+
+PKGS := libzstd sqlite3 libxml-2.0 libpcre2-8 icu-uc icu-i18n json-c libxxhash zlib
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wvla -Wformat=2 -Wpointer-arith -Wwrite-strings
+CFLAGS ?= -O2 -g
+SP_CFLAGS := -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(if $(filter 1,$(WERROR)),-Werror) \
+	-Ilib/include -Icli -I$(BUILD) $(PKG_CFLAGS) -MMD -MP
+SP_LDLIBS := $(PKG_LIBS) -lpthread -lm
+ifneq ($(SAN),)
+SP_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SP_LDFLAGS += -fsanitize=address,undefined
+endif
+
+TOOL_DIRS := lib cli corpus tokenizer pack filter dedup annotate train
+# Optional per-folder additions (extra CFLAGS/LDLIBS, check targets); absent is fine.
+-include $(wildcard $(addsuffix /module.mk,$(TOOL_DIRS)))
+
+SRCS := $(filter-out cli/main.c,$(wildcard $(addsuffix /*.c,$(TOOL_DIRS))))
+OBJS := $(SRCS:%.c=$(BUILD)/%.o)
+LIB := $(BUILD)/libspindle.a
+
+all: $(BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(SP_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/commands.inc: $(SRCS) Makefile
+	@mkdir -p $(BUILD)
+	@grep -h '^SP_COMMAND(' $(sort $(SRCS)) | sed 's/^SP_COMMAND(/SP_CMD_DECL(/' > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/cli/main.o: $(BUILD)/commands.inc
+
+$(LIB): $(OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(BUILD)/cli/main.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(SP_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SP_LDLIBS) $(LDLIBS)
+
+# ---------------------------------------------------------------- tests
+# Criterion units: every tests/DIR/test_*.c becomes one binary per DIR.
+UNIT_DIRS := $(sort $(patsubst tests/%/,%,$(dir $(wildcard tests/*/test_*.c))))
+UNIT_BINS := $(UNIT_DIRS:%=$(BUILD)/tests/%.unit)
+.SECONDEXPANSION:
+$(BUILD)/tests/%.unit: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard tests/%/test_*.c)) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(SP_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SP_LDLIBS) $(LDLIBS) -lcriterion
+
+$(BUILD)/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(SP_CFLAGS) $(CFLAGS) -Wno-missing-field-initializers -Itests -c -o $@ $<
+
+# Fuzz targets: tests/fuzz/fuzz_NAME.c; make check replays tests/fuzz/corpus/NAME/* through a plain driver.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%)
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz/%.replay)
+$(BUILD)/fuzz/%.replay: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_driver.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(SP_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SP_LDLIBS) $(LDLIBS)
+
+fuzz:
+	$(MAKE) SAN= BUILD=build-fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" $(FUZZ_NAMES:%=build-fuzz/fuzz/%)
+build-fuzz/fuzz/%: build-fuzz/tests/fuzz/fuzz_%.o build-fuzz/libspindle.a
+	@mkdir -p $(dir $@)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(SP_LDLIBS) $(LDLIBS)
+
+test-build: $(BIN) $(UNIT_BINS) $(FUZZ_REPLAY)
+
+# The whole suite: units, fuzz corpus replays, CLI tests. Prints "N passed, N failed" last.
+test: test-build
+	SPINDLE=$(abspath $(BIN)) BUILD=$(BUILD) tests/run.sh $(UNIT_BINS) $(FUZZ_REPLAY)
+
+check: deps
+	$(MAKE) test
+	$(if $(SAN),,$(MAKE) test SAN=1)
+
+asan: deps
+	$(MAKE) test SAN=1
+
+deps:
+	@scripts/deps.sh
+
+demo: deps
+	$(MAKE) all
+	scripts/demo.sh
+
+bench: all
+	bench/run.sh
+
+clean:
+	rm -rf build build-san build-fuzz bin
+
+.PHONY: all test test-build check asan deps demo bench clean fuzz
+-include $(OBJS:.o=.d) $(BUILD)/cli/main.d

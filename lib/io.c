@@ -1,0 +1,537 @@
+/* io.c - input streams (plain, zstd, gzip; sniffed by magic) and atomic output files (see spindle/io.h).
+ * This is the only file in lib/ that talks to libzstd and zlib for streams. */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+#include "spindle/io.h"
+#include "spindle/mem.h"
+
+#define RAW_CAP (1u << 17)
+#define DEC_CAP (1u << 18)
+
+struct sp_in {
+	int fd, own_fd;
+	char *name;
+	int codec;
+	unsigned char *raw; size_t raw_pos, raw_len; int raw_eof;
+	unsigned char *dec; size_t dec_pos, dec_len;
+	ZSTD_DStream *zd; int zmid;      /* zmid: inside a zstd frame */
+	z_stream gz; int gz_init, gz_mid;
+	int eof;
+	uint64_t lineno, raw_bytes, raw_size;
+};
+
+static int in_fail(sp_in *in, int code, const char *msg, sp_err *err)
+{
+	sp_err_set_(err, code, __FILE__, __LINE__, "%s", msg);
+	return sp_err_locate(err, in->name, in->lineno ? in->lineno + 1 : 0);
+}
+
+static int fill_raw(sp_in *in, sp_err *err)
+{
+	if (in->raw_pos < in->raw_len || in->raw_eof)
+		return 0;
+	in->raw_pos = in->raw_len = 0;
+	for (;;) {
+		ssize_t k = read(in->fd, in->raw, RAW_CAP);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return in_fail(in, SP_EIO, "read failed", err);
+		if (k == 0)
+			in->raw_eof = 1;
+		in->raw_len = (size_t)k;
+		in->raw_bytes += (uint64_t)k;
+		return 0;
+	}
+}
+
+static int sniff(sp_in *in, sp_err *err)
+{
+	/* Read until we have 4 bytes or EOF, keeping them in raw. */
+	while (in->raw_len < 4 && !in->raw_eof) {
+		ssize_t k = read(in->fd, in->raw + in->raw_len, RAW_CAP - in->raw_len);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return in_fail(in, SP_EIO, "read failed", err);
+		if (k == 0)
+			in->raw_eof = 1;
+		in->raw_len += (size_t)k;
+		in->raw_bytes += (uint64_t)k;
+	}
+	const unsigned char *r = in->raw;
+	if (in->raw_len >= 4 && r[0] == 0x28 && r[1] == 0xB5 && r[2] == 0x2F && r[3] == 0xFD) {
+		in->codec = SP_CODEC_ZSTD;
+		in->zd = ZSTD_createDStream();
+		if (!in->zd)
+			return in_fail(in, SP_ENOMEM, "out of memory", err);
+	} else if (in->raw_len >= 2 && r[0] == 0x1F && r[1] == 0x8B) {
+		in->codec = SP_CODEC_GZIP;
+		memset(&in->gz, 0, sizeof in->gz);
+		if (inflateInit2(&in->gz, 15 + 16) != Z_OK)
+			return in_fail(in, SP_ENOMEM, "cannot start gzip decoder", err);
+		in->gz_init = 1;
+	}
+	if (in->codec != SP_CODEC_NONE) {
+		in->dec = sp_malloc(DEC_CAP);
+		if (!in->dec)
+			return in_fail(in, SP_ENOMEM, "out of memory", err);
+	}
+	return 0;
+}
+
+static int open_common(sp_in **out, int fd, int own, const char *name, sp_err *err)
+{
+	sp_in *in = sp_calloc(1, sizeof *in);
+	if (!in) {
+		if (own)
+			close(fd);
+		SP_RAISE(err, SP_ENOMEM, "out of memory");
+	}
+	in->fd = fd;
+	in->own_fd = own;
+	in->name = sp_strdup(name);
+	in->raw = sp_malloc(RAW_CAP);
+	if (!in->name || !in->raw) {
+		sp_in_free(in);
+		SP_RAISE(err, SP_ENOMEM, "out of memory");
+	}
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		in->raw_size = (uint64_t)st.st_size;
+	int rc = sniff(in, err);
+	if (rc < 0) {
+		sp_in_free(in);
+		return rc;
+	}
+	*out = in;
+	return 0;
+}
+
+int sp_in_open(sp_in **out, const char *path, sp_err *err)
+{
+	if (!path || !strcmp(path, "-"))
+		return open_common(out, 0, 0, "-", err);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		sp_err_set_(err, SP_EIO, __FILE__, __LINE__, "cannot open");
+		return sp_err_locate(err, path, 0);
+	}
+	return open_common(out, fd, 1, path, err);
+}
+
+int sp_in_open_fd(sp_in **out, int fd, const char *name, sp_err *err)
+{
+	return open_common(out, fd, 0, name ? name : "-", err);
+}
+
+/* Decodes more bytes into dec (compressed inputs). Sets eof when the stream is done. */
+static int fill_dec(sp_in *in, sp_err *err)
+{
+	in->dec_pos = in->dec_len = 0;
+	while (in->dec_len == 0) {
+		SP_FORWARD(fill_raw(in, err));
+		if (in->raw_pos == in->raw_len && in->raw_eof) {
+			if (in->codec == SP_CODEC_ZSTD && in->zmid)
+				return in_fail(in, SP_EZSTD, "truncated zstd frame", err);
+			if (in->codec == SP_CODEC_GZIP && in->gz_mid)
+				return in_fail(in, SP_EZSTD, "truncated gzip member", err);
+			in->eof = 1;
+			return 0;
+		}
+		if (in->codec == SP_CODEC_ZSTD) {
+			ZSTD_inBuffer ib = { in->raw, in->raw_len, in->raw_pos };
+			ZSTD_outBuffer ob = { in->dec, DEC_CAP, 0 };
+			size_t r = ZSTD_decompressStream(in->zd, &ob, &ib);
+			if (ZSTD_isError(r)) {
+				char msg[200];
+				snprintf(msg, sizeof msg, "corrupt zstd data: %s", ZSTD_getErrorName(r));
+				return in_fail(in, SP_EZSTD, msg, err);
+			}
+			in->zmid = r != 0;
+			in->raw_pos = ib.pos;
+			in->dec_len = ob.pos;
+		} else {
+			z_stream *z = &in->gz;
+			if (!in->gz_mid && z->total_in) {
+				/* a new member after a finished one must start with the gzip magic */
+				if (in->raw[in->raw_pos] != 0x1F) {
+					return in_fail(in, SP_EZSTD, "trailing garbage after gzip data", err);
+				}
+				inflateReset(z);
+			}
+			z->next_in = in->raw + in->raw_pos;
+			z->avail_in = (uInt)(in->raw_len - in->raw_pos);
+			z->next_out = in->dec;
+			z->avail_out = DEC_CAP;
+			int r = inflate(z, Z_NO_FLUSH);
+			if (r != Z_OK && r != Z_STREAM_END && r != Z_BUF_ERROR) {
+				char msg[200];
+				snprintf(msg, sizeof msg, "corrupt gzip data: %s", z->msg ? z->msg : "inflate failed");
+				return in_fail(in, SP_EZSTD, msg, err);
+			}
+			in->gz_mid = r != Z_STREAM_END;
+			in->raw_pos = in->raw_len - z->avail_in;
+			in->dec_len = DEC_CAP - z->avail_out;
+		}
+	}
+	return 0;
+}
+
+/* Makes bytes available: returns pointer/len of the current window, 0 len at EOF. */
+static int window(sp_in *in, const unsigned char **p, size_t *n, sp_err *err)
+{
+	if (in->codec == SP_CODEC_NONE) {
+		if (in->raw_pos == in->raw_len)
+			SP_FORWARD(fill_raw(in, err));
+		*p = in->raw + in->raw_pos;
+		*n = in->raw_len - in->raw_pos;
+		return 0;
+	}
+	if (in->dec_pos == in->dec_len && !in->eof)
+		SP_FORWARD(fill_dec(in, err));
+	*p = in->dec + in->dec_pos;
+	*n = in->dec_len - in->dec_pos;
+	return 0;
+}
+
+static void consume(sp_in *in, size_t n)
+{
+	if (in->codec == SP_CODEC_NONE)
+		in->raw_pos += n;
+	else
+		in->dec_pos += n;
+}
+
+int sp_in_read(sp_in *in, void *dst, size_t n, size_t *got, sp_err *err)
+{
+	size_t done = 0;
+	while (done < n) {
+		const unsigned char *p;
+		size_t k;
+		SP_FORWARD(window(in, &p, &k, err));
+		if (!k)
+			break;
+		if (k > n - done)
+			k = n - done;
+		memcpy((char *)dst + done, p, k);
+		consume(in, k);
+		done += k;
+	}
+	*got = done;
+	return 0;
+}
+
+int sp_in_read_full(sp_in *in, void *dst, size_t n, sp_err *err)
+{
+	size_t got;
+	SP_FORWARD(sp_in_read(in, dst, n, &got, err));
+	if (got != n) {
+		char msg[160];
+		snprintf(msg, sizeof msg, "truncated input: wanted %zu bytes, got %zu", n, got);
+		return in_fail(in, SP_EDATA, msg, err);
+	}
+	return 0;
+}
+
+int sp_in_getline(sp_in *in, sp_buf *line, sp_err *err)
+{
+	sp_buf_reset(line);
+	int any = 0;
+	for (;;) {
+		const unsigned char *p;
+		size_t k;
+		SP_FORWARD(window(in, &p, &k, err));
+		if (!k)
+			break;
+		any = 1;
+		const unsigned char *nl = memchr(p, '\n', k);
+		size_t take = nl ? (size_t)(nl - p) : k;
+		if (sp_buf_append(line, p, take) < 0)
+			return in_fail(in, SP_ENOMEM, "out of memory", err);
+		consume(in, nl ? take + 1 : take);
+		if (nl)
+			break;
+	}
+	if (!any)
+		return 0;
+	if (line->len && line->p[line->len - 1] == '\r')
+		line->p[--line->len] = '\0';
+	in->lineno++;
+	return 1;
+}
+
+uint64_t sp_in_lineno(const sp_in *in) { return in->lineno; }
+const char *sp_in_name(const sp_in *in) { return in->name; }
+int sp_in_codec(const sp_in *in) { return in->codec; }
+uint64_t sp_in_raw_bytes(const sp_in *in) { return in->raw_bytes; }
+uint64_t sp_in_raw_size(const sp_in *in) { return in->raw_size; }
+
+void sp_in_free(sp_in *in)
+{
+	if (!in)
+		return;
+	if (in->own_fd)
+		close(in->fd);
+	if (in->zd)
+		ZSTD_freeDStream(in->zd);
+	if (in->gz_init)
+		inflateEnd(&in->gz);
+	sp_free(in->raw);
+	sp_free(in->dec);
+	sp_free(in->name);
+	sp_free(in);
+}
+
+/* ---------------------------------------------------------------- output */
+
+#define OUT_CAP (1u << 18)
+
+struct sp_out {
+	int fd, is_stdout, committed, flags;
+	char *path, *tmp;
+	unsigned char *buf; size_t len;
+	ZSTD_CStream *zc;
+	unsigned char *zbuf; size_t zcap;
+	uint64_t bytes;
+};
+
+static int out_fail(sp_out *o, int code, const char *msg, sp_err *err)
+{
+	sp_err_set_(err, code, __FILE__, __LINE__, "%s", msg);
+	return sp_err_locate(err, o->path, 0);
+}
+
+static int ends_with(const char *s, const char *suf)
+{
+	size_t a = strlen(s), b = strlen(suf);
+	return a >= b && !strcmp(s + a - b, suf);
+}
+
+int sp_out_open(sp_out **out, const char *path, int flags, sp_err *err)
+{
+	sp_out *o = sp_calloc(1, sizeof *o);
+	if (!o)
+		SP_RAISE(err, SP_ENOMEM, "out of memory");
+	o->flags = flags;
+	o->is_stdout = !path || !strcmp(path, "-");
+	o->path = sp_strdup(o->is_stdout ? "-" : path);
+	o->buf = sp_malloc(OUT_CAP);
+	if (!o->path || !o->buf) {
+		sp_out_free(o);
+		SP_RAISE(err, SP_ENOMEM, "out of memory");
+	}
+	int zstd = (flags & SP_OUT_ZSTD) || (!(flags & SP_OUT_NO_ZSTD) && !o->is_stdout && ends_with(path, ".zst"));
+	if (zstd) {
+		o->zc = ZSTD_createCStream();
+		o->zcap = ZSTD_CStreamOutSize();
+		o->zbuf = sp_malloc(o->zcap);
+		if (!o->zc || !o->zbuf) {
+			sp_out_free(o);
+			SP_RAISE(err, SP_ENOMEM, "out of memory");
+		}
+		ZSTD_CCtx_setParameter(o->zc, ZSTD_c_compressionLevel, 3);
+		ZSTD_CCtx_setParameter(o->zc, ZSTD_c_checksumFlag, 1);
+	}
+	if (o->is_stdout) {
+		o->fd = 1;
+	} else {
+		char *dcopy = sp_strdup(path), *bcopy = sp_strdup(path);
+		size_t n = strlen(path) + 64;
+		o->tmp = sp_malloc(n);
+		if (!dcopy || !bcopy || !o->tmp) {
+			sp_free(dcopy); sp_free(bcopy);
+			sp_out_free(o);
+			SP_RAISE(err, SP_ENOMEM, "out of memory");
+		}
+		static unsigned seq;
+		snprintf(o->tmp, n, "%s/.%s.tmp.%ld.%u", dirname(dcopy), basename(bcopy), (long)getpid(), __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
+		sp_free(dcopy);
+		sp_free(bcopy);
+		o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (o->fd < 0) {
+			int rc = out_fail(o, SP_EIO, "cannot create temporary file", err);
+			sp_free(o->tmp);
+			o->tmp = NULL;
+			sp_out_free(o);
+			return rc;
+		}
+	}
+	*out = o;
+	return 0;
+}
+
+static int write_all(sp_out *o, const void *p, size_t n, sp_err *err)
+{
+	const char *c = p;
+	while (n) {
+		ssize_t k = write(o->fd, c, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return out_fail(o, SP_EIO, "write failed", err);
+		c += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+static int flush_buf(sp_out *o, ZSTD_EndDirective mode, sp_err *err)
+{
+	if (!o->zc) {
+		int rc = write_all(o, o->buf, o->len, err);
+		o->len = 0;
+		return rc;
+	}
+	ZSTD_inBuffer ib = { o->buf, o->len, 0 };
+	for (;;) {
+		ZSTD_outBuffer ob = { o->zbuf, o->zcap, 0 };
+		size_t r = ZSTD_compressStream2(o->zc, &ob, &ib, mode);
+		if (ZSTD_isError(r))
+			return out_fail(o, SP_EZSTD, ZSTD_getErrorName(r), err);
+		SP_FORWARD(write_all(o, o->zbuf, ob.pos, err));
+		if (mode == ZSTD_e_end ? r == 0 : ib.pos == ib.size)
+			break;
+	}
+	o->len = 0;
+	return 0;
+}
+
+int sp_out_write(sp_out *o, const void *p, size_t n, sp_err *err)
+{
+	o->bytes += n;
+	const char *c = p;
+	while (n) {
+		if (o->len == 0 && n >= OUT_CAP && !o->zc)
+			return write_all(o, c, n, err);
+		size_t k = OUT_CAP - o->len;
+		if (k > n)
+			k = n;
+		memcpy(o->buf + o->len, c, k);
+		o->len += k;
+		c += k;
+		n -= k;
+		if (o->len == OUT_CAP)
+			SP_FORWARD(flush_buf(o, ZSTD_e_continue, err));
+	}
+	return 0;
+}
+
+int sp_out_commit(sp_out *o, sp_err *err)
+{
+	if (o->committed)
+		return 0;
+	SP_FORWARD(flush_buf(o, ZSTD_e_end, err));
+	if (o->is_stdout) {
+		o->committed = 1;
+		return 0;
+	}
+	if (!(o->flags & SP_OUT_NO_SYNC) && fsync(o->fd) < 0)
+		return out_fail(o, SP_EIO, "fsync failed", err);
+	if (close(o->fd) < 0) {
+		o->fd = -1;
+		return out_fail(o, SP_EIO, "close failed", err);
+	}
+	o->fd = -1;
+	if (rename(o->tmp, o->path) < 0)
+		return out_fail(o, SP_EIO, "cannot rename temporary file into place", err);
+	o->committed = 1;
+	if (!(o->flags & SP_OUT_NO_SYNC)) {
+		char *dcopy = sp_strdup(o->path);
+		if (dcopy) {
+			int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (dfd >= 0) {
+				fsync(dfd);
+				close(dfd);
+			}
+			sp_free(dcopy);
+		}
+	}
+	return 0;
+}
+
+uint64_t sp_out_bytes(const sp_out *o) { return o->bytes; }
+const char *sp_out_name(const sp_out *o) { return o->path; }
+
+void sp_out_free(sp_out *o)
+{
+	if (!o)
+		return;
+	if (!o->is_stdout && o->fd >= 0 && o->tmp)
+		close(o->fd);
+	if (!o->is_stdout && !o->committed && o->tmp)
+		unlink(o->tmp);
+	if (o->zc)
+		ZSTD_freeCStream(o->zc);
+	sp_free(o->zbuf);
+	sp_free(o->buf);
+	sp_free(o->tmp);
+	sp_free(o->path);
+	sp_free(o);
+}
+
+int sp_write_file_atomic(const char *path, const void *data, size_t n, sp_err *err)
+{
+	sp_out *o;
+	SP_FORWARD(sp_out_open(&o, path, SP_OUT_NO_ZSTD, err));
+	int rc = sp_out_write(o, data, n, err);
+	if (rc == 0)
+		rc = sp_out_commit(o, err);
+	sp_out_free(o);
+	return rc;
+}
+
+int sp_read_file(const char *path, sp_buf *buf, sp_err *err)
+{
+	sp_in *in;
+	SP_FORWARD(sp_in_open(&in, path, err));
+	sp_buf_reset(buf);
+	int rc = 0;
+	for (;;) {
+		if (sp_buf_grow(buf, 1 << 16) < 0) {
+			rc = in_fail(in, SP_ENOMEM, "out of memory", err);
+			break;
+		}
+		size_t got;
+		rc = sp_in_read(in, buf->p + buf->len, buf->cap - buf->len - 1, &got, err);
+		if (rc < 0 || got == 0)
+			break;
+		buf->len += got;
+		buf->p[buf->len] = '\0';
+	}
+	sp_in_free(in);
+	return rc;
+}
+
+int sp_mkdir_p(const char *path, sp_err *err)
+{
+	char *p = sp_strdup(path);
+	if (!p)
+		SP_RAISE(err, SP_ENOMEM, "out of memory");
+	for (char *s = p + 1; ; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+			*s = '\0';
+			if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+				sp_err_set_(err, SP_EIO, __FILE__, __LINE__, "cannot create directory");
+				sp_err_locate(err, p, 0);
+				sp_free(p);
+				return SP_EIO;
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	sp_free(p);
+	return 0;
+}
