@@ -34,7 +34,8 @@ SP_LDFLAGS += -fsanitize=address,undefined
 endif
 
 TOOL_DIRS := lib cli corpus tokenizer pack filter dedup annotate train
-# Optional per-folder additions (extra CFLAGS/LDLIBS, check targets); absent is fine.
+# Optional per-folder additions, absent is fine: SP_CFLAGS/SP_LDLIBS additions, EXTRA_OBJS (objects
+# built by the folder's own rules, e.g. a C++ shim: $(BUILD)/filter/x.o from filter/x.cc), check targets.
 -include $(wildcard $(addsuffix /module.mk,$(TOOL_DIRS)))
 
 SRCS := $(filter-out cli/main.c,$(wildcard $(addsuffix /*.c,$(TOOL_DIRS))))
@@ -53,7 +54,7 @@ $(BUILD)/commands.inc: $(SRCS) Makefile
 
 $(BUILD)/cli/main.o: $(BUILD)/commands.inc
 
-$(LIB): $(OBJS)
+$(LIB): $(OBJS) $(EXTRA_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
