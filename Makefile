@@ -67,7 +67,7 @@ $(BIN): $(BUILD)/cli/main.o $(LIB)
 UNIT_DIRS := $(sort $(patsubst tests/%/,%,$(dir $(wildcard tests/*/test_*.c))))
 UNIT_BINS := $(UNIT_DIRS:%=$(BUILD)/tests/%.unit)
 .SECONDEXPANSION:
-$(BUILD)/tests/%.unit: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard tests/%/test_*.c)) $(LIB)
+$(BUILD)/tests/%.unit: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename $$(wildcard tests/$$*/test_*.c)))) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(SP_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SP_LDLIBS) $(LDLIBS) -lcriterion
 
