@@ -47,4 +47,23 @@ typedef struct train_data {
  * learnable rule (each row repeats a short random phrase) so the loss falls. */
 int data_synth_open(train_data *d, uint32_t vocab, int T, uint64_t seed, sp_err *err);
 
+/* Packed shards (dir from `spindle pack`): rows of T+1 tokens, T = min(max_T, seq_len - 1), in the
+ * reader's order for (seed, rank, world). doc_mask: positions and attention restart at documents. */
+int data_shards_open(train_data *d, const char *dir, int max_T, int doc_mask, uint64_t seed, uint32_t rank,
+                     uint32_t world, sp_err *err);
+
+typedef struct tok_model tok_model;
+/* SFT export (annotate-sft.schema.json) tokenized with tok: rows of T positions, loss on responses. */
+int data_sft_open(train_data *d, const char *path, const tok_model *tok, int T, uint64_t seed, size_t *n_records,
+                  sp_err *err);
+/* Preference export (annotate-preference.schema.json): B/2 pairs per batch; category NULL = all. */
+int data_rm_open(train_data *d, const char *path, const tok_model *tok, int T, uint64_t seed, const char *category,
+                 const float margins[4], size_t *n_pairs, size_t *n_skipped, sp_err *err);
+/* Pairs in file order without wrapping (for eval): *n_filled pairs (0 at the end). */
+int data_rm_next_sequential(train_data *d, train_batch *b, int *n_filled);
+/* "small", "large", "none" or "a,b,c,d" (significantly, better, slightly, negligibly) into margins[level]. */
+int rm_margins_parse(const char *spec, float margins[4], sp_err *err);
+/* Name of a rating level (3 = significantly_better). */
+const char *rm_rating_name(int level);
+
 #endif

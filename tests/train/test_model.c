@@ -273,3 +273,46 @@ Test(model, overfits_one_batch)
 	adamw_release(&opt);
 	model_release(&m);
 }
+
+#include "../../train/sample.h"
+
+/* The KV-cache decoder must give the same next-token logits as the batch forward pass. */
+Test(sample, kv_cache_decoding_matches_the_full_forward_pass)
+{
+	model m;
+	model_config c = tiny_cfg(0);
+	cr_assert(model_init(&m, &c, 1, T, NULL) == 0);
+	model_init_weights(&m, 21);
+	tbatch tb;
+	make_batch(&tb, c.vocab_size, 4);
+	int32_t pos[T];
+	for (int t = 0; t < T; t++)
+		pos[t] = t;
+	model_batch b = { 1, T, tb.in, tb.tg, pos, NULL, tb.last };
+	model_forward(&m, &b, NULL, NULL);
+	decode_state d;
+	cr_assert(decode_init(&d, &m, T, NULL) == 0);
+	for (int t = 0; t < T; t++) {
+		const float *lg = decode_step(&d, &m, tb.in[t]);
+		double e = rel_err(lg, m.logits + (size_t)t * c.vocab_size, (size_t)c.vocab_size);
+		cr_expect(e < 1e-5, "position %d: relative error %g", t, e);
+	}
+	decode_release(&d);
+	model_release(&m);
+}
+
+Test(sample, temperature_zero_is_argmax_and_top_p_keeps_the_nucleus)
+{
+	float lg[5] = { 0.1f, 3.0f, 2.9f, -1.0f, 0.0f };
+	train_rng r;
+	rng_seed(&r, 1);
+	cr_expect_eq(sample_token(lg, 5, 0, 1, &r), 1);
+	int seen[5] = { 0 };
+	for (int i = 0; i < 2000; i++)
+		seen[sample_token(lg, 5, 1.0f, 0.9f, &r)]++;
+	cr_expect(seen[1] > 0 && seen[2] > 0, "the two likely tokens are drawn");
+	cr_expect(seen[0] == 0 && seen[3] == 0 && seen[4] == 0, "tokens outside the 0.9 nucleus are never drawn");
+	for (int i = 0; i < 2000; i++)
+		seen[sample_token(lg, 5, 1.0f, 1.0f, &r)]++;
+	cr_expect(seen[0] > 0 && seen[4] > 0, "top_p 1 samples the whole vocabulary");
+}
