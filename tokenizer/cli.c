@@ -436,8 +436,8 @@ static int decode_jsonl(const tok_model *m, const char *name, const sp_buf *all,
 
 static int decode_bin(const tok_model *m, sp_in *in, sp_out *out, int text_mode, uint64_t *n_docs, sp_err *err)
 {
-	uint8_t h[40];
-	SP_FORWARD(sp_in_read_full(in, h, 40, err));
+	uint8_t h[40]; /* the caller has read the magic */
+	SP_FORWARD(sp_in_read_full(in, h + 8, 32, err));
 	uint32_t hlen = get_le32(h + 12), vocab = get_le32(h + 16);
 	if (get_le32(h + 8) != 1 || hlen < 40)
 		SP_RAISE(err, SP_EDATA, "%s: unsupported token stream version or header", sp_in_name(in));
@@ -457,11 +457,8 @@ static int decode_bin(const tok_model *m, sp_in *in, sp_out *out, int text_mode,
 	int rc = 0;
 	for (;;) {
 		uint8_t r[8];
-		if ((rc = sp_in_read_full(in, r, 4, err)) < 0) {
-			rc = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "%s: truncated token stream after document %llu",
-			                 sp_in_name(in), (unsigned long long)*n_docs);
+		if ((rc = sp_in_read_full(in, r, 4, err)) < 0)
 			break;
-		}
 		uint32_t n = get_le32(r);
 		if (n == 0xFFFFFFFFu) {
 			if ((rc = sp_in_read_full(in, r, 8, err)) < 0)
@@ -494,6 +491,9 @@ static int decode_bin(const tok_model *m, sp_in *in, sp_out *out, int text_mode,
 			break;
 		(*n_docs)++;
 	}
+	if (rc == SP_EDATA && strstr(err ? err->msg : "", "truncated"))
+		rc = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "truncated token stream after document %llu",
+		                 (unsigned long long)*n_docs);
 	sp_buf_release(&t);
 	sp_buf_release(&line);
 	sp_buf_release(&idb);
@@ -537,7 +537,12 @@ static int cmd_decode(int argc, char **argv)
 		/* sniff: a token stream starts with its magic */
 		char magic[8];
 		size_t got = 0;
-		rc = sp_in_read(in, magic, 8, &got, &err);
+		while (rc == 0 && got < 8) {
+			size_t k = 0;
+			if ((rc = sp_in_read(in, magic + got, 8 - got, &k, &err)) < 0 || k == 0)
+				break;
+			got += k;
+		}
 		if (rc == 0 && got == 8 && memcmp(magic, TOKS_MAGIC, 8) == 0) {
 			rc = decode_bin(m, in, out, text_mode, &n_docs, &err);
 		} else if (rc == 0) {
