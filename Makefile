@@ -63,17 +63,19 @@ $(BIN): $(BUILD)/cli/main.o $(LIB)
 	$(CC) $(SP_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SP_LDLIBS) $(LDLIBS)
 
 # ---------------------------------------------------------------- tests
-# Criterion units: every tests/DIR/test_*.c becomes one binary per DIR.
+# Criterion units: a folder tests/DIR with test_*.c files becomes one binary of all its *.c files.
 UNIT_DIRS := $(sort $(patsubst tests/%/,%,$(dir $(wildcard tests/*/test_*.c))))
 UNIT_BINS := $(UNIT_DIRS:%=$(BUILD)/tests/%.unit)
 .SECONDEXPANSION:
-$(BUILD)/tests/%.unit: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard tests/%/test_*.c)) $(LIB)
+.SECONDARY:
+unit_objs = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/$(1)/*.c))
+$(BUILD)/tests/%.unit: $$(call unit_objs,$$*) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(SP_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SP_LDLIBS) $(LDLIBS) -lcriterion
 
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(SP_CFLAGS) $(CFLAGS) -Wno-missing-field-initializers -Itests -c -o $@ $<
+	$(CC) $(SP_CFLAGS) $(CFLAGS) -Wno-missing-field-initializers -Wno-write-strings -Itests -c -o $@ $<
 
 # Fuzz targets: tests/fuzz/fuzz_NAME.c; make check replays tests/fuzz/corpus/NAME/* through a plain driver.
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
