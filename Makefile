@@ -95,11 +95,14 @@ test-build: $(BIN) $(UNIT_BINS) $(FUZZ_REPLAY)
 
 # The whole suite: units, fuzz corpus replays, CLI tests. Prints "N passed, N failed" last.
 test: test-build
-	SPINDLE=$(abspath $(BIN)) BUILD=$(BUILD) tests/run.sh $(UNIT_BINS) $(FUZZ_REPLAY)
+	SPINDLE=$(abspath $(BIN)) BUILD=$(BUILD) TALLY=$(TALLY) tests/run.sh $(UNIT_BINS) $(FUZZ_REPLAY)
 
+# check: the suite on the normal build, then again under ASan+UBSan; the last line sums both passes.
 check: deps
-	$(MAKE) test
-	$(if $(SAN),,$(MAKE) test SAN=1)
+	@rm -f build/.tally
+	$(MAKE) test TALLY=$(abspath build/.tally)
+	$(if $(SAN),,$(MAKE) test SAN=1 TALLY=$(abspath build/.tally))
+	@awk '{p+=$$1; f+=$$2; s+=$$3} END {printf "check (all passes): %d passed, %d failed, %d skipped\n", p, f, s}' build/.tally
 
 asan: deps
 	$(MAKE) test SAN=1
