@@ -96,6 +96,17 @@ kill $feeder 2>/dev/null; wait $feeder 2>/dev/null
 "$SPINDLE" cat docs.jsonl -o killed.jsonl
 check_files "rerun after the kill writes the whole file" docs.jsonl killed.jsonl
 
+# --- a failing write is reported, not ignored
+"$SPINDLE" cat "$T/docs.jsonl" > /dev/full 2> "$T/full.err"; rc=$?
+check_eq "stdout on a full device: exit 3" 3 "$rc"
+check_grep "full device error says why" "No space left on device" "$T/full.err"
+
+# --- progress line only when asked (stderr is not a terminal here)
+"$SPINDLE" cat "$T/docs.jsonl" > /dev/null 2> "$T/quiet.err"
+check_eq "no progress on a non-terminal stderr" "" "$(cat "$T/quiet.err")"
+"$SPINDLE" cat --progress "$T/docs.jsonl" > /dev/null 2> "$T/prog.err"
+check_grep "--progress forces records/s and MB/s" "records .* rec/s .* MB/s" "$T/prog.err"
+
 # --- source hygiene: banned functions
 cd "$OLDPWD"
 if grep -rnE '\b(strcpy|strcat|sprintf|vsprintf|gets|atoi)\s*\(' --include='*.c' --include='*.h' --include='*.cu' \
