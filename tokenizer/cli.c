@@ -686,6 +686,10 @@ SP_COMMAND(tok, cmd_tok, "SentencePiece-BPE tokenizer: encode, decode, info, con
 			if (!strcmp(argv[1], subs[i].name))
 				return subs[i].fn(argc - 1, argv + 1);
 	}
+	if (argc >= 2 && !strcmp(argv[1], "--version")) {
+		printf("spindle tok %s\n", SPINDLE_VERSION);
+		return CLI_OK;
+	}
 	int help = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
 	FILE *f = help ? stdout : stderr;
 	fprintf(f, "usage: spindle tok COMMAND [OPTIONS]\n\nCommands:\n");

@@ -8,6 +8,7 @@
 #include "../../tokenizer/tok.h"
 #include "../../tokenizer/tok_internal.h"
 #include "spindle/mem.h"
+#include "spindle/io.h"
 
 #define LL_MODEL "../shared/llama2/tokenizer.model"
 #define LL_JSON "../shared/llama2/tokenizer.json"
