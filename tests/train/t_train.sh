@@ -36,8 +36,9 @@ if "$S" pack --help >/dev/null 2>&1; then
 		skip "shards made with another tokenizer are refused" "no ../shared/llama2"
 	fi
 	check_rc "eval on held-out shards" 0 "$S" train eval --model "$T/run" --data "$DATA" --max-batches 2
+	cp "$T/.out" "$T/eval.out"
 	check "eval prints loss and perplexity" $PY -c "
-import json,sys,math; d=json.loads(open('$T/.out').read().strip().splitlines()[-1]); assert d['tokens']>0 and abs(math.exp(d['loss'])-d['perplexity'])<1e-2*d['perplexity']"
+import json,sys,math; d=json.loads(open('$T/eval.out').read().strip().splitlines()[-1]); assert d['tokens']>0 and abs(math.exp(d['loss'])-d['perplexity'])<1e-2*d['perplexity']"
 	check_rc "doc-mask pretraining runs" 0 "$S" train pretrain --data "$DATA" --preset tiny --steps 3 --doc-mask --out "$T/run_dm"
 else
 	skip "pretrain on packed shards" "spindle pack not built in"
