@@ -157,6 +157,25 @@ enum { ANN_FMT_SFT = 1, ANN_FMT_PREFERENCE, ANN_FMT_HH, ANN_FMT_TRL, ANN_FMT_PRO
  * *n gets the number of records. */
 int ann_export(ann_db *db, int format, sp_out *out, uint64_t *n, sp_err *err);
 
+/* ------------------------------------------------------------------ terminal session */
+
+typedef struct ann_session_opts {
+	int64_t annotator;
+	const char *annotator_name;
+	int kind;               /* ANN_SFT / ANN_PREFERENCE */
+	int in_fd, out_fd;      /* keys come from in_fd; the screen goes to out_fd */
+	int draw;               /* 0: no screen output (keys scripted from a file) */
+	const char *editor;     /* command for long texts, run as: sh -c 'EDITOR "$1"' sh FILE */
+	int max_items;          /* stop after this many answers (0: no limit) */
+} ann_session_opts;
+
+typedef struct ann_session_result { int64_t answered, skipped, undone; int lost_leases; } ann_session_result;
+
+/* Runs one annotator's session until they quit, input ends or nothing is left. When in_fd is a
+ * terminal it is put in raw mode (restored on exit and on SIGTERM/SIGHUP/SIGINT) and the screen
+ * is drawn on the alternate screen of out_fd. */
+int ann_session_run(ann_db *db, const ann_session_opts *o, ann_session_result *res, sp_err *err);
+
 /* ------------------------------------------------------------------ safe text */
 
 /* Appends text to out with everything a terminal could act on made visible and inert: C0 controls
