@@ -486,6 +486,14 @@ int ann_report(ann_db *db, sp_buf *out, sp_err *err)
 
 static json_object *jstr(const char *s) { return s ? json_object_new_string(s) : NULL; }
 
+/* Numbers with 10 significant digits: 0.7, not 0.69999999999999996. */
+static json_object *jdouble(double v)
+{
+	char b[40];
+	snprintf(b, sizeof b, "%.10g", v);
+	return json_object_new_double_s(v, b);
+}
+
 static json_object *jparse(const char *s) { return s ? json_tokener_parse(s) : NULL; }
 
 static json_object *jtime(double t)
@@ -573,7 +581,7 @@ static int export_sft(ann_db *db, sp_out *out, uint64_t *n, sp_err *err)
 		json_object_object_add(o, "edited_from", jstr((const char *)sqlite3_column_text(st, 8)));
 		json_object_object_add(o, "annotator", jstr((const char *)sqlite3_column_text(st, 9)));
 		json_object_object_add(o, "created_at", jtime(sqlite3_column_double(st, 10)));
-		json_object_object_add(o, "seconds", json_object_new_double(round(sqlite3_column_double(st, 11) * 1000) / 1000));
+		json_object_object_add(o, "seconds", jdouble(round(sqlite3_column_double(st, 11) * 1000) / 1000));
 		rc = sp_jsonl_write(out, o, err);
 		json_object_put(o);
 		(*n)++;
@@ -621,13 +629,13 @@ static int export_pairs(ann_db *db, int format, sp_out *out, uint64_t *n, sp_err
 			json_object_object_add(o, "rejected_id", jstr((const char *)sqlite3_column_text(st, lw)));
 			json_object_object_add(o, "chosen_model", jstr((const char *)sqlite3_column_text(st, cw + 2)));
 			json_object_object_add(o, "chosen_variant", jstr((const char *)sqlite3_column_text(st, cw + 3)));
-			json_object_object_add(o, "chosen_temperature", json_object_new_double(sqlite3_column_double(st, cw + 4)));
+			json_object_object_add(o, "chosen_temperature", jdouble(sqlite3_column_double(st, cw + 4)));
 			json_object_object_add(o, "rejected_model", jstr((const char *)sqlite3_column_text(st, lw + 2)));
 			json_object_object_add(o, "rejected_variant", jstr((const char *)sqlite3_column_text(st, lw + 3)));
-			json_object_object_add(o, "rejected_temperature", json_object_new_double(sqlite3_column_double(st, lw + 4)));
+			json_object_object_add(o, "rejected_temperature", jdouble(sqlite3_column_double(st, lw + 4)));
 			json_object_object_add(o, "rating", json_object_new_string(rating_names[level]));
 			json_object_object_add(o, "level", json_object_new_int(level));
-			json_object_object_add(o, "margin", json_object_new_double(margins[level]));
+			json_object_object_add(o, "margin", jdouble(margins[level]));
 			const char *sa = (const char *)sqlite3_column_text(st, 18), *sb = (const char *)sqlite3_column_text(st, 19);
 			json_object_object_add(o, "chosen_safety", jstr(b_won ? sb : sa));
 			json_object_object_add(o, "rejected_safety", jstr(b_won ? sa : sb));
@@ -638,7 +646,7 @@ static int export_pairs(ann_db *db, int format, sp_out *out, uint64_t *n, sp_err
 			json_object_object_add(o, "gold", json_object_new_boolean(sqlite3_column_int(st, 22)));
 			json_object_object_add(o, "annotator", jstr((const char *)sqlite3_column_text(st, 23)));
 			json_object_object_add(o, "created_at", jtime(sqlite3_column_double(st, 24)));
-			json_object_object_add(o, "seconds", json_object_new_double(round(sqlite3_column_double(st, 25) * 1000) / 1000));
+			json_object_object_add(o, "seconds", jdouble(round(sqlite3_column_double(st, 25) * 1000) / 1000));
 		} else if (format == ANN_FMT_HH) {
 			sp_buf c = SP_BUF_INIT, r = SP_BUF_INIT;
 			if (hh_text(&c, dialog, chosen) < 0 || hh_text(&r, dialog, rejected) < 0)
@@ -652,7 +660,7 @@ static int export_pairs(ann_db *db, int format, sp_out *out, uint64_t *n, sp_err
 			dialog = NULL;
 			json_object_object_add(o, "chosen", trl_msg(chosen));
 			json_object_object_add(o, "rejected", trl_msg(rejected));
-			json_object_object_add(o, "margin", json_object_new_double(margins[level]));
+			json_object_object_add(o, "margin", jdouble(margins[level]));
 		}
 		json_object_put(dialog);
 		if (rc == 0)
