@@ -107,7 +107,11 @@ int ann_text_wrap(const char *s, size_t n, int width, ann_lines *lines)
 			if (len == 0) { cp = '?'; len = 1; }
 			int w = ann_cp_width(cp);
 			if (col + w > width) {
-				if (have_brk && brk > start) {
+				if (cp == ' ') {
+					/* The overflowing character is a space: break at it. */
+					SP_FORWARD(lines_push(lines, start, i - start));
+					i += len;
+				} else if (have_brk && brk > start) {
 					SP_FORWARD(lines_push(lines, start, brk - start));
 					i = brk + 1; /* drop the space we broke at */
 				} else {

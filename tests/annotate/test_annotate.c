@@ -56,7 +56,8 @@ static char *san(const char *s, size_t n)
 
 Test(annotate_text, escape_sequences_become_visible_text)
 {
-	char *o = san("a\x1b[31mred\x1b]2;t\x07", 16);
+	const char *in = "a\x1b[31mred\x1b]2;t\x07";
+	char *o = san(in, strlen(in));
 	cr_assert_str_eq(o, "a^[[31mred^[]2;t^G");
 	sp_free(o);
 }
@@ -70,7 +71,7 @@ Test(annotate_text, c1_bidi_and_invalid_bytes_are_named)
 
 Test(annotate_text, tabs_and_crlf)
 {
-	char *o = san("a\tb\r\nc\rd", 9);
+	char *o = san("a\tb\r\nc\rd", 8);
 	cr_assert_str_eq(o, "a    b\nc^Md");
 	sp_free(o);
 }
