@@ -296,6 +296,10 @@ SP_COMMAND(annotate, cmd_annotate, "SFT writing and preference collection in ter
 			if (strcmp(argv[1], subs[i].name) == 0)
 				return subs[i].fn(argc - 1, argv + 1);
 	}
+	if (argc >= 2 && !strcmp(argv[1], "--version")) {
+		printf("spindle annotate %s (database schema %d)\n", SPINDLE_VERSION, ann_schema_latest());
+		return CLI_OK;
+	}
 	int help = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
 	FILE *f = help ? stdout : stderr;
 	if (argc >= 2 && !help)
