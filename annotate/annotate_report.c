@@ -169,7 +169,7 @@ static int report_totals(ann_db *db, sp_buf *out, sp_err *err)
 		{ "responses", "SELECT count(*) FROM responses" },
 		{ "sft tasks", "SELECT count(*) FROM tasks WHERE kind = 'sft'" },
 		{ "preference tasks", "SELECT count(*) FROM tasks WHERE kind = 'preference'" },
-		{ "  overlap tasks", "SELECT count(*) FROM tasks WHERE replicas > 1" },
+		{ "  overlap tasks", "SELECT count(*) FROM tasks WHERE kind = 'preference' AND replicas > 1" },
 		{ "  gold tasks", "SELECT count(*) FROM tasks WHERE gold = 1" },
 		{ "annotators", "SELECT count(*) FROM annotators" },
 		{ "final answers", "SELECT count(*) FROM annotations WHERE status = 'final'" },
@@ -254,7 +254,7 @@ static int report_annotators(ann_db *db, sp_buf *out, sp_err *err)
 		else
 			rc |= tcell(&t, "-");
 		rc |= tcell(&t, "%.1f", median) | tcell(&t, "%.1f", n ? total / (double)n : 0.0);
-		if (total > 0)
+		if (total >= 1.0) /* scripted sessions answer in no time: no meaningful rate */
 			rc |= tcell(&t, "%.1f", (double)n / (total / 3600.0));
 		else
 			rc |= tcell(&t, "-");
