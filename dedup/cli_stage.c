@@ -660,7 +660,8 @@ int dd_cmd_clusters(int argc, char **argv)
 			rc = sp_err_set_(&err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
 	}
 	if (rc == 0) {
-		memcpy(nodes, p.ab, p.n * 16);
+		if (p.n)
+			memcpy(nodes, p.ab, p.n * 16);
 		qsort(nodes, p.n * 2, 8, cmp_u64);
 		for (size_t i = 0; i < p.n * 2; i++)
 			if (nn == 0 || nodes[nn - 1] != nodes[i])

@@ -100,29 +100,18 @@ void dd_shingler_free(dd_shingler *s)
  * digit-digit; ':' does not join (ICU removes it from MidLetter). A segment is a word unless it is
  * a single non-letter non-digit character. */
 enum { C_OTHER = 0, C_AL = 1, C_NU = 2, C_ENL = 3, C_MNL = 4, C_MN = 5 };
-static unsigned char ascii_class[128];
-
-static void ascii_init(void)
-{
-	static int done;
-	if (__atomic_load_n(&done, __ATOMIC_ACQUIRE))
-		return;
-	unsigned char t[128] = { 0 };
-	for (int c = 'a'; c <= 'z'; c++)
-		t[c] = C_AL;
-	for (int c = 'A'; c <= 'Z'; c++)
-		t[c] = C_AL;
-	t['@'] = C_AL;
-	for (int c = '0'; c <= '9'; c++)
-		t[c] = C_NU;
-	t['_'] = C_ENL;
-	t['.'] = C_MNL;
-	t['\''] = C_MNL;
-	t[','] = C_MN;
-	t[';'] = C_MN;
-	memcpy(ascii_class, t, sizeof t); /* same bytes from every thread: a benign race */
-	__atomic_store_n(&done, 1, __ATOMIC_RELEASE);
-}
+static const unsigned char ascii_class[128] = {
+	['\''] = C_MNL, [','] = C_MN, ['.'] = C_MNL, ['0'] = C_NU, ['1'] = C_NU, ['2'] = C_NU,
+	['3'] = C_NU, ['4'] = C_NU, ['5'] = C_NU, ['6'] = C_NU, ['7'] = C_NU, ['8'] = C_NU, ['9'] = C_NU,
+	[';'] = C_MN, ['@'] = C_AL, ['A'] = C_AL, ['B'] = C_AL, ['C'] = C_AL, ['D'] = C_AL, ['E'] = C_AL,
+	['F'] = C_AL, ['G'] = C_AL, ['H'] = C_AL, ['I'] = C_AL, ['J'] = C_AL, ['K'] = C_AL, ['L'] = C_AL,
+	['M'] = C_AL, ['N'] = C_AL, ['O'] = C_AL, ['P'] = C_AL, ['Q'] = C_AL, ['R'] = C_AL, ['S'] = C_AL,
+	['T'] = C_AL, ['U'] = C_AL, ['V'] = C_AL, ['W'] = C_AL, ['X'] = C_AL, ['Y'] = C_AL, ['Z'] = C_AL,
+	['_'] = C_ENL, ['a'] = C_AL, ['b'] = C_AL, ['c'] = C_AL, ['d'] = C_AL, ['e'] = C_AL, ['f'] = C_AL,
+	['g'] = C_AL, ['h'] = C_AL, ['i'] = C_AL, ['j'] = C_AL, ['k'] = C_AL, ['l'] = C_AL, ['m'] = C_AL,
+	['n'] = C_AL, ['o'] = C_AL, ['p'] = C_AL, ['q'] = C_AL, ['r'] = C_AL, ['s'] = C_AL, ['t'] = C_AL,
+	['u'] = C_AL, ['v'] = C_AL, ['w'] = C_AL, ['x'] = C_AL, ['y'] = C_AL, ['z'] = C_AL
+};
 
 static int is_ascii(const char *p, size_t n)
 {
@@ -149,7 +138,6 @@ static int add_word(dd_shingler *s, uint64_t h)
 /* Segments ASCII text; for each word, lower-cases it into w8 and hashes it (and calls fn). */
 static int ascii_words(dd_shingler *s, const char *t, size_t n, dd_word_fn fn, void *ctx)
 {
-	ascii_init();
 	const unsigned char *u = (const unsigned char *)t;
 	if (n + 1 > s->cap8) {
 		char *w = sp_realloc(s->w8, n + 1);
