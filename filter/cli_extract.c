@@ -135,8 +135,9 @@ static int xproduce(void *ctx, void *v, sp_err *err)
 				sp_buf_reset(&it->uri);
 				sp_buf_reset(&it->date);
 				sp_buf_reset(&it->ctype);
+				/* a file named on the command line is taken as HTML (unless its bytes are binary) */
 				if (sp_buf_appends(&it->id, name) || sp_buf_grow(&it->uri, 1) || sp_buf_grow(&it->date, 1) ||
-				    sp_buf_grow(&it->ctype, 1))
+				    sp_buf_appends(&it->ctype, "text/html"))
 					SP_RAISE(err, SP_ENOMEM, "out of memory");
 				it->http = 0;
 				it->source = name;

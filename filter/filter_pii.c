@@ -139,12 +139,13 @@ static int ipv6_ok(const char *s, size_t n)
 	if (inet_pton(AF_INET6, buf, addr) != 1)
 		return 0;
 	/* at least two non-empty groups: "::" and "::1" are not personal */
-	int groups = 0, in = 0;
+	int groups = 0, in = 0, digits = 0;
 	for (size_t i = 0; i < n; i++) {
+		digits += s[i] >= '0' && s[i] <= '9';
 		if (s[i] != ':' && !in) { groups++; in = 1; }
 		if (s[i] == ':') in = 0;
 	}
-	return groups >= 2;
+	return groups >= 2 && digits > 0; /* a::b is a C++/Rust path, not an address */
 }
 
 static int add_span(filter_result *r, int type, size_t a, size_t b)
@@ -183,7 +184,7 @@ static size_t url_hosts(const char *t, size_t n, size_t (*hosts)[2], size_t cap,
 	const char *p = t;
 	while ((p = memmem(p, (size_t)(t + n - p), "://", 3)) != NULL) {
 		size_t a = (size_t)(p - t) + 3, b = a;
-		while (b < n && !strchr("/?#\"'<>()[]{} \t\n\\", t[b]))
+		while (b < n && !strchr("/?#\"'<>(){} \t\n\\", t[b]))
 			b++;
 		if (a > 0 && p > t && isalpha((unsigned char)p[-1])) {
 			if (k < cap) { hosts[k][0] = a; hosts[k][1] = b; k++; }

