@@ -134,18 +134,19 @@ static int utf16_guess(const char *p, size_t n)
 const char *extract_not_html(const char *ctype, size_t ctype_len, const char *p, size_t n)
 {
 	int u16 = (n >= 2 && ((unsigned char)p[0] == 0xff || (unsigned char)p[0] == 0xfe)) || utf16_guess(p, n);
+	if (ctype && ctype_len) {
+		int html = (ctype_len >= 9 && !strncasecmp(ctype, "text/html", 9)) ||
+		           (ctype_len >= 21 && !strncasecmp(ctype, "application/xhtml+xml", 21));
+		/* generic types: let the bytes decide */
+		int generic = (ctype_len >= 24 && !strncasecmp(ctype, "application/octet-stream", 24)) ||
+		              (ctype_len >= 10 && !strncasecmp(ctype, "text/plain", 10));
+		if (!html && !generic)
+			return "not_html";
+		if (html)
+			return !u16 && memchr(p, 0, n < 4096 ? n : 4096) ? "binary" : NULL;
+	}
 	if (!u16 && memchr(p, 0, n < 4096 ? n : 4096))
 		return "binary";
-	if (ctype && ctype_len) {
-		if (ctype_len >= 9 && !strncasecmp(ctype, "text/html", 9))
-			return NULL;
-		if (ctype_len >= 21 && !strncasecmp(ctype, "application/xhtml+xml", 21))
-			return NULL;
-		/* generic types: let the bytes decide */
-		if (!(ctype_len >= 24 && !strncasecmp(ctype, "application/octet-stream", 24)) &&
-		    !(ctype_len >= 10 && !strncasecmp(ctype, "text/plain", 10)))
-			return "not_html";
-	}
 	return u16 || starts_html(p, n) ? NULL : "not_html";
 }
 
@@ -215,6 +216,13 @@ static const char *canonical(const char *cs)
 	return cs;
 }
 
+static void set_canonical(char *cs, size_t cap)
+{
+	const char *c = canonical(cs);
+	if (c != cs)
+		snprintf(cs, cap, "%s", c);
+}
+
 static int has_multibyte_utf8(const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -266,7 +274,7 @@ int extract_to_utf8(const char *p, size_t n, const char *declared, sp_buf *out, 
 	if (!*cs && meta_charset(p, n, cs, sizeof cs))
 		src = "meta";
 	if (*cs) {
-		snprintf(cs, sizeof cs, "%s", canonical(cs));
+		set_canonical(cs, sizeof cs);
 		int valid_utf8 = sp_utf8_valid(p, n, NULL);
 		/* A declaration is wrong when it says UTF-8 but the bytes are not, or says a legacy
 		 * charset while the bytes are valid UTF-8 with non-ASCII in them. */
@@ -291,7 +299,7 @@ int extract_to_utf8(const char *p, size_t n, const char *declared, sp_buf *out, 
 				const char *name = m && U_SUCCESS(ue) ? ucsdet_getName(m, &ue) : NULL;
 				if (name && U_SUCCESS(ue)) {
 					copy_name(cs, sizeof cs, name, strlen(name));
-					snprintf(cs, sizeof cs, "%s", canonical(cs));
+					set_canonical(cs, sizeof cs);
 					src = "sniffed";
 				}
 				ucsdet_close(d);
