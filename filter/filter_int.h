@@ -20,14 +20,15 @@ typedef struct fword { size_t off; uint32_t len, chars; uint64_t h; } fword;
 typedef struct fline { size_t off, len; uint32_t chars; uint32_t n_words; uint64_t h; } fline;
 
 /* Open-addressing table of 64-bit keys with counts; cleared in O(1) by bumping a generation. */
-typedef struct htab { uint64_t *key; uint32_t *count, *gen; size_t cap; uint32_t cur; } htab;
+typedef struct hslot { uint64_t key; uint32_t count, gen; } hslot;
+typedef struct htab { hslot *s; size_t cap; uint32_t cur; } htab;
 
 struct filter_scratch {
 	sp_buf clean, c4, lower;
 	sp_buf redact;
 	fword *w; size_t n_w, cap_w;
 	fline *l; size_t n_l, cap_l;
-	uint64_t *gh; uint32_t *mark; size_t cap_g;
+	uint64_t *gh; uint32_t *mark, *cand; size_t cap_g;
 	htab ht;
 	pcre2_match_data *md;
 };

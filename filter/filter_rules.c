@@ -36,49 +36,56 @@ static int ht_reserve(htab *t, size_t items)
 	while (want < items * 2)
 		want <<= 1;
 	if (want > t->cap) {
-		uint64_t *k = sp_realloc(t->key, want * sizeof *k);
-		if (!k)
+		hslot *x = sp_calloc(want, sizeof *x);
+		if (!x)
 			return SP_ENOMEM;
-		t->key = k;
-		uint32_t *c = sp_realloc(t->count, want * sizeof *c);
-		if (!c)
-			return SP_ENOMEM;
-		t->count = c;
-		uint32_t *g = sp_calloc(want, sizeof *g);
-		if (!g)
-			return SP_ENOMEM;
-		sp_free(t->gen);
-		t->gen = g;
+		sp_free(t->s);
+		t->s = x;
 		t->cap = want;
 		t->cur = 0;
 	}
 	if (++t->cur == 0) { /* generation wrapped: really clear */
-		memset(t->gen, 0, t->cap * sizeof *t->gen);
+		memset(t->s, 0, t->cap * sizeof *t->s);
 		t->cur = 1;
 	}
 	return 0;
 }
 
-/* Adds key; returns its count after adding. */
+/* Adds key; returns its count after adding. The table is sized for the items of one use only
+ * (ht_reserve), so it never fills. */
 static uint32_t ht_add(htab *t, uint64_t key)
 {
 	size_t mask = t->cap - 1, i = (size_t)(key ^ (key >> 29)) & mask;
 	for (;;) {
-		if (t->gen[i] != t->cur) {
-			t->gen[i] = t->cur;
-			t->key[i] = key;
-			t->count[i] = 1;
+		hslot *e = &t->s[i];
+		if (e->gen != t->cur) {
+			e->gen = t->cur;
+			e->key = key;
+			e->count = 1;
 			return 1;
 		}
-		if (t->key[i] == key)
-			return ++t->count[i];
+		if (e->key == key)
+			return ++e->count;
+		i = (i + 1) & mask;
+	}
+}
+
+static uint32_t ht_get(const htab *t, uint64_t key)
+{
+	size_t mask = t->cap - 1, i = (size_t)(key ^ (key >> 29)) & mask;
+	for (;;) {
+		const hslot *e = &t->s[i];
+		if (e->gen != t->cur)
+			return 0;
+		if (e->key == key)
+			return e->count;
 		i = (i + 1) & mask;
 	}
 }
 
 static void ht_release(htab *t)
 {
-	sp_free(t->key); sp_free(t->count); sp_free(t->gen);
+	sp_free(t->s);
 	memset(t, 0, sizeof *t);
 }
 
@@ -92,8 +99,50 @@ typedef struct tstats {
 
 static inline int is_ws(unsigned char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
+/* Byte classes for the scan (the C library's isalpha() is a call per byte). */
+enum { C_WS = 1, C_ALPHA = 2, C_PUNCT = 4 };
+static const unsigned char cls[256] = {
+	['\t'] = C_WS, ['\n'] = C_WS, ['\v'] = C_WS, ['\f'] = C_WS, ['\r'] = C_WS, [' '] = C_WS,
+	['!'] = C_PUNCT, ['"'] = C_PUNCT, ['#'] = C_PUNCT, ['$'] = C_PUNCT, ['%'] = C_PUNCT, ['&'] = C_PUNCT,
+	['\''] = C_PUNCT, ['('] = C_PUNCT, [')'] = C_PUNCT, ['*'] = C_PUNCT, ['+'] = C_PUNCT, [','] = C_PUNCT,
+	['-'] = C_PUNCT, ['.'] = C_PUNCT, ['/'] = C_PUNCT, [':'] = C_PUNCT, [';'] = C_PUNCT, ['<'] = C_PUNCT,
+	['='] = C_PUNCT, ['>'] = C_PUNCT, ['?'] = C_PUNCT, ['@'] = C_PUNCT, ['['] = C_PUNCT, ['\\'] = C_PUNCT,
+	[']'] = C_PUNCT, ['^'] = C_PUNCT, ['_'] = C_PUNCT, ['`'] = C_PUNCT, ['{'] = C_PUNCT, ['|'] = C_PUNCT,
+	['}'] = C_PUNCT, ['~'] = C_PUNCT,
+	['A'] = C_ALPHA, ['B'] = C_ALPHA, ['C'] = C_ALPHA, ['D'] = C_ALPHA, ['E'] = C_ALPHA, ['F'] = C_ALPHA,
+	['G'] = C_ALPHA, ['H'] = C_ALPHA, ['I'] = C_ALPHA, ['J'] = C_ALPHA, ['K'] = C_ALPHA, ['L'] = C_ALPHA,
+	['M'] = C_ALPHA, ['N'] = C_ALPHA, ['O'] = C_ALPHA, ['P'] = C_ALPHA, ['Q'] = C_ALPHA, ['R'] = C_ALPHA,
+	['S'] = C_ALPHA, ['T'] = C_ALPHA, ['U'] = C_ALPHA, ['V'] = C_ALPHA, ['W'] = C_ALPHA, ['X'] = C_ALPHA,
+	['Y'] = C_ALPHA, ['Z'] = C_ALPHA,
+	['a'] = C_ALPHA, ['b'] = C_ALPHA, ['c'] = C_ALPHA, ['d'] = C_ALPHA, ['e'] = C_ALPHA, ['f'] = C_ALPHA,
+	['g'] = C_ALPHA, ['h'] = C_ALPHA, ['i'] = C_ALPHA, ['j'] = C_ALPHA, ['k'] = C_ALPHA, ['l'] = C_ALPHA,
+	['m'] = C_ALPHA, ['n'] = C_ALPHA, ['o'] = C_ALPHA, ['p'] = C_ALPHA, ['q'] = C_ALPHA, ['r'] = C_ALPHA,
+	['s'] = C_ALPHA, ['t'] = C_ALPHA, ['u'] = C_ALPHA, ['v'] = C_ALPHA, ['w'] = C_ALPHA, ['x'] = C_ALPHA,
+	['y'] = C_ALPHA, ['z'] = C_ALPHA,
+};
+
+/* Word hash: short words are most words, so a multiply-mix over 8-byte pieces beats a library call. */
+static inline uint64_t word_hash(const char *p, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ (n * 0xc2b2ae3d27d4eb4full);
+	while (n >= 8) {
+		uint64_t x;
+		memcpy(&x, p, 8);
+		h = (h ^ x) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+		p += 8;
+		n -= 8;
+	}
+	uint64_t x = 0;
+	memcpy(&x, p, n);
+	h = (h ^ x) * 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 29);
+}
+
 static int is_stop_word(const char *p, size_t n)
 {
+	if (n < 2 || n > 8)
+		return 0;
 	/* strip ASCII punctuation around the word, compare lower-cased */
 	while (n && ispunct((unsigned char)*p)) { p++; n--; }
 	while (n && ispunct((unsigned char)p[n - 1])) n--;
@@ -185,30 +234,38 @@ static int scan(filter_scratch *s, const char *t, size_t n, tstats *st)
 			size_t ws = j;
 			uint32_t chars = 0;
 			int alpha = 0, nonsym = 0;
-			while (j < b && !is_ws((unsigned char)t[j])) {
+			int dots = 0;
+			while (j < b) {
 				unsigned char c = (unsigned char)t[j];
+				unsigned k = cls[c];
+				if (k & C_WS)
+					break;
 				if (c < 0x80) {
-					if (isalpha(c)) alpha = nonsym = 1;
-					else if (!ispunct(c)) nonsym = 1;
+					if (k & C_ALPHA) alpha = nonsym = 1;
+					else if (!(k & C_PUNCT)) nonsym = 1;
 					else if (c == '#') st->hashes++;
+					if (c == '.') {
+						if (++dots == 3) { st->ellipses++; dots = 0; }
+					} else {
+						dots = 0;
+					}
 					j++;
 				} else {
 					uint32_t cp = 0xFFFD;
-					size_t k = sp_utf8_decode(t + j, n - j, &cp);
-					if (!k)
-						k = 1;
+					size_t kk = sp_utf8_decode(t + j, n - j, &cp);
+					if (!kk)
+						kk = 1;
 					if (cp == 0x2026) st->ellipses++;
 					else if (u_isalpha((UChar32)cp)) alpha = nonsym = 1;
 					else if (!u_ispunct((UChar32)cp)) nonsym = 1;
-					j += k;
+					dots = 0;
+					j += kk;
 				}
 				chars++;
 			}
-			fword w = { ws, (uint32_t)(j - ws), chars, sp_hash64(t + ws, j - ws, 0) };
+			fword w = { ws, (uint32_t)(j - ws), chars, word_hash(t + ws, j - ws) };
 			if (push_word(s, &w))
 				return SP_ENOMEM;
-			for (size_t k = ws; k + 2 < j; k++)
-				if (t[k] == '.' && t[k + 1] == '.' && t[k + 2] == '.') { st->ellipses++; k += 2; }
 			st->words++;
 			st->word_chars += chars;
 			if (nonsym) { st->nonsym_words++; st->nonsym_chars += chars; }
@@ -290,6 +347,10 @@ static int grow_grams(filter_scratch *s)
 	if (!m)
 		return SP_ENOMEM;
 	s->mark = m;
+	uint32_t *c = sp_realloc(s->cand, cap * sizeof *c);
+	if (!c)
+		return SP_ENOMEM;
+	s->cand = c;
 	s->cap_g = cap;
 	return 0;
 }
@@ -301,56 +362,64 @@ static inline uint64_t mix(uint64_t a, uint64_t b)
 }
 
 /* For n = 2..10 in order: top[n-2] = chars of the most frequent n-gram * its count / word chars (0 if
- * none repeats); dup[n-5] = chars of words covered by repeated n-grams / word chars. */
+ * none repeats); dup[n-5] = chars of words covered by repeated n-grams (every occurrence after the
+ * first) / word chars.
+ * Only positions whose (n-1)-gram occurs twice or more can start a repeated n-gram, so each level
+ * looks only at the previous level's survivors: on ordinary text the levels above 3 cost little. */
 static int ngram_fractions(filter_scratch *s, size_t word_chars, double top[3], double dup[6], int want_top,
                            int want_dup)
 {
 	memset(top, 0, 3 * sizeof *top);
 	memset(dup, 0, 6 * sizeof *dup);
 	size_t nw = s->n_w;
-	if (nw < 2 || !word_chars || grow_grams(s))
-		return nw < 2 || !word_chars ? 0 : SP_ENOMEM;
+	if (nw < 2 || !word_chars)
+		return 0;
+	if (grow_grams(s))
+		return SP_ENOMEM;
+	size_t nc = 0;
 	for (size_t i = 0; i < nw; i++) {
 		s->gh[i] = s->w[i].h;
 		s->mark[i] = 0;
+		if (i + 1 < nw)
+			s->cand[nc++] = (uint32_t)i;
 	}
-	for (size_t n = 2; n <= 10 && n <= nw; n++) {
-		size_t m = nw - n + 1;
-		for (size_t i = 0; i < m; i++)
-			s->gh[i] = mix(s->gh[i], s->w[i + n - 1].h);
-		if (n <= 4 && !want_top)
-			continue;
-		if (n >= 5 && !want_dup)
-			break;
-		if (ht_reserve(&s->ht, m))
+	size_t last = want_dup ? 10 : want_top ? 4 : 1;
+	for (size_t n = 2; n <= last && nc; n++) {
+		if (ht_reserve(&s->ht, nc))
 			return SP_ENOMEM;
-		if (n <= 4) {
-			uint32_t best = 0;
-			size_t best_i = 0;
-			for (size_t i = 0; i < m; i++) {
-				uint32_t c = ht_add(&s->ht, s->gh[i]);
-				if (c > best) { best = c; best_i = i; }
+		uint32_t best = 0;
+		size_t best_i = 0, covered = 0;
+		for (size_t k = 0; k < nc; k++) {
+			uint32_t i = s->cand[k];
+			s->gh[i] = mix(s->gh[i], s->w[i + n - 1].h);
+			uint32_t c = ht_add(&s->ht, s->gh[i]);
+			if (c > best) {
+				best = c;
+				best_i = i;
 			}
-			if (best > 1) {
-				size_t chars = 0;
-				for (size_t k = 0; k < n; k++)
-					chars += s->w[best_i + k].chars;
-				top[n - 2] = (double)chars * best / (double)word_chars;
-			}
-		} else {
-			size_t covered = 0;
-			uint32_t stamp = (uint32_t)n;
-			for (size_t i = 0; i < m; i++) {
-				if (ht_add(&s->ht, s->gh[i]) > 1) {
-					for (size_t k = i; k < i + n; k++)
-						if (s->mark[k] != stamp) {
-							s->mark[k] = stamp;
-							covered += s->w[k].chars;
-						}
-				}
-			}
-			dup[n - 5] = (double)covered / (double)word_chars;
+			if (n >= 5 && c > 1)
+				for (size_t j = i; j < i + n; j++)
+					if (s->mark[j] != n) {
+						s->mark[j] = (uint32_t)n;
+						covered += s->w[j].chars;
+					}
 		}
+		if (n <= 4 && best > 1) {
+			size_t chars = 0;
+			for (size_t k = 0; k < n; k++)
+				chars += s->w[best_i + k].chars;
+			top[n - 2] = (double)chars * best / (double)word_chars;
+		}
+		if (n >= 5)
+			dup[n - 5] = (double)covered / (double)word_chars;
+		/* survivors: the n-gram repeats and an (n+1)-gram fits */
+		size_t m = 0;
+		for (size_t k = 0; k < nc; k++) {
+			uint32_t i = s->cand[k];
+			if (i + n < nw && ht_get(&s->ht, s->gh[i]) > 1)
+				s->cand[m++] = i;
+		}
+		nc = m;
 	}
 	return 0;
 }
@@ -915,7 +984,7 @@ void filter_scratch_free(filter_scratch *s)
 	if (!s)
 		return;
 	sp_buf_release(&s->clean); sp_buf_release(&s->c4); sp_buf_release(&s->lower); sp_buf_release(&s->redact);
-	sp_free(s->w); sp_free(s->l); sp_free(s->gh); sp_free(s->mark);
+	sp_free(s->w); sp_free(s->l); sp_free(s->gh); sp_free(s->mark); sp_free(s->cand);
 	ht_release(&s->ht);
 	pcre2_match_data_free(s->md);
 	sp_free(s);
