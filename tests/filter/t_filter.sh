@@ -50,6 +50,8 @@ check "kept ($1) + rejected ($2) is the input, ids and meta kept, stats agree wi
 [ -z "${*:3}" ] || echo "  ${*:3}"
 check "stats validate against the schema" $PY "$root/tests/schemas/validate.py" "$root/schemas/stats.schema.json" st.json
 check "kept documents validate against the schema" $PY "$root/tests/schemas/validate.py" "$root/schemas/document.schema.json" kept.jsonl
+"$SPINDLE" filter --annotate --rejects rejann.jsonl < "$docs" > /dev/null
+check "rejects validate against filter-reject.schema.json" $PY "$root/tests/schemas/validate.py" "$root/schemas/filter-reject.schema.json" rej.jsonl rejann.jsonl
 check_grep "stats count dropped bytes per rule" '"bytes_dropped_' st.json
 
 "$SPINDLE" filter -j 3 --rejects rej3.jsonl < "$docs" > kept3.jsonl
@@ -58,6 +60,7 @@ check_files "--threads 3 writes the same rejects" rej.jsonl rej3.jsonl
 
 # --annotate: every signal in meta.filter, and the same documents kept
 "$SPINDLE" filter --annotate < "$docs" > ann.jsonl
+check "annotated documents validate against the schema" $PY "$root/tests/schemas/validate.py" "$root/schemas/document.schema.json" ann.jsonl
 check_eq "--annotate keeps the same documents" "$(wc -l < kept.jsonl)" "$(wc -l < ann.jsonl)"
 n_sig=$($PY -c 'import json,sys; print(min(len(json.loads(l)["meta"]["filter"]) for l in open("ann.jsonl")))')
 check "--annotate records every rule's signal ($n_sig)" test "$n_sig" -ge 30
@@ -107,6 +110,7 @@ check_grep "redact: counts per type in stats" '"pii_email":1,"pii_ipv4":1,"pii_p
 check_eq "drop: the document with PII is dropped" '{"id":"p2"' "$(cut -c1-10 drop.jsonl)"
 check_grep "drop: reject says pii and how many" '"id":"p1","rule":"pii","value":4' pr.jsonl
 "$SPINDLE" filter -c none.conf --pii tag < pii.jsonl > tag.jsonl
+check "tagged documents validate against the schema" $PY "$root/tests/schemas/validate.py" "$root/schemas/document.schema.json" tag.jsonl red.jsonl
 check_grep "tag: text unchanged, spans in meta.pii" '"pii":{"email":1,"ipv4":1,"phone":1,"card":1,"spans":\[\["email",9,29\]' tag.jsonl
 
 # bad input
