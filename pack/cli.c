@@ -349,6 +349,10 @@ SP_COMMAND(shards, cmd_shards, "check, describe, decode and merge packed dataset
 		for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
 			if (!strcmp(argv[1], subs[i].name))
 				return subs[i].fn(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "--version")) {
+		printf("spindle shards %s\n", SPINDLE_VERSION);
+		return CLI_OK;
+	}
 	int help = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
 	FILE *f = help ? stdout : stderr;
 	fprintf(f, "usage: spindle shards verify|stats|cat|merge ...\n\n"

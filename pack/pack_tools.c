@@ -230,18 +230,17 @@ int pack_merge(const char *out_dir, const char *const *dirs, size_t n_dirs, int 
 		if ((rc = sp_manifest_load(dirs[d], &in, err)))
 			break;
 		if (d == 0) {
-			out = in;   /* take the shared facts; shards are re-added below */
-			memset(&in, 0, sizeof in);
+			out = in;   /* the shared facts; in keeps its pointers, out gets copies */
 			out.shards = NULL;
 			out.n_shards = out.cap_shards = 0;
 			out.n_sequences = out.n_tokens = out.n_padding = out.n_documents = out.n_dropped_tokens = 0;
 			memset(out.hist, 0, sizeof out.hist);
-			sp_free(out.options);
 			out.options = NULL;
+			out.tail = in.tail ? sp_strdup(in.tail) : NULL;
+			out.tokenizer_model = in.tokenizer_model ? sp_strdup(in.tokenizer_model) : NULL;
 			out.has_order_seed = order_shuffle;
 			out.order_seed = seed;
-			if ((rc = sp_manifest_load(dirs[d], &in, err)))
-				break;
+			out.doc_shuffle = 0;
 		} else if (in.seq_len != out.seq_len || in.token_bytes != out.token_bytes || in.vocab_size != out.vocab_size ||
 		           in.tokenizer_id != out.tokenizer_id || in.bos_id != out.bos_id || in.eos_id != out.eos_id ||
 		           in.add_bos != out.add_bos || in.add_eos != out.add_eos) {
