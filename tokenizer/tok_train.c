@@ -458,7 +458,9 @@ static int pair_bump(bpe *b, int32_t a, int32_t x, int64_t delta, uint32_t w, in
 		}
 		p->w[p->n_w++] = w;
 	}
-	if (push && p->count > 0 && p->state != 3 && pair_check(b, p))
+	/* only increases need a heap entry: a decreased pair still has its older, higher entry, which
+	 * is re-pushed with the current count when it comes out of the heap */
+	if (push && delta > 0 && p->state != 3 && pair_check(b, p))
 		return heap_push(b, (uint32_t)pi);
 	return 0;
 }
@@ -664,8 +666,13 @@ int tok_trainer_finish(tok_trainer *t, tok_model **out, sp_err *err)
 	while (b.n_sym - first_merged < target && b.n_heap && rc == 0) {
 		heap_e e = heap_pop(&b);
 		pair *p = &b.pairs[e.p];
-		if (p->state == 3 || e.count != p->count || p->count <= 0)
-			continue; /* stale */
+		if (p->state == 3 || p->count <= 0)
+			continue;
+		if (e.count != p->count) { /* stale: a decreased pair goes back in with its count */
+			if (e.count > p->count && (rc = heap_push(&b, e.p)) < 0)
+				break;
+			continue;
+		}
 		size_t la = b.s_len[p->a], lb = b.s_len[p->b];
 		char tmp[256];
 		memcpy(tmp, b.str.p + b.s_off[p->a], la);
