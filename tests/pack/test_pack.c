@@ -416,3 +416,30 @@ Test(pack, ranks_beyond_the_data_and_bad_cursors_are_refused)
 	cr_assert_eq(sp_shards_get(s, info.n_sequences, &q, &err), SP_EUSAGE);
 	sp_shards_close(s);
 }
+
+Test(pack, resume_refuses_an_input_that_changed)
+{
+	pack_result r;
+	pack_into("cut", 0, 0, 2, &r);
+	cr_assert(r.stopped);
+	corpus other;
+	make_stream(stream, &other, 43); /* same name, other documents */
+	free_corpus(&other);
+	char dir[400];
+	snprintf(dir, sizeof dir, "%s/cut", tmpdir);
+	const char *inputs[1] = { stream };
+	pack_opts o;
+	pack_opts_init(&o);
+	o.out_dir = dir;
+	o.inputs = inputs;
+	o.n_inputs = 1;
+	o.seq_len = 64;
+	o.shard_seqs = 8;
+	o.seed = 9;
+	o.no_sync = 1;
+	sp_err err = SP_ERR_INIT;
+	cr_assert_eq(pack_run(&o, NULL, &r, &err), SP_EDATA);
+	cr_assert(strstr(err.msg, "input differs"), "%s", err.msg);
+	o.force = 1;
+	cr_assert_eq(pack_run(&o, NULL, &r, &err), 0, "--force starts over: %s", err.msg);
+}
