@@ -568,6 +568,10 @@ int pack_run(const pack_opts *o, sp_stats *st, pack_result *res, sp_err *err)
 		goto out;
 	}
 	man->options = sp_strdup(fp.p);
+	if (!man->options) {
+		rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+		goto out;
+	}
 
 	/* The output folder: fresh, finished, or interrupted. */
 	if ((rc = sp_mkdir_p(o->out_dir, err)))
