@@ -84,9 +84,12 @@ static int full_path(packer *p, const char *name, sp_buf *out)
 	return 0;
 }
 
+/* In a dry shard (one an interrupted run already wrote) the bytes are only hashed, not written:
+ * the rerun proves it regenerates exactly the shard on disk. */
 static int out_write(packer *p, const void *d, size_t n)
 {
-	SP_FORWARD(sp_out_write(p->out, d, n, p->err));
+	if (p->out)
+		SP_FORWARD(sp_out_write(p->out, d, n, p->err));
 	sp_xxh64_update(p->fh, d, n);
 	p->file_off += n;
 	return 0;
@@ -97,14 +100,14 @@ static int shard_begin(packer *p)
 	p->shard_open = 1;
 	p->sh_seqs = p->sh_tokens = p->sh_pad = p->sh_docs = 0;
 	p->shard_dry = p->n_seqs < p->skip_seqs;
-	if (p->shard_dry)
-		return 0;
-	sp_buf name = SP_BUF_INIT;
-	int rc = shard_name(p, p->shard_no, &name);
-	rc = rc ? rc : full_path(p, name.p, &p->path);
-	sp_buf_release(&name);
-	SP_FORWARD(rc);
-	SP_FORWARD(sp_out_open(&p->out, p->path.p, SP_OUT_NO_ZSTD | (p->o->no_sync ? SP_OUT_NO_SYNC : 0), p->err));
+	if (!p->shard_dry) {
+		sp_buf name = SP_BUF_INIT;
+		int rc = shard_name(p, p->shard_no, &name);
+		rc = rc ? rc : full_path(p, name.p, &p->path);
+		sp_buf_release(&name);
+		SP_FORWARD(rc);
+		SP_FORWARD(sp_out_open(&p->out, p->path.p, SP_OUT_NO_ZSTD | (p->o->no_sync ? SP_OUT_NO_SYNC : 0), p->err));
+	}
 	p->fh = sp_xxh64_new(0);
 	if (!p->fh)
 		SP_RAISE(p->err, SP_ENOMEM, "out of memory");
@@ -154,33 +157,29 @@ static int shard_end(packer *p)
 	s.n_padding = p->sh_pad;
 	s.n_documents = p->sh_docs;
 	s.zstd = p->o->zstd_level != 0;
-	int rc = 0;
+	unsigned char fb[SP_SHARD_FOOTER_LEN];
+	sp_shard_footer f = { p->sh_seqs, p->file_off, sp_xxh64(p->ix.p, p->ix.len, 0) };
+	sp_shard_footer_encode(&f, fb);
+	int rc = p->ix.len ? out_write(p, p->ix.p, p->ix.len) : 0;
+	rc = rc ? rc : out_write(p, fb, sizeof fb);
+	rc = rc ? rc : p->out ? sp_out_commit(p->out, p->err) : 0;
+	if (rc)
+		goto out;
+	s.bytes = p->file_off;
+	s.xxh64 = sp_xxh64_digest(p->fh);
+	sp_out_free(p->out);
+	p->out = NULL;
+	sp_xxh64_free(p->fh);
+	p->fh = NULL;
 	if (p->shard_dry) {
 		const sp_manifest_shard *j = p->shard_no < p->jr.n_shards ? &p->jr.shards[p->shard_no] : NULL;
 		if (!j || strcmp(j->file, s.file) || j->n_sequences != s.n_sequences || j->n_tokens != s.n_tokens ||
-		    j->n_padding != s.n_padding || j->n_documents != s.n_documents) {
+		    j->n_padding != s.n_padding || j->n_documents != s.n_documents || j->bytes != s.bytes || j->xxh64 != s.xxh64) {
 			sp_err_set_(p->err, SP_EDATA, __FILE__, __LINE__,
-			            "the input differs from the interrupted run's at shard %s; rerun with --force to start over", s.file);
+			            "the input differs from the interrupted run's: %s would not be the same; rerun with --force to start over", s.file);
 			rc = sp_err_locate(p->err, p->o->out_dir, 0);
 			goto out;
 		}
-		s.bytes = j->bytes;
-		s.xxh64 = j->xxh64;
-	} else {
-		unsigned char fb[SP_SHARD_FOOTER_LEN];
-		sp_shard_footer f = { p->sh_seqs, p->file_off, sp_xxh64(p->ix.p, p->ix.len, 0) };
-		sp_shard_footer_encode(&f, fb);
-		rc = p->ix.len ? out_write(p, p->ix.p, p->ix.len) : 0;
-		rc = rc ? rc : out_write(p, fb, sizeof fb);
-		rc = rc ? rc : sp_out_commit(p->out, p->err);
-		if (rc)
-			goto out;
-		s.bytes = p->file_off;
-		s.xxh64 = sp_xxh64_digest(p->fh);
-		sp_out_free(p->out);
-		p->out = NULL;
-		sp_xxh64_free(p->fh);
-		p->fh = NULL;
 	}
 	if (sp_manifest_add_shard(&p->man, &s) < 0) {
 		rc = sp_err_set_(p->err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
@@ -217,7 +216,7 @@ static int emit(packer *p, uint32_t n_valid)
 	p->n_seqs++;
 	if (p->st)
 		sp_stats_add(p->st, "sequences", 1);
-	if (!p->shard_dry) {
+	{
 		if (p->cap_rdocs < p->n_pieces) {
 			sp_rec_doc *r = sp_realloc(p->rdocs, p->n_pieces * sizeof *r);
 			if (!r)
@@ -569,6 +568,10 @@ int pack_run(const pack_opts *o, sp_stats *st, pack_result *res, sp_err *err)
 		goto out;
 	}
 	man->options = sp_strdup(fp.p);
+	if (!man->options) {
+		rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+		goto out;
+	}
 
 	/* The output folder: fresh, finished, or interrupted. */
 	if ((rc = sp_mkdir_p(o->out_dir, err)))

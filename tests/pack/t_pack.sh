@@ -135,11 +135,14 @@ mkfifo fifo
 wpid=$!
 "$SPINDLE" "${PK[@]}" -o killed < fifo &
 ppid=$!
-for _ in $(seq 100); do
-	[ -e killed/pack.journal ] && ls killed/.shard-*.tmp.* >/dev/null 2>&1 && break
-	sleep 0.1
+# wait until pack has eaten the first half and blocks inside a shard (count stable, a shard open)
+prev=-1
+for _ in $(seq 60); do
+	sleep 0.5
+	cur=$(ls killed/shard-*.bin 2>/dev/null | wc -l)
+	[ "$cur" -gt 0 ] && [ "$cur" -eq "$prev" ] && ls killed/.shard-*.tmp.* >/dev/null 2>&1 && break
+	prev=$cur
 done
-sleep 0.3
 kill -9 $ppid; wait $ppid 2>/dev/null
 kill $wpid; wait $wpid 2>/dev/null
 n_before=$(ls killed/shard-*.bin 2>/dev/null | wc -l)

@@ -416,3 +416,84 @@ Test(pack, ranks_beyond_the_data_and_bad_cursors_are_refused)
 	cr_assert_eq(sp_shards_get(s, info.n_sequences, &q, &err), SP_EUSAGE);
 	sp_shards_close(s);
 }
+
+Test(pack, resume_refuses_an_input_that_changed)
+{
+	pack_result r;
+	pack_into("cut", 0, 0, 2, &r);
+	cr_assert(r.stopped);
+	corpus other;
+	make_stream(stream, &other, 43); /* same name, other documents */
+	free_corpus(&other);
+	char dir[400];
+	snprintf(dir, sizeof dir, "%s/cut", tmpdir);
+	const char *inputs[1] = { stream };
+	pack_opts o;
+	pack_opts_init(&o);
+	o.out_dir = dir;
+	o.inputs = inputs;
+	o.n_inputs = 1;
+	o.seq_len = 64;
+	o.shard_seqs = 8;
+	o.seed = 9;
+	o.no_sync = 1;
+	sp_err err = SP_ERR_INIT;
+	cr_assert_eq(pack_run(&o, NULL, &r, &err), SP_EDATA);
+	cr_assert(strstr(err.msg, "input differs"), "%s", err.msg);
+	o.force = 1;
+	cr_assert_eq(pack_run(&o, NULL, &r, &err), 0, "--force starts over: %s", err.msg);
+}
+
+/* Fault injection: the n-th allocation fails, for every n until a run succeeds. Each failing run must
+ * return an error (not crash), and under ASan leak nothing. */
+Test(pack, every_failed_allocation_is_an_error_not_a_crash)
+{
+	char dir[400];
+	snprintf(dir, sizeof dir, "%s/oom", tmpdir);
+	const char *inputs[1] = { stream };
+	pack_opts o;
+	pack_opts_init(&o);
+	o.out_dir = dir;
+	o.inputs = inputs;
+	o.n_inputs = 1;
+	o.seq_len = 64;
+	o.shard_seqs = 64;
+	o.no_sync = 1;
+	o.force = 1;
+	o.shuffle = o.order_shuffle = 1;
+	o.shuffle_buffer = 2000;
+	int done = 0;
+	unsigned long n;
+	for (n = 1; n < 20000 && !done; n++) {
+		sp_err err = SP_ERR_INIT;
+		pack_result r;
+		sp_mem_fail_at(n);
+		int rc = pack_run(&o, NULL, &r, &err);
+		sp_mem_fail_at(0);
+		if (rc == 0)
+			done = 1;
+		else
+			cr_assert_eq(rc, SP_ENOMEM, "allocation %lu: %d %s", n, rc, err.msg);
+	}
+	cr_assert(done, "pack never succeeded");
+	cr_assert_gt(n, 10);
+	done = 0;
+	for (n = 1; n < 5000 && !done; n++) {
+		sp_err err = SP_ERR_INIT;
+		sp_shards *s = NULL;
+		sp_seq q = SP_SEQ_INIT;
+		sp_mem_fail_at(n);
+		int rc = sp_shards_open(&s, dir, 2, &err);
+		for (int i = 0; rc == 0 && i < 5; i++)
+			rc = sp_shards_next(s, &q, &err);
+		rc = rc ? rc : sp_shards_get(s, 3, &q, &err);
+		sp_mem_fail_at(0);
+		sp_seq_release(&q);
+		sp_shards_close(s);
+		if (rc == 0)
+			done = 1;
+		else
+			cr_assert_eq(rc, SP_ENOMEM, "allocation %lu: %d %s", n, rc, err.msg);
+	}
+	cr_assert(done, "the reader never succeeded");
+}
