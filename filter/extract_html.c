@@ -75,11 +75,17 @@ int extract_http(const char *p, size_t n, int *status, const char **ctype, size_
 		size_t j = i;
 		int ok = 0;
 		while (j < n) {
-			char *end;
-			unsigned long long k = strtoull(p + j, &end, 16);
-			if (end == p + j)
+			/* chunk size in hex, bounded by the buffer (it is not NUL-terminated) */
+			size_t e = j;
+			unsigned long long k = 0;
+			while (e < n && isxdigit((unsigned char)p[e]) && k < (1ull << 40)) {
+				int c = (unsigned char)p[e];
+				k = k * 16 + (unsigned)(isdigit(c) ? c - '0' : (tolower(c) - 'a' + 10));
+				e++;
+			}
+			if (e == j)
 				break;
-			const char *nl = memchr(end, '\n', n - (size_t)(end - p));
+			const char *nl = memchr(p + e, '\n', n - e);
 			if (!nl)
 				break;
 			j = (size_t)(nl - p) + 1;
