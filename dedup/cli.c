@@ -95,6 +95,8 @@ int dd_parse_keep(const char *prog, const char *s, int *longest, const char **fi
 
 /* ------------------------------------------------------------------ exact */
 typedef struct ex_ctx {
+	int pend_rc;       /* an input error met while a batch was part-filled: reported next */
+	sp_err pend_err;
 	sp_docs *docs;
 	sp_out *out;
 	sp_stats st;
@@ -114,6 +116,10 @@ static int ex_produce(void *vctx, void *vb, sp_err *err)
 	ex_ctx *c = vctx;
 	dd_batch *b = vb;
 	dd_batch_reset(b);
+	if (c->pend_rc < 0) {
+		*err = c->pend_err;
+		return c->pend_rc;
+	}
 	sp_doc doc;
 	int rc = 0;
 	while (b->n < 512 && b->data.len < (4u << 20) && (rc = sp_docs_next(c->docs, &doc, err)) > 0) {
@@ -136,6 +142,10 @@ static int ex_produce(void *vctx, void *vb, sp_err *err)
 		} else if (dd_batch_add(b, &doc, 0, NULL, 0))
 			SP_RAISE(err, SP_ENOMEM, "out of memory");
 		cli_progress_step(&c->prog, c->st.records_in, sp_docs_raw_bytes(c->docs));
+	}
+	if (b->n && rc < 0) {
+		c->pend_rc = rc;
+		c->pend_err = *err;
 	}
 	if (b->n)
 		return 1;
@@ -294,6 +304,8 @@ int dd_mh_options_finish(const char *prog, dd_mh_opts *m)
 }
 
 typedef struct mh_ctx {
+	int pend_rc;       /* an input error met while a batch was part-filled: reported next */
+	sp_err pend_err;
 	dd_mh_opts *m;
 	sp_docs *docs;
 	sp_stats st;
@@ -323,12 +335,20 @@ static int mh_produce(void *vctx, void *vb, sp_err *err)
 	mh_ctx *c = vctx;
 	dd_batch *b = vb;
 	dd_batch_reset(b);
+	if (c->pend_rc < 0) {
+		*err = c->pend_err;
+		return c->pend_rc;
+	}
 	sp_doc doc;
 	int rc = 0;
 	while (b->n < 256 && b->data.len < (4u << 20) && (rc = sp_docs_next(c->docs, &doc, err)) > 0) {
 		if (dd_batch_add(b, &doc, c->want_id, c->m->keep_field, c->m->keep_longest))
 			SP_RAISE(err, SP_ENOMEM, "out of memory");
 		cli_progress_step(&c->prog, c->st.records_in, sp_docs_raw_bytes(c->docs));
+	}
+	if (b->n && rc < 0) {
+		c->pend_rc = rc;
+		c->pend_err = *err;
 	}
 	if (b->n)
 		return 1;

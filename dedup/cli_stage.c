@@ -362,7 +362,8 @@ int dd_cmd_buckets(int argc, char **argv)
 	memset(&w, 0, sizeof w);
 	uint64_t n_buckets = 0;
 	if (rc == 0) {
-		qsort(e, n, sizeof *e, cmp_bent);
+		if (n)
+			qsort(e, n, sizeof *e, cmp_bent);
 		rc = wr_open(&w, out_path, &err);
 	}
 	if (rc == 0) {
@@ -855,4 +856,3 @@ int dd_cmd_filter(int argc, char **argv)
 	return code;
 }
 
-int dd_cmd_lines(int argc, char **argv) { (void)argc; (void)argv; return cli_failf("spindle dedup lines", CLI_USAGE, "not built yet"); }

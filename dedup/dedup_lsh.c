@@ -40,6 +40,8 @@ static int cmp_pair(const void *x, const void *y)
 
 void dd_pairs_sort_unique(dd_pairs *p)
 {
+	if (p->n == 0)
+		return;
 	qsort(p->ab, p->n, 2 * sizeof *p->ab, cmp_pair);
 	size_t m = 0;
 	for (size_t i = 0; i < p->n; i++)

@@ -3,6 +3,7 @@
  * similarity join against brute force, union-find, normalisation. */
 #include <criterion/criterion.h>
 #include <glob.h>
+#include <unicode/uchar.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -360,4 +361,31 @@ Test(dedup, normalisation_folds_case_space_punctuation_digits_and_nfkc)
 	cr_assert_neq(dd_norm_parse("case,bogus", &f, NULL), 0);
 	cr_assert_eq(dd_norm_parse("none", &f, NULL), 0);
 	cr_assert_eq(f, 0);
+}
+
+Test(dedup, ascii_normalisation_agrees_with_the_icu_predicates)
+{
+	dd_norm *n = NULL;
+	cr_assert_eq(dd_norm_new(&n, DD_NORM_CASE | DD_NORM_SPACE | DD_NORM_PUNCT | DD_NORM_DIGITS, NULL), 0);
+	for (int c = 1; c < 128; c++) {
+		/* x<c>y: ICU decides what c becomes */
+		char in[4] = { 'x', (char)c, 'y', 0 }, want[8];
+		int w = 0;
+		want[w++] = 'x';
+		if (u_isUWhiteSpace(c))
+			want[w++] = ' ';
+		else if (U_GET_GC_MASK(c) & (U_GC_P_MASK | U_GC_S_MASK))
+			;
+		else if (u_isdigit(c))
+			want[w++] = '0';
+		else
+			want[w++] = (char)u_foldCase(c, U_FOLD_CASE_DEFAULT);
+		want[w++] = 'y';
+		want[w] = 0;
+		const char *o;
+		size_t len;
+		cr_assert_eq(dd_norm_apply(n, in, 3, &o, &len, NULL), 0);
+		cr_assert(len == (size_t)w && memcmp(o, want, len) == 0, "char %d: got '%.*s' want '%s'", c, (int)len, o, want);
+	}
+	dd_norm_free(n);
 }
