@@ -486,7 +486,7 @@ void dd_uf_union(dd_uf *u, uint32_t x, uint32_t y)
 }
 
 int dd_signature(dd_shingler *s, const dd_perms *pm, int bands, int rows, const char *text, size_t len,
-                 int want_set, uint64_t *keys, const uint64_t **set, size_t *n_set, sp_err *err)
+                 int want_set, uint64_t *keys, const uint64_t **set, size_t *n_set, uint32_t *sig_out, sp_err *err)
 {
 	uint32_t sig[DD_MAX_PERM];
 	const uint64_t *h;
@@ -497,6 +497,8 @@ int dd_signature(dd_shingler *s, const dd_perms *pm, int bands, int rows, const 
 		SP_FORWARD(dd_shingles(s, text, len, &h, &n, err));
 	dd_minhash(pm, h, n, sig);
 	dd_band_keys(sig, bands, rows, keys);
+	if (sig_out)
+		memcpy(sig_out, sig, (size_t)pm->n * sizeof *sig);
 	if (set)
 		*set = h;
 	if (n_set)
