@@ -152,6 +152,11 @@ int dd_cmd_lines(int argc, char **argv)
 			rc = sp_in_read_full(in, m, 8, &err);
 		if (rc == 0 && memcmp(m, CNT_MAGIC, 8))
 			rc = sp_err_set_(&err, SP_EDATA, __FILE__, __LINE__, "%s: not a line count file", counts_in.items[f]);
+		uint32_t version = 0;
+		if (rc == 0)
+			rc = sp_in_read_full(in, &version, 4, &err);
+		if (rc == 0 && version != 1)
+			rc = sp_err_set_(&err, SP_EDATA, __FILE__, __LINE__, "%s: line count file version %u, this spindle reads 1", counts_in.items[f], version);
 		if (rc == 0)
 			rc = sp_in_read_full(in, &n, 8, &err);
 		for (uint64_t i = 0; rc == 0 && i < n; i++) {
@@ -200,6 +205,9 @@ int dd_cmd_lines(int argc, char **argv)
 			rc = sp_out_open(&co, counts_out, SP_OUT_NO_ZSTD, &err);
 		if (rc == 0)
 			rc = sp_out_write(co, CNT_MAGIC, 8, &err);
+		uint32_t version = 1;
+		if (rc == 0)
+			rc = sp_out_write(co, &version, 4, &err);
 		if (rc == 0)
 			rc = sp_out_write(co, &nk, 8, &err);
 		if (rc == 0 && k)
