@@ -266,7 +266,7 @@ static int run_training(int mode, int argc, char **argv)
 			code = cli_fail(prog, &err);
 			goto done;
 		}
-		fprintf(stderr, "%s: %zu preference pairs from %s (%zu of other categories skipped)\n", prog, n, a.data, skipped);
+		fprintf(stderr, "%s: %zu preference pairs from %s (%zu skipped: other category, or unsafe chosen over safe)\n", prog, n, a.data, skipped);
 	}
 
 	train_opts o;
