@@ -59,6 +59,9 @@ check "pack with zstd frames" "$SPINDLE" pack -q "${BYTES[@]}" --seq-len 256 --s
 $READ docs z > backz.jsonl
 check_files "zstd round trip is lossless" ids.jsonl backz.jsonl
 check "verify passes on zstd shards" "$SPINDLE" shards verify z
+check "pack with zstd in 3 threads" "$SPINDLE" pack -q "${BYTES[@]}" --seq-len 256 --shard-size 8 --zstd --threads 3 --no-sync -o z3 ids.jsonl
+same=1; for f in z/*; do cmp -s "$f" "z3/${f##*/}" || same=0; done
+[ $same -eq 1 ] && ok "--threads 3 writes byte-identical shards and manifest" || not_ok "--threads 3 writes byte-identical shards and manifest"
 pb=$(cat plain/shard-*.bin | wc -c); zb=$(cat z/shard-*.bin | wc -c)
 [ "$zb" -lt "$pb" ] && ok "zstd shards are smaller ($zb < $pb bytes)" || not_ok "zstd shards are smaller" "$zb vs $pb"
 
