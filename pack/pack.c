@@ -813,6 +813,8 @@ int pack_run(const pack_opts *o, sp_stats *st, pack_result *res, sp_err *err)
 		sp_stats_add(st, "padding", (int64_t)man->n_padding);
 		sp_stats_add(st, "dropped_tokens", (int64_t)man->n_dropped_tokens);
 		sp_stats_add(st, "resumed_shards", (int64_t)res->resumed_shards);
+		for (size_t i = 0; i < man->n_shards; i++)
+			st->bytes_out += man->shards[i].bytes;
 	}
 	/* The manifest last: from here on the dataset is complete. */
 	sp_buf_reset(&tmp);

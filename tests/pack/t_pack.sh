@@ -84,6 +84,7 @@ check_grep "the error names the input and record" "^spindle pack: bad.bin:18: to
 [ ! -e badout/manifest.json ] && ok "a failed pack leaves no manifest" || not_ok "a failed pack leaves no manifest"
 check "--on-error=skip skips and counts it" "$SPINDLE" pack -q --on-error=skip --stats st.json --seq-len 64 --no-sync -o badskip bad.bin
 check_grep "stats count the bad document" '"bad_id":1' st.json
+check "--stats matches schemas/stats.schema.json" $PY "$HERE/../schemas/validate.py" "$HERE/../../schemas/stats.schema.json" st.json
 check_grep "49 documents remain" '"n_documents": 49' badskip/manifest.json
 
 $GEN edge.bin 40 --vocab 500 --empty 5 --long 9:20000 --seed 5 --jsonl edge.jsonl
