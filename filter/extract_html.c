@@ -588,6 +588,21 @@ static int walk_element(walk *w, xmlNode *n)
 		w->in_link--;
 	if (rc < 0)
 		return rc;
+	if (is_link && w->out->len > at_len) {
+		/* heading anchors ("#", pilcrow, section sign) are navigation, not text */
+		const char *a = w->out->p + at_len, *e = w->out->p + w->out->len;
+		while (a < e && (*a == ' ' || *a == '\n'))
+			a++;
+		size_t k = (size_t)(e - a);
+		if ((k == 1 && *a == '#') || (k == 2 && (!memcmp(a, "\xc2\xb6", 2) || !memcmp(a, "\xc2\xa7", 2)))) {
+			w->out->len = at_len;
+			w->out->p[at_len] = 0;
+			w->link_chars = at_link_chars;
+			w->pending = at_pending;
+			w->space = at_space;
+			return 0;
+		}
+	}
 	if (dense && w->links - at_links >= 2) {
 		size_t text = w->out->len - at_len, links = w->link_chars - at_link_chars;
 		if (text && (double)links / (double)text > w->o->link_density_max) {

@@ -54,7 +54,7 @@ mk boiler.html '<!DOCTYPE html><html><head><title>Boiler  test</title><style>bod
 <nav><a href="/">Home</a> <a href="/a">NAVTEXT</a></nav>
 <header><h1>SITEHEADER</h1></header>
 <div class="cookie-banner">We use cookies COOKIETEXT</div>
-<article><h1>The Article Title</h1>
+<article><h1>The Article Title<a class="mark" href="#t">#</a></h1>
 <p>First paragraph of the article, with <b>bold</b> and <a href="/x">one link</a> inside it.</p>
 <ul><li>alpha item</li><li>beta item</li></ul>
 <ol><li>first step</li><li>second step</li></ol>
