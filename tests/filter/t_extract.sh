@@ -172,3 +172,10 @@ check_grep "error names the file" "no-such-file.warc" "$T/.out"
 "$SPINDLE" extract -j 3 a.warc b.warc.gz c.warc.gz > j3.jsonl
 "$SPINDLE" extract a.warc b.warc.gz c.warc.gz > j1.jsonl
 check_files "--threads 3 gives the same output as 1" j1.jsonl j3.jsonl
+
+# a compressed HTML page on stdin, and empty input
+zstd -qc < boiler.html | "$SPINDLE" extract > zin.jsonl
+check_grep "zstd-compressed HTML on stdin" '"id":"-","text":"The Article Title' zin.jsonl
+printf '' | "$SPINDLE" extract --stats est.json > empty.jsonl
+check_eq "empty input: no document" 0 "$(wc -l < empty.jsonl)"
+check_grep "empty input counted" '"empty":1' est.json
