@@ -36,19 +36,20 @@ with db:
             db.execute("INSERT INTO responses(prompt_id, text, model, variant, temperature) VALUES (?, ?, ?, ?, ?)",
                        (r["prompt_id"], r["response"], r["model"], r["variant"], r["temperature"]))
 PY
-t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
+t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); awk -v a="$s" -v b="$e" 'BEGIN { print b - a }'; }
+div() { awk -v a="$1" -v b="$2" 'BEGIN { print a / b }'; }
 sp_p=$(t "$SPINDLE" annotate import prompts --db "$W/s.db" "$W/p.jsonl")
 sp_r=$(t "$SPINDLE" annotate import responses --db "$W/s.db" "$W/r.jsonl")
 py_p=$(t /usr/bin/python3 "$W/ref.py" "$W/p.db" prompts "$W/p.jsonl")
 py_r=$(t /usr/bin/python3 "$W/ref.py" "$W/p.db" responses "$W/r.jsonl")
-# Session: a scripted annotator answers 500 preference items (left better, "better"; safety: y n).
+# Session: a scripted annotator answers 300 preference items (left better, "better"; safety: y n).
 "$SPINDLE" annotate config --db "$W/s.db" --gold-every 0 >/dev/null
 for ((i = 0; i < 300; i++)); do printf '12yn'; done >"$W/keys"
 ss=$(t "$SPINDLE" annotate session --db "$W/s.db" --annotator bench --task preference --keys "$W/keys")
 rep=$(t "$SPINDLE" annotate report --db "$W/s.db")
 echo "| step ($N prompts, $((2 * N)) responses) | spindle s | python reference s | ratio (reference / spindle) |"
 echo "|---|---|---|---|"
-printf '| import prompts (validate, store, make sft tasks) | %.2f | %.2f | %.2f |\n' "$sp_p" "$py_p" "$(echo "$py_p / $sp_p" | bc -l)"
-printf '| import responses (validate, store, pair into preference tasks) | %.2f | %.2f | %.2f |\n' "$sp_r" "$py_r" "$(echo "$py_r / $sp_r" | bc -l)"
-printf '| scripted session, 300 answers (lease + answer, fsync each) | %.2f (%.0f answers/s) | - | - |\n' "$ss" "$(echo "300 / $ss" | bc -l)"
+printf '| import prompts (validate, store, make sft tasks) | %.2f | %.2f | %.2f |\n' "$sp_p" "$py_p" "$(div "$py_p" "$sp_p")"
+printf '| import responses (validate, store, pair into preference tasks) | %.2f | %.2f | %.2f |\n' "$sp_r" "$py_r" "$(div "$py_r" "$sp_r")"
+printf '| scripted session, 300 answers (lease + answer, fsync each) | %.2f (%.0f answers/s) | - | - |\n' "$ss" "$(div 300 "$ss")"
 printf "| report over %d answers | %.2f | - | - |\n" 300 "$rep"
