@@ -81,6 +81,13 @@ assert len(d)==4
 for r in d:
     assert set(r) <= {"id","prompt_id","response","model","variant","temperature","top_p","top_k","max_new_tokens","seed","n_tokens","finish_reason","created_at","meta"}, r
     assert r["prompt_id"] in ("p1","p2") and isinstance(r["response"],str) and r["model"] and r["temperature"]>=0 and r["finish_reason"] in ("stop","length")'
+if /usr/bin/python3 -c 'import jsonschema' 2>/dev/null; then
+	check "response records validate against annotate-response.schema.json" $PY tests/schemas/validate.py schemas/annotate-response.schema.json "$T/responses.jsonl"
+	grep '^{' "$T/log.txt" > "$T/log_all.jsonl"
+	check "step logs validate against train-log.schema.json" $PY tests/schemas/validate.py schemas/train-log.schema.json "$T/log_all.jsonl"
+else
+	skip "schema validation" "python3-jsonschema missing"
+fi
 "$S" train sample --model "$T/run" --tokenizer "$T/tok.model" --prompts "$T/prompts.jsonl" --max-new-tokens 8 --seed 5 -o "$T/s1.jsonl" 2>/dev/null
 "$S" train sample --model "$T/run" --tokenizer "$T/tok.model" --prompts "$T/prompts.jsonl" --max-new-tokens 8 --seed 5 -o "$T/s2.jsonl" 2>/dev/null
 check_eq "sampling is reproducible with a seed" "$(cut -d, -f1-2 "$T/s1.jsonl")" "$(cut -d, -f1-2 "$T/s2.jsonl")"
