@@ -19,6 +19,7 @@
 #include "spindle/io.h"
 #include "spindle/jsonl.h"
 #include "spindle/mem.h"
+#include "spindle/utf8.h"
 
 typedef struct targs {
 	const char *data, *preset, *out, *init_from, *tokenizer, *category, *margins;
@@ -505,6 +506,29 @@ done:
 
 /* ---------------------------------------------------------------- sample */
 
+/* Appends generated text as a JSON string. A sample can stop inside a multi-byte character (byte
+ * pieces), so invalid bytes become U+FFFD instead of making the record invalid JSON. */
+static int append_text(sp_buf *line, const char *p, size_t n)
+{
+	if (sp_utf8_valid(p, n, NULL))
+		return sp_buf_append_json_str(line, p, n);
+	sp_buf clean = SP_BUF_INIT;
+	for (size_t i = 0; i < n;) {
+		uint32_t cp;
+		size_t k = sp_utf8_decode(p + i, n - i, &cp);
+		if (k) {
+			sp_buf_append(&clean, p + i, k);
+			i += k;
+		} else {
+			sp_buf_appends(&clean, "\xEF\xBF\xBD");
+			i++;
+		}
+	}
+	int rc = sp_buf_append_json_str(line, clean.p ? clean.p : "", clean.len);
+	sp_buf_release(&clean);
+	return rc;
+}
+
 static void iso_now(char *buf, size_t n)
 {
 	time_t now = time(NULL);
@@ -519,7 +543,9 @@ static const char *generate(decode_state *ds, const model *m, const tok_ids *pro
 {
 	decode_reset(ds);
 	out->n = 0;
-	size_t start = prompt->n > (size_t)ds->n_ctx - 1 ? prompt->n - (size_t)ds->n_ctx + 1 : 0;
+	/* a prompt longer than the context keeps its end, leaving room for the answer (up to half) */
+	size_t room = (size_t)(max_new < ds->n_ctx / 2 ? max_new : ds->n_ctx / 2), keep = (size_t)ds->n_ctx - (room ? room : 1);
+	size_t start = prompt->n > keep ? prompt->n - keep : 0;
 	const float *lg = NULL;
 	for (size_t i = start; i < prompt->n; i++)
 		lg = decode_step(ds, m, (int32_t)prompt->v[i]);
@@ -641,7 +667,7 @@ static int cmd_sample(int argc, char **argv)
 			sp_buf_appends(&line, "{\"prompt\":");
 			sp_buf_append_json_str(&line, prompt, strlen(prompt));
 			sp_buf_appends(&line, ",\"completion\":");
-			sp_buf_append_json_str(&line, text.p ? text.p : "", text.len);
+			append_text(&line, text.p ? text.p : "", text.len);
 			sp_buf_appendc(&line, '}');
 			if (sp_jsonl_write_raw(out, line.p, line.len, &err) < 0) {
 				code = cli_fail(prog, &err);
@@ -681,7 +707,7 @@ static int cmd_sample(int argc, char **argv)
 				sp_buf_appends(&line, "{\"prompt_id\":");
 				sp_buf_append_json_str(&line, pid, strlen(pid));
 				sp_buf_appends(&line, ",\"response\":");
-				sp_buf_append_json_str(&line, text.p ? text.p : "", text.len);
+				append_text(&line, text.p ? text.p : "", text.len);
 				sp_buf_appends(&line, ",\"model\":");
 				sp_buf_append_json_str(&line, mn, strlen(mn));
 				if (variant) {
