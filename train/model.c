@@ -108,13 +108,13 @@ int model_init(model *m, const model_config *cfg, int B_max, int T_max, sp_err *
 	size_t sizes[] = {
 		(L + 1) * N * D, L * N * D, L * N, L * N * D, L * N * KVD, L * N * KVD, L * (size_t)B_max * H * T * T,
 		L * N * D, L * N * D, L * N * D, L * N, L * N * F, L * N * F, L * N * F,
-		N * D, N, N * V, N, (size_t)B_max,
+		N * D, N, N * V, N, N, (size_t)B_max,
 		N * D, N * D, N * D, N * KVD, N * KVD, T * T * (size_t)omp_get_max_threads(), N * D, N * F, N * F, N * F, N * D,
 	};
 	float **ptrs[] = {
 		&m->resid, &m->xn1, &m->rstd1, &m->q, &m->k, &m->v, &m->att,
 		&m->ao, &m->resid_mid, &m->xn2, &m->rstd2, &m->hg, &m->hu, &m->hs,
-		&m->xnf, &m->rstdf, &m->logits, &m->losses, &m->rewards,
+		&m->xnf, &m->rstdf, &m->logits, &m->losses, &m->lse, &m->rewards,
 		&m->d_resid, &m->d_xn, &m->d_q, &m->d_k, &m->d_v, &m->d_att, &m->d_ao, &m->d_hg, &m->d_hu, &m->d_hs, &m->d_tmp,
 	};
 	size_t n_t = sizeof sizes / sizeof sizes[0];
@@ -232,7 +232,7 @@ void model_forward(model *m, const model_batch *b, float *mean_loss, size_t *n_c
 		return;
 	}
 	matmul_forward(m->logits, m->xnf, m->p[P_LM_HEAD], N, D, V);
-	crossentropy_forward(m->losses, m->logits, b->targets, N, V);
+	crossentropy_forward(m->losses, m->lse, m->logits, b->targets, N, V);
 	double s = 0;
 	size_t n = 0;
 	for (int i = 0; i < N; i++)
@@ -266,7 +266,7 @@ void model_backward(model *m, const model_batch *b, float dloss, const float *d_
 			}
 		}
 	} else {
-		crossentropy_backward(m->logits, b->targets, dloss, N, V);
+		crossentropy_backward(m->logits, m->lse, b->targets, dloss, N, V);
 		matmul_backward(m->d_xn, m->g[P_LM_HEAD], m->logits, m->xnf, m->p[P_LM_HEAD], N, D, V);
 	}
 	rmsnorm_backward(m->d_resid, m->g[P_FINAL_NORM], m->d_xn, LAYER(m->resid, c->n_layers, NM * D),

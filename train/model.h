@@ -62,7 +62,7 @@ typedef struct model {
 	float *acts;
 	size_t n_acts;
 	float *resid, *xn1, *rstd1, *q, *k, *v, *att, *ao, *resid_mid, *xn2, *rstd2, *hg, *hu, *hs;
-	float *xnf, *rstdf, *logits, *losses, *rewards;
+	float *xnf, *rstdf, *logits, *losses, *lse, *rewards;
 	/* backward scratch (one layer at a time) */
 	float *d_resid, *d_xn, *d_q, *d_k, *d_v, *d_att, *d_ao, *d_hg, *d_hu, *d_hs, *d_tmp;
 } model;
@@ -118,9 +118,11 @@ void attention_backward(float *d_q, float *d_k, float *d_v, float *d_att, const 
 void swiglu_forward(float *out, const float *gate, const float *up, size_t n);
 void swiglu_backward(float *d_gate, float *d_up, const float *d_out, const float *gate, const float *up, size_t n);
 void residual_forward(float *out, const float *a, const float *b, size_t n);
-/* losses[i] = -log softmax(logits[i])[targets[i]] (0 where targets[i] < 0). */
-void crossentropy_forward(float *losses, const float *logits, const int32_t *targets, int N, int V);
-/* logits[N,V] becomes dloss * (softmax - onehot) in place, 0 rows where targets < 0. */
-void crossentropy_backward(float *logits, const int32_t *targets, float dloss, int N, int V);
+/* losses[i] = -log softmax(logits[i])[targets[i]] and lse[i] = log sum exp(logits[i]) (both 0 where
+ * targets[i] < 0). */
+void crossentropy_forward(float *losses, float *lse, const float *logits, const int32_t *targets, int N, int V);
+/* logits[N,V] becomes dloss * (softmax - onehot) in place (softmax from the forward's lse), 0 rows
+ * where targets < 0. */
+void crossentropy_backward(float *logits, const float *lse, const int32_t *targets, float dloss, int N, int V);
 
 #endif

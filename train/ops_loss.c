@@ -3,26 +3,29 @@
 #include <math.h>
 #include "model.h"
 
-void crossentropy_forward(float *losses, const float *logits, const int32_t *targets, int N, int V)
+/* log sum exp of a row: max-shifted float exponentials summed in double */
+static float row_lse(const float *z, int V)
+{
+	float mx = z[0];
+	for (int j = 1; j < V; j++)
+		mx = z[j] > mx ? z[j] : mx;
+	double s = 0;
+	for (int j = 0; j < V; j++)
+		s += expf(z[j] - mx);
+	return mx + (float)log(s);
+}
+
+void crossentropy_forward(float *losses, float *lse, const float *logits, const int32_t *targets, int N, int V)
 {
 #pragma omp parallel for schedule(static) if((size_t)N * V > PAR_MIN_WORK)
 	for (int i = 0; i < N; i++) {
-		if (targets[i] < 0) {
-			losses[i] = 0;
-			continue;
-		}
 		const float *z = logits + (size_t)i * V;
-		float mx = z[0];
-		for (int j = 1; j < V; j++)
-			mx = z[j] > mx ? z[j] : mx;
-		double s = 0;
-		for (int j = 0; j < V; j++)
-			s += exp((double)z[j] - mx);
-		losses[i] = (float)(log(s) + mx - z[targets[i]]);
+		lse[i] = targets[i] < 0 ? 0.0f : row_lse(z, V);
+		losses[i] = targets[i] < 0 ? 0.0f : lse[i] - z[targets[i]];
 	}
 }
 
-void crossentropy_backward(float *logits, const int32_t *targets, float dloss, int N, int V)
+void crossentropy_backward(float *logits, const float *lse, const int32_t *targets, float dloss, int N, int V)
 {
 #pragma omp parallel for schedule(static) if((size_t)N * V > PAR_MIN_WORK)
 	for (int i = 0; i < N; i++) {
@@ -32,15 +35,9 @@ void crossentropy_backward(float *logits, const int32_t *targets, float dloss, i
 				z[j] = 0;
 			continue;
 		}
-		float mx = z[0];
-		for (int j = 1; j < V; j++)
-			mx = z[j] > mx ? z[j] : mx;
-		double s = 0;
+		float l = lse[i];
 		for (int j = 0; j < V; j++)
-			s += exp((double)z[j] - mx);
-		float inv = (float)(1.0 / s);
-		for (int j = 0; j < V; j++)
-			z[j] = dloss * expf(z[j] - mx) * inv;
+			z[j] = dloss * expf(z[j] - l);
 		z[targets[i]] -= dloss;
 	}
 }
