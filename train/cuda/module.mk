@@ -2,6 +2,7 @@
 #
 #   make cuda        bin/spindle-cuda: every tool plus `spindle train --device cuda`, objects in build-cuda/
 #                    (the same sources compiled with -DSPINDLE_CUDA, plus train/cuda/*.cu by nvcc)
+#   (and build-cuda/bench/gpu_bench, the step timer bench/gpu/run.sh uses)
 #   make check-gpu   build-cuda/tests/check_gpu: every CUDA kernel and the whole model against the CPU
 #                    twins; prints SKIP and succeeds when nvcc or a GPU is missing
 #
@@ -27,11 +28,15 @@ $(BUILD)/train/cuda/%.o: train/cuda/%.cu $(wildcard train/cuda/*.cuh train/cuda/
 $(BUILD)/tests/check_gpu: $(BUILD)/tests/gpu/check_gpu.o $(BUILD)/libspindle.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SP_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SP_LDLIBS) $(LDLIBS)
+
+$(BUILD)/bench/gpu_bench: $(BUILD)/bench/gpu/bench_step.o $(BUILD)/libspindle.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SP_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SP_LDLIBS) $(LDLIBS)
 endif
 
 cuda:
 	@if [ -z "$(NVCC)" ]; then echo "make cuda: nvcc not found (set CUDA_HOME or NVCC); nothing built"; exit 1; fi
-	$(MAKE) SPINDLE_CUDA=1 BUILD=build-cuda BIN=bin/spindle-cuda NVCC=$(NVCC) bin/spindle-cuda build-cuda/tests/check_gpu
+	$(MAKE) SPINDLE_CUDA=1 BUILD=build-cuda BIN=bin/spindle-cuda NVCC=$(NVCC) bin/spindle-cuda build-cuda/tests/check_gpu build-cuda/bench/gpu_bench
 
 check-gpu:
 	@if [ -z "$(NVCC)" ]; then echo "check-gpu: SKIP: nvcc not found, the CUDA trainer cannot be built here"; exit 0; fi; \
