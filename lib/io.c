@@ -466,6 +466,9 @@ void sp_out_free(sp_out *o)
 {
 	if (!o)
 		return;
+	/* stdout is a stream, not an atomic file: what was written before a failure still goes out */
+	if (o->is_stdout && !o->committed && o->len)
+		flush_buf(o, ZSTD_e_end, NULL);
 	if (!o->is_stdout && o->fd >= 0 && o->tmp)
 		close(o->fd);
 	if (!o->is_stdout && !o->committed && o->tmp)

@@ -18,6 +18,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
+# Node.js and npm run the npm reference tools; a machine may have them from elsewhere than apt.
+if ! command -v npm >/dev/null; then
+	echo "deps: installing nodejs npm"
+	$SUDO apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends nodejs npm
+fi
+
 if [ -s scripts/npm-packages.txt ]; then
 	npm_want=$(grep -v '^#' scripts/npm-packages.txt | awk '{print $1}' | grep -v '^$' || true)
 	npm_missing=()

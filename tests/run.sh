@@ -52,5 +52,6 @@ for t in $(find tests -name 't_*.sh' | sort); do
 done
 
 [ ${#failed[@]} -eq 0 ] || echo "FAILED: ${failed[*]}"
+[ -z "${TALLY:-}" ] || echo "$pass $fail $skip" >> "$TALLY"
 echo "check: $pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

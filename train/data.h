@@ -41,6 +41,7 @@ typedef struct train_data {
 	uint32_t vocab_size;
 	uint64_t tokenizer_id;
 	int seq_len;            /* T of every batch */
+	uint64_t rows_per_epoch; /* rows one pass over the data gives (0 if unknown) */
 } train_data;
 
 /* Synthetic token rows: row r of the stream is a function of (seed, r) only; tokens follow a

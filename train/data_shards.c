@@ -161,6 +161,7 @@ int data_shards_open(train_data *d, const char *dir, int max_T, int doc_mask, ui
 	d->vocab_size = s->info.vocab_size;
 	d->tokenizer_id = s->info.tokenizer_id;
 	d->seq_len = s->T;
+	d->rows_per_epoch = s->info.n_sequences / world * (uint64_t)s->rows;
 	return 0;
 }
 

@@ -23,7 +23,7 @@ int sp_buf_append(sp_buf *b, const void *data, size_t n);
 int sp_buf_appendc(sp_buf *b, char c);
 int sp_buf_appends(sp_buf *b, const char *s);
 int sp_buf_appendf(sp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int sp_buf_vappendf(sp_buf *b, const char *fmt, va_list ap);
+int sp_buf_vappendf(sp_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Appends s as a JSON string literal, quotes included (s must be valid UTF-8). */
 int sp_buf_append_json_str(sp_buf *b, const char *s, size_t n);
 /* Empties the buffer, keeping its memory. */

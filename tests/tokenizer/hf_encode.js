@@ -1,0 +1,31 @@
+// hf_encode.js - the HuggingFace tokenizers reference (npm @anush008/tokenizers, native Rust):
+// encodes the "text" of each JSONL line of FILE with TOKENIZER_JSON and prints one JSON array of ids
+// per line, no special tokens. With --nospecial, added_tokens are dropped first (raw text must never
+// yield control ids). With --time, prints "seconds bytes" of the encode loop to stderr.
+// usage: node hf_encode.js TOKENIZER_JSON FILE [--nospecial] [--time]
+const fs = require('fs');
+const path = require('path');
+const { Tokenizer } = require(path.join(__dirname, '..', 'node_modules', '@anush008', 'tokenizers'));
+const [tokPath, file, ...flags] = process.argv.slice(2);
+let conf = fs.readFileSync(tokPath, 'utf8');
+if (flags.includes('--nospecial')) {
+  const j = JSON.parse(conf);
+  j.added_tokens = [];
+  j.post_processor = null;
+  conf = JSON.stringify(j);
+}
+const tok = Tokenizer.fromString(conf);
+const texts = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.length).map((l) => JSON.parse(l).text);
+(async () => {
+  const t0 = process.hrtime.bigint();
+  const out = [];
+  let bytes = 0;
+  for (const t of texts) {
+    const e = await tok.encode(t, null, { addSpecialTokens: false });
+    out.push(JSON.stringify(e.getIds()));
+    bytes += Buffer.byteLength(t);
+  }
+  const dt = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (flags.includes('--time')) process.stderr.write(`${dt} ${bytes}\n`);
+  else process.stdout.write(out.join('\n') + (out.length ? '\n' : ''));
+})();
