@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "device.h"
+#include "dist.h"
 
 int device_built_with_cuda(void)
 {
@@ -101,6 +102,32 @@ int train_device_open(const char *want, struct trainer *t, int flash, train_devi
 	(void)flash;
 	*out = NULL;
 	return device_choose(want, 0, 0, NULL, &kind, err);
+}
+
+int train_device_open_model(const char *want, const model *m, int B, int T, int flash, train_device **out, sp_err *err)
+{
+	int kind;
+	(void)m;
+	(void)B;
+	(void)T;
+	(void)flash;
+	*out = NULL;
+	return device_choose(want, 0, 0, NULL, &kind, err);
+}
+
+int train_device_open_dist(const char *want, struct trainer *t, int flash, const struct dist_env *e,
+                           const char *id_dir, train_device **out, sp_err *err)
+{
+	(void)id_dir;
+	if (e && e->world > 1)
+		SP_RAISE(err, SP_EUSAGE, "data parallelism over NCCL needs a CUDA build (make cuda) and --device cuda");
+	return train_device_open(want, t, flash, out, err);
+}
+
+float train_device_mean(train_device *d, float x)
+{
+	(void)d;
+	return x;
 }
 
 void train_device_close(train_device *d)

@@ -55,10 +55,22 @@ typedef struct train_device {
 	char name[200];         /* "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)" */
 } train_device;
 
+struct dist_env;
+
 /* Opens the device --device WANT chooses for trainer t (after trainer_init, before trainer_resume):
  * *out is NULL for the CPU, else a device holding a copy of t's model for batches of t's size.
  * flash: fused attention where the head size allows (issue 10). */
 int train_device_open(const char *want, struct trainer *t, int flash, train_device **out, sp_err *err);
+/* The same for model m alone (eval): batches up to B x T, forward only needs no optimizer. */
+int train_device_open_model(const char *want, const model *m, int B, int T, int flash, train_device **out, sp_err *err);
+/* Data parallelism over NCCL (issue 10): as train_device_open, for rank e->rank of e->world; the
+ * device is the local rank's GPU, rank 0 publishes the NCCL id in id_dir (a folder all ranks
+ * see) and gradients are averaged over the ranks before clipping. e->world == 1: a plain open.
+ * A CPU build or --device cpu with world > 1 is an SP_EUSAGE error. */
+int train_device_open_dist(const char *want, struct trainer *t, int flash, const struct dist_env *e,
+                           const char *id_dir, train_device **out, sp_err *err);
+/* The mean of x over the ranks of d's data-parallel group (x itself without one). */
+float train_device_mean(train_device *d, float x);
 void train_device_close(train_device *d);
 
 /* Sampling on the device: a KV-cache decoder over a copy of m (LM head only). *out is NULL when
