@@ -1,6 +1,5 @@
 /* cli.c - `spindle train`: pretrain, sft, rm, eval, sample and plot. Argument handling, output and
  * messages only; the model, optimizer, data and checkpoint logic live in the other train/ files. */
-#include <cblas.h>
 #include <json.h>
 #include <math.h>
 #include <omp.h>
@@ -38,7 +37,6 @@ static void set_threads(long n)
 	if (n <= 0)
 		return;
 	omp_set_num_threads((int)n);
-	openblas_set_num_threads((int)n);
 }
 
 static int file_exists(const char *dir, const char *name)

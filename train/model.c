@@ -1,7 +1,9 @@
 /* model.c - the Llama 2 model on the CPU: presets, the parameter arena, forward and backward.
  * The ops are in ops_*.c; this file only wires them together in the order the CUDA path repeats.
  * It does not train (adamw.c, trainer.c) or read data (data_*.c). */
+#include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 #include "model.h"
 #include "rng.h"
@@ -92,6 +94,8 @@ int model_init(model *m, const model_config *cfg, int B_max, int T_max, sp_err *
 	if (T_max > cfg->max_seq_len || B_max <= 0 || T_max <= 0)
 		SP_RAISE(err, SP_EUSAGE, "batch %dx%d does not fit the model's context %d", B_max, T_max, cfg->max_seq_len);
 	m->cfg = *cfg;
+	/* all threading is OpenMP's (ops_dense.c says why); OpenBLAS computes on the calling thread */
+	openblas_set_num_threads(1);
 	model_tensor_infos(cfg, m->ti);
 	for (int i = 0; i < P_COUNT; i++)
 		m->n_params += m->ti[i].size;
@@ -105,7 +109,7 @@ int model_init(model *m, const model_config *cfg, int B_max, int T_max, sp_err *
 		(L + 1) * N * D, L * N * D, L * N, L * N * D, L * N * KVD, L * N * KVD, L * (size_t)B_max * H * T * T,
 		L * N * D, L * N * D, L * N * D, L * N, L * N * F, L * N * F, L * N * F,
 		N * D, N, N * V, N, (size_t)B_max,
-		N * D, N * D, N * D, N * KVD, N * KVD, T * T, N * D, N * F, N * F, N * F, N * D,
+		N * D, N * D, N * D, N * KVD, N * KVD, T * T * (size_t)omp_get_max_threads(), N * D, N * F, N * F, N * F, N * D,
 	};
 	float **ptrs[] = {
 		&m->resid, &m->xn1, &m->rstd1, &m->q, &m->k, &m->v, &m->att,

@@ -104,7 +104,8 @@ void matmul_backward(float *d_inp, float *d_weight, const float *d_out, const fl
 /* Rotates x [N, n_heads, head_dim] in place by position (HuggingFace rotate_half layout). */
 void rope_forward(float *x, const int32_t *pos, const float *cos_t, const float *sin_t, int N, int n_heads, int head_dim);
 void rope_backward(float *d_x, const int32_t *pos, const float *cos_t, const float *sin_t, int N, int n_heads, int head_dim);
-/* q [B,T,H,hd], k/v [B,T,KVH,hd]; att [B,H,T,T] keeps the probabilities; seg may be NULL. */
+/* q [B,T,H,hd], k/v [B,T,KVH,hd]; att [B,H,T,T] keeps the probabilities; seg may be NULL.
+ * d_att is scratch of omp_get_max_threads() T x T blocks. */
 void attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                        const int32_t *seg, int B, int T, int H, int KVH, int hd);
 void attention_backward(float *d_q, float *d_k, float *d_v, float *d_att, const float *d_out,
