@@ -17,7 +17,9 @@
  *   attention (bf16 in and out, a sum of products of bf16 values)                  2e-2
  *   whole model: logits 3e-2, loss 1e-2 (relative), parameter gradients 8e-2
  *   (the model's activations are bf16 at every product, errors compound over layers);
- *   50 steps: every step's loss within 5% of the CPU's.
+ *   50 steps: every step's loss within 10% of the CPU's (bf16 rounding compounds through the updates).
+ * These tolerances are first estimates, set without a GPU to calibrate them on: a failure by a small
+ * factor on the first GPU run means "look at the numbers", not necessarily a bug.
  * Exits 0 after "SKIP" when no GPU is usable, 1 when any check fails. */
 #include <math.h>
 #include <stdio.h>
@@ -529,7 +531,7 @@ static void check_training(void)
 	}
 	tg.dev = dev;
 	double worst = 0;
-	float first = 0;
+	float first = 0, first_cpu = 0;
 	for (int s = 0; s < STEPS; s++) {
 		if (trainer_step(&tc, &err) < 0 || trainer_step(&tg, &err) < 0) {
 			printf("  step %d: %s\n", s, err.msg);
@@ -538,13 +540,15 @@ static void check_training(void)
 		}
 		double e = fabs((double)tg.last_loss - tc.last_loss) / tc.last_loss;
 		worst = e > worst ? e : worst;
-		if (s == 0)
+		if (s == 0) {
 			first = tg.last_loss;
+			first_cpu = tc.last_loss;
+		}
 		if (s % 10 == 9 || s == 0)
 			printf("    step %2d  cpu %.4f  gpu %.4f\n", s + 1, (double)tc.last_loss, (double)tg.last_loss);
 	}
-	expect("loss curve (worst step, relative)", (float[]){ (float)worst }, (float[]){ 0 }, 1, 5e-2);
-	check("GPU loss falls over 50 steps", tg.last_loss < 0.8f * first);
+	expect("loss curve (worst step, relative)", (float[]){ (float)worst }, (float[]){ 0 }, 1, 1e-1);
+	check("GPU loss falls as far as the CPU's (within 10%)", tg.last_loss - first <= 0.9f * (tc.last_loss - first_cpu));
 	/* a checkpoint written from the GPU resumes on the CPU with the GPU's weights */
 	char dir[] = "/tmp/spindle-check-gpu-XXXXXX";
 	if (mkdtemp(dir)) {

@@ -43,3 +43,7 @@ check-gpu:
 	$(MAKE) cuda && build-cuda/tests/check_gpu
 
 .PHONY: cuda check-gpu
+
+clean-cuda:
+	rm -rf build-cuda bin/spindle-cuda
+.PHONY: clean-cuda
