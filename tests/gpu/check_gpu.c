@@ -22,6 +22,7 @@
  * factor on the first GPU run means "look at the numbers", not necessarily a bug.
  * Exits 0 after "SKIP" when no GPU is usable, 1 when any check fails. */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,7 +237,7 @@ static void check_kernels(void)
 	expect("attention_forward out", down16(g_ao, (size_t)N * D), ao, (size_t)N * D, 2e-2);
 	expect("attention_forward probabilities", down32(g_att, (size_t)B * H * T * T), att, (size_t)B * H * T * T, 1e-4);
 	float *dao = hrand((size_t)N * D, 1, 1), *dq = calloc((size_t)N * D, 4), *dk = calloc((size_t)N * KVD, 4);
-	float *dv = calloc((size_t)N * KVD, 4), *datt = malloc((size_t)T * T * 4);
+	float *dv = calloc((size_t)N * KVD, 4), *datt = malloc((size_t)omp_get_max_threads() * T * T * 4); /* one T x T per thread */
 	gpu_bf16 *g_dao = up16(dao, (size_t)N * D), *g_dq = alloc16((size_t)N * D), *g_dk = alloc16((size_t)N * KVD);
 	gpu_bf16 *g_dv = alloc16((size_t)N * KVD);
 	float *g_datt = alloc32((size_t)B * H * T * T);

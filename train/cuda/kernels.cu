@@ -159,24 +159,60 @@ __global__ void rmsnorm_backward_inp_kernel(float *d_inp, const float *d_out, co
 		dx[j] += r * w[j] * dy[j] - x[j] * c;
 }
 
-/* column sums over rows in order: one thread per column (coalesced across the warp) */
-__global__ void rmsnorm_backward_w_kernel(float *d_w, const float *d_out, const float *inp, const float *rstd, int N, int D)
+/* The weight gradient is a column sum over all rows: each block sums one chunk of rows for 128
+ * columns into part[chunk][col], then a second pass adds the chunks in order (deterministic, and
+ * enough blocks to use the whole GPU when N is in the tens of thousands). */
+enum { RMS_CHUNK_ROWS = 128, RMS_MAX_CHUNKS = 256 };
+
+__global__ void rmsnorm_backward_w_partial(float *part, const float *d_out, const float *inp, const float *rstd, int N,
+                                           int D, int rows_per_chunk)
+{
+	int j = blockIdx.x * blockDim.x + threadIdx.x, c = blockIdx.y;
+	if (j >= D)
+		return;
+	int r0 = c * rows_per_chunk, r1 = r0 + rows_per_chunk < N ? r0 + rows_per_chunk : N;
+	float acc = 0;
+	for (int i = r0; i < r1; i++)
+		acc += d_out[(size_t)i * D + j] * inp[(size_t)i * D + j] * rstd[i];
+	part[(size_t)c * D + j] = acc;
+}
+
+__global__ void rmsnorm_backward_w_final(float *d_w, const float *part, int chunks, int D)
 {
 	int j = blockIdx.x * blockDim.x + threadIdx.x;
 	if (j >= D)
 		return;
 	float acc = 0;
-	for (int i = 0; i < N; i++)
-		acc += d_out[(size_t)i * D + j] * inp[(size_t)i * D + j] * rstd[i];
+	for (int c = 0; c < chunks; c++)
+		acc += part[(size_t)c * D + j];
 	d_w[j] += acc;
 }
+
+/* scratch for the partial sums, grown on demand (the trainer is single-threaded) */
+static float *rms_part;
+static size_t rms_part_n;
 
 extern "C" void gpu_rmsnorm_backward(float *d_inp, float *d_weight, const float *d_out, const float *inp,
                                      const float *weight, const float *rstd, int N, int D)
 {
 	rmsnorm_backward_inp_kernel<<<N, 256>>>(d_inp, d_out, inp, weight, rstd, D);
 	launchCheck();
-	rmsnorm_backward_w_kernel<<<cdiv(D, 128), 128>>>(d_weight, d_out, inp, rstd, N, D);
+	int rows = RMS_CHUNK_ROWS, chunks = (int)cdiv((size_t)N, (size_t)rows);
+	if (chunks > RMS_MAX_CHUNKS) {
+		rows = (int)cdiv((size_t)N, RMS_MAX_CHUNKS);
+		chunks = (int)cdiv((size_t)N, (size_t)rows);
+	}
+	size_t need = (size_t)chunks * D;
+	if (need > rms_part_n) {
+		if (rms_part)
+			cudaCheck(cudaFree(rms_part));
+		cudaCheck(cudaMalloc(&rms_part, need * sizeof(float)));
+		rms_part_n = need;
+	}
+	dim3 grid(cdiv((size_t)D, 128), (unsigned)chunks);
+	rmsnorm_backward_w_partial<<<grid, 128>>>(rms_part, d_out, inp, rstd, N, D, rows);
+	launchCheck();
+	rmsnorm_backward_w_final<<<cdiv((size_t)D, 128), 128>>>(d_weight, rms_part, chunks, D);
 	launchCheck();
 }
 
