@@ -19,8 +19,11 @@ void gpu_fatal(const char *what, const char *detail, const char *file, int line)
 	if (e_ != cudaSuccess) gpu_fatal(#expr, cudaGetErrorString(e_), __FILE__, __LINE__); } while (0)
 #define cublasCheck(expr) do { cublasStatus_t s_ = (expr); \
 	if (s_ != CUBLAS_STATUS_SUCCESS) gpu_fatal(#expr, cublasGetStatusString(s_), __FILE__, __LINE__); } while (0)
-/* after every <<<...>>>: configuration errors now; execution errors surface at the next checked sync */
-#define launchCheck() cudaCheck(cudaGetLastError())
+/* after every <<<...>>>: configuration errors now; execution errors surface at the next checked call,
+ * or right here when SPINDLE_CUDA_SYNC=1 is set (every launch then waits for its kernel: slow, but a
+ * fault names the kernel that caused it) */
+void gpu_launch_check(const char *file, int line);
+#define launchCheck() gpu_launch_check(__FILE__, __LINE__)
 
 static inline unsigned cdiv(size_t a, size_t b) { return (unsigned)((a + b - 1) / b); }
 

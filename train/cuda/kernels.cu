@@ -13,6 +13,20 @@ void gpu_fatal(const char *what, const char *detail, const char *file, int line)
 	exit(2);
 }
 
+void gpu_launch_check(const char *file, int line)
+{
+	static int sync = -1;
+	if (sync < 0) {
+		const char *e = getenv("SPINDLE_CUDA_SYNC");
+		sync = e && *e == '1';
+	}
+	cudaError_t e = cudaGetLastError();
+	if (e == cudaSuccess && sync)
+		e = cudaDeviceSynchronize();
+	if (e != cudaSuccess)
+		gpu_fatal("kernel launch", cudaGetErrorString(e), file, line);
+}
+
 /* ---------------------------------------------------------------- device and memory */
 
 extern "C" int gpu_device_count(char *name, size_t name_len, char *why, size_t why_len)
