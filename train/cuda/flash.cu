@@ -4,8 +4,9 @@
  * log-sum-exp; the backward pass recomputes the probabilities from q, k and that log-sum-exp, so no
  * T x T matrix exists in either direction (memory O(T) per head instead of the naive kernel's O(T^2)).
  *
- * Work split: one warp per query row (forward, dQ) or per key row (dK, dV); lanes own head dimensions
- * d = lane + 32 r for the accumulators and key (or query) lane of a 32-wide chunk for the scores.
+ * Work split: one warp per query row (forward, dQ) or per key row (dK, dV), FW rows of one head per
+ * block sharing 32-row chunks of the other side in shared memory; lanes own head dimensions
+ * d = lane + 32 r for the accumulators and one key (or query) of the chunk for the scores.
  * Sums run in a fixed order (no atomics): deterministic. This version uses CUDA cores in fp32; the
  * tensor-core (wgmma) tiling that issue 10's speed targets need is not written yet.
  * NOT YET RUN ON A GPU: written and compiled without one; check-gpu compares it with the naive
@@ -14,75 +15,84 @@
 #include "common.cuh"
 #include "gpu.h"
 
-#define WARPS 4
+/* FW warps per block handle FW consecutive rows of one (batch, head); the 32-row chunks of the other
+ * operand (keys and values forward and for dQ; queries and output gradients for dK, dV) are loaded
+ * into shared memory once per block and shared by its warps. Rows of chunks that lanes index by
+ * their own lane are padded to HD + 1 floats so those reads do not collide in one bank. */
+#define FW 8
 
 __device__ __forceinline__ int fvisible(const int32_t *sg, int i, int j)
 {
 	return j <= i && (!sg || sg[i] == sg[j]);
 }
 
-/* forward: warp per (b, h, i) */
+/* forward: block per (b, h, FW query rows), warp per row */
 template <int HD>
-__global__ void flash_forward_kernel(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v,
-                                     const int32_t *seg, int B, int T, int H, int KVH, float scale)
+__global__ void __launch_bounds__(32 * FW) flash_forward_kernel(bf16 *out, float *lse, const bf16 *q, const bf16 *k,
+                                                                const bf16 *v, const int32_t *seg, int B, int T, int H,
+                                                                int KVH, float scale)
 {
 	constexpr int R = HD / 32;
-	__shared__ float qs[WARPS][HD];
-	int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-	size_t row = (size_t)blockIdx.x * WARPS + warp;
-	if (row >= (size_t)B * H * T)
-		return;
-	int i = (int)(row % T), h = (int)((row / T) % H), b = (int)(row / ((size_t)T * H));
+	__shared__ float qs[FW][HD], ks[32][HD + 1], vs[32][HD];
+	int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nblk = (T + FW - 1) / FW;
+	int blk = blockIdx.x % nblk, h = (blockIdx.x / nblk) % H, b = blockIdx.x / (nblk * H);
+	int i = blk * FW + warp, i_last = min(T - 1, blk * FW + FW - 1), valid = i < T;
 	int D = H * HD, KVD = KVH * HD, kh = h / (H / KVH);
 	const int32_t *sg = seg ? seg + (size_t)b * T : NULL;
-	const bf16 *qi = q + ((size_t)b * T + i) * D + (size_t)h * HD;
 	const bf16 *kb = k + (size_t)b * T * KVD + (size_t)kh * HD, *vb = v + (size_t)b * T * KVD + (size_t)kh * HD;
-	for (int d = lane; d < HD; d += 32)
-		qs[warp][d] = __bfloat162float(qi[d]) * scale;
-	__syncwarp();
+	if (valid)
+		for (int d = lane; d < HD; d += 32)
+			qs[warp][d] = __bfloat162float(q[((size_t)b * T + i) * D + (size_t)h * HD + d]) * scale;
 	float m = -INFINITY, l = 0, o[R];
 	for (int r = 0; r < R; r++)
 		o[r] = 0;
-	for (int j0 = 0; j0 <= i; j0 += 32) {
+	for (int j0 = 0; j0 <= i_last; j0 += 32) {
+		__syncthreads(); /* the previous chunk is consumed */
+		for (int e = threadIdx.x; e < 32 * HD; e += blockDim.x) {
+			int jj = e / HD, d = e % HD, j = j0 + jj;
+			ks[jj][d] = j < T ? __bfloat162float(kb[(size_t)j * KVD + d]) : 0.0f;
+			vs[jj][d] = j < T ? __bfloat162float(vb[(size_t)j * KVD + d]) : 0.0f;
+		}
+		__syncthreads();
+		if (!valid || j0 > i)
+			continue; /* warp-uniform; the loop's barriers are all at its top */
 		int j = j0 + lane;
 		float s = -INFINITY;
 		if (j <= i && fvisible(sg, i, j)) {
-			const bf16 *kj = kb + (size_t)j * KVD;
 			s = 0;
 			for (int d = 0; d < HD; d++)
-				s += qs[warp][d] * __bfloat162float(kj[d]);
+				s += qs[warp][d] * ks[lane][d];
 		}
 		float cmax = warp_max(s);
 		if (cmax == -INFINITY)
-			continue;             /* nothing visible in this chunk */
+			continue; /* nothing visible in this chunk (warp-uniform) */
 		float mn = fmaxf(m, cmax), alpha = expf(m - mn), p = s == -INFINITY ? 0.0f : expf(s - mn);
 		l = l * alpha + warp_sum(p);
 		for (int r = 0; r < R; r++)
 			o[r] *= alpha;
-		int n = i - j0 + 1 < 32 ? i - j0 + 1 : 32;
+		int n = min(32, i - j0 + 1);
 		for (int jj = 0; jj < n; jj++) {
 			float pj = __shfl_sync(0xffffffffu, p, jj);
-			if (pj == 0.0f)
-				continue;
-			const bf16 *vj = vb + (size_t)(j0 + jj) * KVD;
 			for (int r = 0; r < R; r++)
-				o[r] += pj * __bfloat162float(vj[lane + 32 * r]);
+				o[r] += pj * vs[jj][lane + 32 * r];
 		}
 		m = mn;
 	}
+	if (!valid)
+		return;
 	bf16 *oi = out + ((size_t)b * T + i) * D + (size_t)h * HD;
 	for (int r = 0; r < R; r++)
 		oi[lane + 32 * r] = __float2bfloat16_rn(o[r] / l);
 	if (lane == 0)
-		lse[row] = m + logf(l);
+		lse[((size_t)b * H + h) * T + i] = m + logf(l);
 }
 
-/* Di = dO_i . O_i, warp per row */
+/* Di = dO_i . O_i, warp per row (rows in [B, H, T] order) */
 template <int HD>
 __global__ void flash_dot_kernel(float *Dd, const bf16 *d_out, const bf16 *out, int B, int T, int H)
 {
 	int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-	size_t row = (size_t)blockIdx.x * WARPS + warp;
+	size_t row = (size_t)blockIdx.x * FW + warp;
 	if (row >= (size_t)B * H * T)
 		return;
 	int i = (int)(row % T), h = (int)((row / T) % H), b = (int)(row / ((size_t)T * H));
@@ -95,109 +105,127 @@ __global__ void flash_dot_kernel(float *Dd, const bf16 *d_out, const bf16 *out, 
 		Dd[row] = s;
 }
 
-/* dQ: warp per (b, h, i): dq = scale sum_j p_ij (dO_i . v_j - D_i) k_j */
+/* dQ: block per (b, h, FW query rows): dq_i = scale sum_j p_ij (dO_i . v_j - D_i) k_j */
 template <int HD>
-__global__ void flash_dq_kernel(bf16 *d_q, const bf16 *d_out, const bf16 *q, const bf16 *k, const bf16 *v,
-                                const float *lse, const float *Dd, const int32_t *seg, int B, int T, int H, int KVH,
-                                float scale)
+__global__ void __launch_bounds__(32 * FW) flash_dq_kernel(bf16 *d_q, const bf16 *d_out, const bf16 *q, const bf16 *k,
+                                                           const bf16 *v, const float *lse, const float *Dd,
+                                                           const int32_t *seg, int B, int T, int H, int KVH, float scale)
 {
 	constexpr int R = HD / 32;
-	__shared__ float qs[WARPS][HD], dos[WARPS][HD];
-	int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-	size_t row = (size_t)blockIdx.x * WARPS + warp;
-	if (row >= (size_t)B * H * T)
-		return;
-	int i = (int)(row % T), h = (int)((row / T) % H), b = (int)(row / ((size_t)T * H));
+	__shared__ float qs[FW][HD], dos[FW][HD], ks[32][HD + 1], vs[32][HD + 1];
+	int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nblk = (T + FW - 1) / FW;
+	int blk = blockIdx.x % nblk, h = (blockIdx.x / nblk) % H, b = blockIdx.x / (nblk * H);
+	int i = blk * FW + warp, i_last = min(T - 1, blk * FW + FW - 1), valid = i < T;
 	int D = H * HD, KVD = KVH * HD, kh = h / (H / KVH);
 	const int32_t *sg = seg ? seg + (size_t)b * T : NULL;
-	size_t qo = ((size_t)b * T + i) * D + (size_t)h * HD;
+	size_t qo = ((size_t)b * T + (valid ? i : 0)) * D + (size_t)h * HD, r_ = ((size_t)b * H + h) * T + (valid ? i : 0);
 	const bf16 *kb = k + (size_t)b * T * KVD + (size_t)kh * HD, *vb = v + (size_t)b * T * KVD + (size_t)kh * HD;
-	for (int d = lane; d < HD; d += 32) {
-		qs[warp][d] = __bfloat162float(q[qo + d]) * scale;
-		dos[warp][d] = __bfloat162float(d_out[qo + d]);
-	}
-	__syncwarp();
-	float L = lse[row], Di = Dd[row], acc[R];
+	if (valid)
+		for (int d = lane; d < HD; d += 32) {
+			qs[warp][d] = __bfloat162float(q[qo + d]) * scale;
+			dos[warp][d] = __bfloat162float(d_out[qo + d]);
+		}
+	float L = valid ? lse[r_] : 0.0f, Di = valid ? Dd[r_] : 0.0f, acc[R];
 	for (int r = 0; r < R; r++)
 		acc[r] = 0;
-	for (int j0 = 0; j0 <= i; j0 += 32) {
+	for (int j0 = 0; j0 <= i_last; j0 += 32) {
+		__syncthreads();
+		for (int e = threadIdx.x; e < 32 * HD; e += blockDim.x) {
+			int jj = e / HD, d = e % HD, j = j0 + jj;
+			ks[jj][d] = j < T ? __bfloat162float(kb[(size_t)j * KVD + d]) : 0.0f;
+			vs[jj][d] = j < T ? __bfloat162float(vb[(size_t)j * KVD + d]) : 0.0f;
+		}
+		__syncthreads();
+		if (!valid || j0 > i)
+			continue;
 		int j = j0 + lane;
 		float ds = 0;
 		if (j <= i && fvisible(sg, i, j)) {
-			const bf16 *kj = kb + (size_t)j * KVD, *vj = vb + (size_t)j * KVD;
 			float s = 0, dp = 0;
 			for (int d = 0; d < HD; d++) {
-				s += qs[warp][d] * __bfloat162float(kj[d]);
-				dp += dos[warp][d] * __bfloat162float(vj[d]);
+				s += qs[warp][d] * ks[lane][d];
+				dp += dos[warp][d] * vs[lane][d];
 			}
 			ds = expf(s - L) * (dp - Di);
 		}
-		int n = i - j0 + 1 < 32 ? i - j0 + 1 : 32;
+		int n = min(32, i - j0 + 1);
 		for (int jj = 0; jj < n; jj++) {
 			float dsj = __shfl_sync(0xffffffffu, ds, jj);
-			if (dsj == 0.0f)
-				continue;
-			const bf16 *kj = kb + (size_t)(j0 + jj) * KVD;
 			for (int r = 0; r < R; r++)
-				acc[r] += dsj * __bfloat162float(kj[lane + 32 * r]);
+				acc[r] += dsj * ks[jj][lane + 32 * r];
 		}
 	}
+	if (!valid)
+		return;
 	for (int r = 0; r < R; r++)
 		d_q[qo + lane + 32 * r] = __float2bfloat16_rn(acc[r] * scale);
 }
 
-/* dK, dV: warp per (b, kv head, j), over the group's query heads and rows i >= j */
+/* dK, dV: block per (b, kv head, FW key rows), warp per key; over the group's query heads and the
+ * 32-row chunks of queries from the block's first key on */
 template <int HD>
-__global__ void flash_dkv_kernel(bf16 *d_k, bf16 *d_v, const bf16 *d_out, const bf16 *q, const bf16 *k, const bf16 *v,
-                                 const float *lse, const float *Dd, const int32_t *seg, int B, int T, int H, int KVH,
-                                 float scale)
+__global__ void __launch_bounds__(32 * FW) flash_dkv_kernel(bf16 *d_k, bf16 *d_v, const bf16 *d_out, const bf16 *q,
+                                                            const bf16 *k, const bf16 *v, const float *lse,
+                                                            const float *Dd, const int32_t *seg, int B, int T, int H,
+                                                            int KVH, float scale)
 {
 	constexpr int R = HD / 32;
-	__shared__ float ks[WARPS][HD], vs[WARPS][HD];
-	int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-	size_t row = (size_t)blockIdx.x * WARPS + warp;
-	if (row >= (size_t)B * KVH * T)
-		return;
-	int j = (int)(row % T), kh = (int)((row / T) % KVH), b = (int)(row / ((size_t)T * KVH));
+	__shared__ float ksw[FW][HD], vsw[FW][HD], qs[32][HD + 1], dos[32][HD + 1], ls[32], dd[32];
+	int warp = threadIdx.x / 32, lane = threadIdx.x % 32, nblk = (T + FW - 1) / FW;
+	int blk = blockIdx.x % nblk, kh = (blockIdx.x / nblk) % KVH, b = blockIdx.x / (nblk * KVH);
+	int j = blk * FW + warp, j_first = blk * FW, valid = j < T;
 	int D = H * HD, KVD = KVH * HD, rep = H / KVH;
 	const int32_t *sg = seg ? seg + (size_t)b * T : NULL;
-	size_t ko = ((size_t)b * T + j) * KVD + (size_t)kh * HD;
-	for (int d = lane; d < HD; d += 32) {
-		ks[warp][d] = __bfloat162float(k[ko + d]);
-		vs[warp][d] = __bfloat162float(v[ko + d]);
-	}
-	__syncwarp();
+	size_t ko = ((size_t)b * T + (valid ? j : 0)) * KVD + (size_t)kh * HD;
+	if (valid)
+		for (int d = lane; d < HD; d += 32) {
+			ksw[warp][d] = __bfloat162float(k[ko + d]);
+			vsw[warp][d] = __bfloat162float(v[ko + d]);
+		}
 	float ak[R], av[R];
 	for (int r = 0; r < R; r++)
 		ak[r] = av[r] = 0;
 	for (int h = kh * rep; h < (kh + 1) * rep; h++) {
 		size_t lrow = ((size_t)b * H + h) * T;
-		for (int i0 = j; i0 < T; i0 += 32) {
+		for (int i0 = j_first; i0 < T; i0 += 32) {
+			__syncthreads();
+			for (int e = threadIdx.x; e < 32 * HD; e += blockDim.x) {
+				int ii = e / HD, d = e % HD, i = i0 + ii;
+				size_t qo = ((size_t)b * T + i) * D + (size_t)h * HD + d;
+				qs[ii][d] = i < T ? __bfloat162float(q[qo]) : 0.0f;
+				dos[ii][d] = i < T ? __bfloat162float(d_out[qo]) : 0.0f;
+			}
+			if (threadIdx.x < 32) {
+				int i = i0 + threadIdx.x;
+				ls[threadIdx.x] = i < T ? lse[lrow + i] : 0.0f;
+				dd[threadIdx.x] = i < T ? Dd[lrow + i] : 0.0f;
+			}
+			__syncthreads();
+			if (!valid || i0 + 31 < j)
+				continue; /* every row of this chunk is before the key */
 			int i = i0 + lane;
 			float p = 0, ds = 0;
 			if (i < T && fvisible(sg, i, j)) {
-				size_t qo = ((size_t)b * T + i) * D + (size_t)h * HD;
 				float s = 0, dp = 0;
 				for (int d = 0; d < HD; d++) {
-					s += __bfloat162float(q[qo + d]) * ks[warp][d];
-					dp += __bfloat162float(d_out[qo + d]) * vs[warp][d];
+					s += qs[lane][d] * ksw[warp][d];
+					dp += dos[lane][d] * vsw[warp][d];
 				}
-				p = expf(s * scale - lse[lrow + i]);
-				ds = p * (dp - Dd[lrow + i]);
+				p = expf(s * scale - ls[lane]);
+				ds = p * (dp - dd[lane]);
 			}
-			int n = T - i0 < 32 ? T - i0 : 32;
+			int n = min(32, T - i0);
 			for (int ii = 0; ii < n; ii++) {
 				float pi = __shfl_sync(0xffffffffu, p, ii), dsi = __shfl_sync(0xffffffffu, ds, ii);
-				if (pi == 0.0f && dsi == 0.0f)
-					continue;
-				size_t qo = ((size_t)b * T + i0 + ii) * D + (size_t)h * HD;
 				for (int r = 0; r < R; r++) {
-					av[r] += pi * __bfloat162float(d_out[qo + lane + 32 * r]);
-					ak[r] += dsi * __bfloat162float(q[qo + lane + 32 * r]);
+					av[r] += pi * dos[ii][lane + 32 * r];
+					ak[r] += dsi * qs[ii][lane + 32 * r];
 				}
 			}
 		}
 	}
+	if (!valid)
+		return;
 	for (int r = 0; r < R; r++) {
 		d_k[ko + lane + 32 * r] = __float2bfloat16_rn(ak[r] * scale);
 		d_v[ko + lane + 32 * r] = __float2bfloat16_rn(av[r]);
@@ -222,13 +250,13 @@ static void unsupported(int hd)
 extern "C" void gpu_flash_forward(gpu_bf16 *out, float *lse, const gpu_bf16 *q, const gpu_bf16 *k, const gpu_bf16 *v,
                                   const int32_t *seg, int B, int T, int H, int KVH, int hd)
 {
-	unsigned grid = cdiv((size_t)B * H * T, WARPS);
+	unsigned grid = (unsigned)B * H * cdiv((size_t)T, FW);
 	float scale = 1.0f / sqrtf((float)hd);
 	if (hd == 64)
-		flash_forward_kernel<64><<<grid, 32 * WARPS>>>((bf16 *)out, lse, (const bf16 *)q, (const bf16 *)k,
+		flash_forward_kernel<64><<<grid, 32 * FW>>>((bf16 *)out, lse, (const bf16 *)q, (const bf16 *)k,
 		                                               (const bf16 *)v, seg, B, T, H, KVH, scale);
 	else if (hd == 128)
-		flash_forward_kernel<128><<<grid, 32 * WARPS>>>((bf16 *)out, lse, (const bf16 *)q, (const bf16 *)k,
+		flash_forward_kernel<128><<<grid, 32 * FW>>>((bf16 *)out, lse, (const bf16 *)q, (const bf16 *)k,
 		                                                (const bf16 *)v, seg, B, T, H, KVH, scale);
 	else
 		unsupported(hd);
@@ -241,12 +269,13 @@ static void flash_backward(bf16 *d_q, bf16 *d_k, bf16 *d_v, float *Dd, const bf1
                            int T, int H, int KVH)
 {
 	float scale = 1.0f / sqrtf((float)HD);
-	unsigned gq = cdiv((size_t)B * H * T, WARPS), gk = cdiv((size_t)B * KVH * T, WARPS);
-	flash_dot_kernel<HD><<<gq, 32 * WARPS>>>(Dd, d_out, out, B, T, H);
+	unsigned gd = cdiv((size_t)B * H * T, FW), nb = cdiv((size_t)T, FW);
+	unsigned gq = (unsigned)B * H * nb, gk = (unsigned)B * KVH * nb;
+	flash_dot_kernel<HD><<<gd, 32 * FW>>>(Dd, d_out, out, B, T, H);
 	launchCheck();
-	flash_dq_kernel<HD><<<gq, 32 * WARPS>>>(d_q, d_out, q, k, v, lse, Dd, seg, B, T, H, KVH, scale);
+	flash_dq_kernel<HD><<<gq, 32 * FW>>>(d_q, d_out, q, k, v, lse, Dd, seg, B, T, H, KVH, scale);
 	launchCheck();
-	flash_dkv_kernel<HD><<<gk, 32 * WARPS>>>(d_k, d_v, d_out, q, k, v, lse, Dd, seg, B, T, H, KVH, scale);
+	flash_dkv_kernel<HD><<<gk, 32 * FW>>>(d_k, d_v, d_out, q, k, v, lse, Dd, seg, B, T, H, KVH, scale);
 	launchCheck();
 }
 
