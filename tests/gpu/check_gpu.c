@@ -331,6 +331,39 @@ static void check_kernels(void)
 	gpu_sync();
 }
 
+/* the fused kernel at the other head sizes it supports, against the CPU (documents, GQA 3:1) */
+static void check_flash_head(int hd)
+{
+	enum { B = 1, T = 70, H = 6, KVH = 2 };
+	int D = H * hd, KVD = KVH * hd;
+	size_t nq = (size_t)B * T * D, nk = (size_t)B * T * KVD;
+	char what[64];
+	int32_t seg[B * T];
+	for (int t = 0; t < T; t++)
+		seg[t] = t < 37 ? 0 : 1;
+	printf("fused attention, head size %d (T=%d, GQA %d/%d)\n", hd, T, H, KVH);
+	float *q = hrand(nq, 1, 1), *k = hrand(nk, 1, 1), *v = hrand(nk, 1, 1), *dout = hrand(nq, 1, 1);
+	float *o = malloc(nq * 4), *att = malloc((size_t)B * H * T * T * 4);
+	float *datt = malloc((size_t)omp_get_max_threads() * T * T * 4);
+	float *dq = calloc(nq, 4), *dk = calloc(nk, 4), *dv = calloc(nk, 4);
+	attention_forward(o, att, q, k, v, seg, B, T, H, KVH, hd);
+	attention_backward(dq, dk, dv, datt, dout, q, k, v, att, B, T, H, KVH, hd);
+	int32_t *g_seg = upi(seg, (size_t)B * T);
+	gpu_bf16 *g_q = up16(q, nq), *g_k = up16(k, nk), *g_v = up16(v, nk), *g_do = up16(dout, nq);
+	gpu_bf16 *g_o = alloc16(nq), *g_dq = alloc16(nq), *g_dk = alloc16(nk), *g_dv = alloc16(nk);
+	float *g_lse = alloc32((size_t)B * H * T), *g_s = alloc32(gpu_flash_scratch(B, T, H, KVH, hd));
+	gpu_flash_forward(g_o, g_lse, g_q, g_k, g_v, g_seg, B, T, H, KVH, hd);
+	snprintf(what, sizeof what, "flash_forward out (hd %d)", hd);
+	expect(what, down16(g_o, nq), o, nq, 2e-2);
+	gpu_flash_backward(g_dq, g_dk, g_dv, g_s, g_do, g_o, g_q, g_k, g_v, g_lse, g_seg, B, T, H, KVH, hd);
+	snprintf(what, sizeof what, "flash_backward d_q (hd %d)", hd);
+	expect(what, down16(g_dq, nq), dq, nq, 3e-2);
+	snprintf(what, sizeof what, "flash_backward d_k (hd %d)", hd);
+	expect(what, down16(g_dk, nk), dk, nk, 3e-2);
+	snprintf(what, sizeof what, "flash_backward d_v (hd %d)", hd);
+	expect(what, down16(g_dv, nk), dv, nk, 3e-2);
+}
+
 /* ---------------------------------------------------------------- the whole model */
 
 static model_config tiny(int reward)
@@ -584,6 +617,8 @@ int main(void)
 	printf("check-gpu on %s\n", name);
 	rng_seed(&R, 20261126);
 	check_kernels();
+	check_flash_head(32);
+	check_flash_head(128);
 	check_model(0);
 	if (gpu_flash_supported(64))
 		check_model(1);

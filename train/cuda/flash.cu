@@ -1,5 +1,5 @@
 /* flash.cu - fused attention in the flash-attention manner (issue 10, first version): causal, GQA,
- * document masking, bf16 in and out, head size 64 or 128. The forward pass streams the keys with an
+ * document masking, bf16 in and out, head size 32, 64 or 128. The forward pass streams the keys with an
  * online softmax (running max and sum, output rescaled as the max grows) and keeps only the row's
  * log-sum-exp; the backward pass recomputes the probabilities from q, k and that log-sum-exp, so no
  * T x T matrix exists in either direction (memory O(T) per head instead of the naive kernel's O(T^2)).
@@ -232,7 +232,7 @@ __global__ void __launch_bounds__(32 * FW) flash_dkv_kernel(bf16 *d_k, bf16 *d_v
 	}
 }
 
-extern "C" int gpu_flash_supported(int hd) { return hd == 64 || hd == 128; }
+extern "C" int gpu_flash_supported(int hd) { return hd == 32 || hd == 64 || hd == 128; }
 
 extern "C" size_t gpu_flash_scratch(int B, int T, int H, int KVH, int hd)
 {
@@ -243,7 +243,7 @@ extern "C" size_t gpu_flash_scratch(int B, int T, int H, int KVH, int hd)
 
 static void unsupported(int hd)
 {
-	fprintf(stderr, "spindle: fused attention supports head size 64 and 128, not %d\n", hd);
+	fprintf(stderr, "spindle: fused attention supports head sizes 32, 64 and 128, not %d\n", hd);
 	exit(2);
 }
 
@@ -252,7 +252,10 @@ extern "C" void gpu_flash_forward(gpu_bf16 *out, float *lse, const gpu_bf16 *q, 
 {
 	unsigned grid = (unsigned)B * H * cdiv((size_t)T, FW);
 	float scale = 1.0f / sqrtf((float)hd);
-	if (hd == 64)
+	if (hd == 32)
+		flash_forward_kernel<32><<<grid, 32 * FW>>>((bf16 *)out, lse, (const bf16 *)q, (const bf16 *)k,
+		                                            (const bf16 *)v, seg, B, T, H, KVH, scale);
+	else if (hd == 64)
 		flash_forward_kernel<64><<<grid, 32 * FW>>>((bf16 *)out, lse, (const bf16 *)q, (const bf16 *)k,
 		                                               (const bf16 *)v, seg, B, T, H, KVH, scale);
 	else if (hd == 128)
@@ -283,7 +286,10 @@ extern "C" void gpu_flash_backward(gpu_bf16 *d_q, gpu_bf16 *d_k, gpu_bf16 *d_v, 
                                    const gpu_bf16 *out, const gpu_bf16 *q, const gpu_bf16 *k, const gpu_bf16 *v,
                                    const float *lse, const int32_t *seg, int B, int T, int H, int KVH, int hd)
 {
-	if (hd == 64)
+	if (hd == 32)
+		flash_backward<32>((bf16 *)d_q, (bf16 *)d_k, (bf16 *)d_v, scratch, (const bf16 *)d_out, (const bf16 *)out,
+		                   (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, lse, seg, B, T, H, KVH);
+	else if (hd == 64)
 		flash_backward<64>((bf16 *)d_q, (bf16 *)d_k, (bf16 *)d_v, scratch, (const bf16 *)d_out, (const bf16 *)out,
 		                   (const bf16 *)q, (const bf16 *)k, (const bf16 *)v, lse, seg, B, T, H, KVH);
 	else if (hd == 128)

@@ -90,7 +90,7 @@ void gpu_reward_backward(float *d_xn, float *d_w, const float *d_rewards, const 
 
 /* ---------------------------------------------------------------- fused attention (issue 10)
  * Flash-attention-style: online softmax in tiles, no T x T matrix; causal, GQA, document masking,
- * head_dim 64 or 128. lse[B,H,T] (natural log-sum-exp of the scaled scores) is kept for backward.
+ * head_dim 32, 64 or 128. lse[B,H,T] (natural log-sum-exp of the scaled scores) is kept for backward.
  * The backward recomputes probabilities from q, k and lse; d_q, d_k, d_v are written. */
 int gpu_flash_supported(int hd);
 void gpu_flash_forward(gpu_bf16 *out, float *lse, const gpu_bf16 *q, const gpu_bf16 *k, const gpu_bf16 *v,
@@ -106,7 +106,7 @@ typedef struct gpu_model gpu_model;
 
 /* Allocates everything for m's configuration and batches up to B_max x T_max (independent of the
  * host model's own activation limits) and uploads m's parameters and rotary tables.
- * flash: use the fused attention kernel (head dim 64/128 only) instead of the naive one. */
+ * flash: use the fused attention kernel (head dim 32/64/128 only) instead of the naive one. */
 gpu_model *gpu_model_create(const model *m, int B_max, int T_max, int flash);
 void gpu_model_destroy(gpu_model *g);
 size_t gpu_model_bytes(const gpu_model *g);
