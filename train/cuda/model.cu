@@ -370,6 +370,10 @@ extern "C" void gpu_model_backward(gpu_model *g, const model_batch *b, float dlo
 #undef WL
 	}
 	int n_uniq = device_token_groups(b->inputs, N, c->vocab_size, g->h_uniq, g->h_starts, g->h_idx, g->h_count);
+	if (n_uniq < 0) {
+		fprintf(stderr, "spindle: a batch token is outside the vocabulary of %d\n", c->vocab_size);
+		exit(2);
+	}
 	gpu_upload(g->uniq, g->h_uniq, (size_t)n_uniq * 4);
 	gpu_upload(g->starts, g->h_starts, ((size_t)n_uniq + 1) * 4);
 	gpu_upload(g->idx, g->h_idx, (size_t)N * 4);
