@@ -17,9 +17,9 @@
 
 /* ------------------------------------------------------------------ per-thread scratch */
 
-#define CACHE_BITS 16
-#define CACHE_KEY 22
-#define CACHE_IDS 8
+#define CACHE_BITS 17
+#define CACHE_KEY 62
+#define CACHE_IDS 14
 typedef struct cache_entry {
 	uint64_t h;
 	uint8_t klen, nid;
@@ -437,7 +437,8 @@ static int encode_chunk(const tok_model *m, scratch *w, const char *s, size_t n,
 		e->klen = (uint8_t)n;
 		e->nid = (uint8_t)k;
 		memcpy(e->key, s, n);
-		memcpy(e->ids, w->ids, k * sizeof *w->ids);
+		if (k)
+			memcpy(e->ids, w->ids, k * sizeof *w->ids);
 	}
 	return append_ids(m, out, out0, w->ids, k);
 }

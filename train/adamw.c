@@ -28,7 +28,7 @@ void adamw_release(adamw_state *s)
 static void adamw_kernel(float *p, const float *g, float *mm, float *vv, size_t n, float lr, float b1, float b2,
                          float eps, float wd, float c1, float c2)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(n > PAR_MIN_WORK)
 	for (size_t i = 0; i < n; i++) {
 		float m = b1 * mm[i] + (1 - b1) * g[i];
 		float v = b2 * vv[i] + (1 - b2) * g[i] * g[i];
@@ -60,7 +60,7 @@ float adamw_clip(float *g, size_t n, float max_norm)
 	/* partial sums per fixed chunk, added in chunk order: the same bits for any thread count */
 	double *part = sp_malloc((n_chunks ? n_chunks : 1) * sizeof(double));
 	if (part) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(n > PAR_MIN_WORK)
 		for (size_t c = 0; c < n_chunks; c++) {
 			double s = 0;
 			size_t end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;
@@ -78,7 +78,7 @@ float adamw_clip(float *g, size_t n, float max_norm)
 	float norm = (float)sqrt(total);
 	if (max_norm > 0 && norm > max_norm) {
 		float sc = max_norm / (norm + 1e-6f);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(n > PAR_MIN_WORK)
 		for (size_t i = 0; i < n; i++)
 			g[i] *= sc;
 	}

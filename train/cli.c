@@ -25,7 +25,7 @@
 typedef struct targs {
 	const char *data, *preset, *out, *init_from, *tokenizer, *category, *margins;
 	long steps, batch, accum, warmup, save_every, seq_len, threads, seed, spike_warmup;
-	long dim, layers, heads, kv_heads, hidden, rank, world;
+	long dim, layers, heads, kv_heads, hidden, rank, world, stop_after;
 	double lr, min_lr_ratio, clip, wd, spike_k;
 	int resume, doc_mask, skip_spikes;
 	const char *device;     /* device (train/cuda): --device, --naive-attention */
@@ -85,7 +85,7 @@ static int resolve_config(const char *prog, const targs *a, int vocab, int rewar
 static void train_options(targs *a, sp_opt *t, size_t *n)
 {
 #define OPT(name, kind, dest, arg, help) t[(*n)++] = (sp_opt){ name, 0, kind, dest, arg, help, NULL, 0, 0 }
-	OPT("data", SP_OPT_STR, &a->data, "PATH", "training data (pretrain: shards folder; sft/rm: annotate export JSONL)");
+	OPT("data", SP_OPT_STR, &a->data, "PATH", "training data (pretrain: shards folder, or synthetic:VOCAB for benchmarks; sft/rm: annotate export JSONL)");
 	OPT("out", SP_OPT_STR, &a->out, "DIR", "run folder: checkpoint (model.safetensors, config.json, optimizer, state)");
 	OPT("preset", SP_OPT_STR, &a->preset, "NAME", "model size: tiny (default), small, 10m, 110m, 1b, 7b");
 	OPT("dim", SP_OPT_INT, &a->dim, "N", "override the preset's model width");
@@ -105,6 +105,7 @@ static void train_options(targs *a, sp_opt *t, size_t *n)
 	OPT("clip", SP_OPT_DOUBLE, &a->clip, "X", "gradient clipping: global norm (default 1.0; 0 = off)");
 	OPT("weight-decay", SP_OPT_DOUBLE, &a->wd, "X", "AdamW weight decay on matrices, never norms (default 0.1)");
 	OPT("seed", SP_OPT_INT, &a->seed, "N", "initialisation and data-order seed (default 1337)");
+	OPT("stop-after", SP_OPT_INT, &a->stop_after, "N", "end this invocation after N steps with a checkpoint (time-sliced jobs; continue with --resume)");
 	OPT("save-every", SP_OPT_INT, &a->save_every, "N", "write the checkpoint every N steps (and at the end)");
 	OPT("doc-mask", SP_OPT_FLAG, &a->doc_mask, NULL, "pretrain: attention and positions stop at document boundaries");
 	OPT("spike-k", SP_OPT_DOUBLE, &a->spike_k, "K", "a loss above the running mean + K std is a spike, logged with its batch (default 4; 0 = off)");
@@ -231,7 +232,19 @@ static int run_training(int mode, int argc, char **argv)
 			max_T = probe.max_seq_len;
 		else if (a.init_from && ckpt_read_config(a.init_from, &probe, NULL, &err) == 0)
 			max_T = probe.max_seq_len;
-		if (data_shards_open(&d, a.data, max_T, a.doc_mask, (uint64_t)a.seed, (uint32_t)a.rank, (uint32_t)a.world, &err) < 0) {
+		if (!strncmp(a.data, "synthetic:", 10)) {
+			/* benchmarks and smoke tests: generated rows, no files */
+			long v = strtol(a.data + 10, NULL, 10);
+			if (v < 2 || v > (1 << 24)) {
+				code = cli_failf(prog, CLI_USAGE, "--data synthetic:VOCAB needs a vocabulary size");
+				goto done;
+			}
+			if (data_synth_open(&d, (uint32_t)v, max_T, (uint64_t)a.seed, &err) < 0) {
+				code = cli_fail(prog, &err);
+				goto done;
+			}
+		} else if (data_shards_open(&d, a.data, max_T, a.doc_mask, (uint64_t)a.seed, (uint32_t)a.rank, (uint32_t)a.world,
+		                            &err) < 0) {
 			code = cli_fail(prog, &err);
 			goto done;
 		}
@@ -342,14 +355,15 @@ static int run_training(int mode, int argc, char **argv)
 	        cfg.vocab_size, t.batch.B, t.batch.T, o.accum);
 	float first = NAN;
 	long start = t.step;
-	while (t.step < o.steps) {
+	long stop = a.stop_after > 0 && start + a.stop_after < o.steps ? start + a.stop_after : o.steps;
+	while (t.step < stop) {
 		if (trainer_step(&t, &err) < 0) {
 			code = cli_fail(prog, &err);
 			goto done;
 		}
 		if (t.step == start + 1)
 			first = t.last_loss;
-		if (saver && o.save_every > 0 && t.step % o.save_every == 0 && t.step < o.steps && trainer_save(&t, a.out, &err) < 0) {
+		if (saver && o.save_every > 0 && t.step % o.save_every == 0 && t.step < stop && trainer_save(&t, a.out, &err) < 0) {
 			code = cli_fail(prog, &err);
 			goto done;
 		}

@@ -48,8 +48,8 @@ typedef struct train_data {
  * learnable rule (each row repeats a short random phrase) so the loss falls. */
 int data_synth_open(train_data *d, uint32_t vocab, int T, uint64_t seed, sp_err *err);
 
-/* Packed shards (dir from `spindle pack`): rows of T+1 tokens, T = min(max_T, seq_len - 1), in the
- * reader's order for (seed, rank, world). doc_mask: positions and attention restart at documents. */
+/* Packed shards (dir from `spindle pack`): each sequence cut into the fewest rows of T+1 tokens with
+ * T <= max_T (T = (seq_len - 1) / rows), in the reader's order for (seed, rank, world). doc_mask: positions and attention restart at documents. */
 int data_shards_open(train_data *d, const char *dir, int max_T, int doc_mask, uint64_t seed, uint32_t rank,
                      uint32_t world, sp_err *err);
 

@@ -33,14 +33,16 @@ int rm_margins_parse(const char *spec, float margins[4], sp_err *err)
 		return 0;
 	}
 	const char *p = spec;
+	float m[4];
 	for (int i = 3; i >= 0; i--) {
 		char *end;
-		margins[i] = strtof(p, &end);
+		m[i] = strtof(p, &end);
 		if (end == p || (i > 0 && *end != ',') || (i == 0 && *end))
 			SP_RAISE(err, SP_EUSAGE, "--margins: expected small, large, none or four numbers "
 			         "(significantly,better,slightly,negligibly), got '%s'", spec);
 		p = end + 1;
 	}
+	memcpy(margins, m, sizeof m);
 	return 0;
 }
 

@@ -1,7 +1,7 @@
 /* data_shards.c - pretraining batches from packed shards (spindle/shards.h). A shard sequence of
- * L tokens is cut into rows of T+1 tokens that overlap by one (inputs t, targets t+1), so a model
- * with a shorter context than the pack still sees every token; rows go to the batch in the shard
- * reader's order (seed, epoch, rank, world). Padding (loss_mask 0) is not a target. With doc_mask,
+ * L tokens is cut into the fewest equal rows of T+1 tokens (T <= the context) that overlap by one
+ * (inputs t, targets t+1), so a model with a shorter context than the pack still sees every token;
+ * rows go to the batch in the shard reader's order (seed, epoch, rank, world). Padding (loss_mask 0) is not a target. With doc_mask,
  * positions restart and attention stops at each document boundary the pack recorded. The cursor is
  * the reader's cursor before the current sequence plus the row within it. */
 #include <json.h>
@@ -145,8 +145,11 @@ int data_shards_open(train_data *d, const char *dir, int max_T, int doc_mask, ui
 		shards_free(s);
 		SP_RAISE(err, SP_EDATA, "%s: no sequences to train on", dir);
 	}
-	s->T = (int)s->info.seq_len - 1 < max_T ? (int)s->info.seq_len - 1 : max_T;
-	s->rows = (int)((s->info.seq_len - 1) / (uint32_t)s->T);
+	/* the fewest rows that fit the context, all of equal length: a 256-token pack and a 128-token
+	 * context give 2 rows of 127, not 1 row of 128 that wastes half the sequence */
+	uint32_t usable = s->info.seq_len - 1, n_rows = (usable + (uint32_t)max_T - 1) / (uint32_t)max_T;
+	s->T = (int)(usable / n_rows);
+	s->rows = (int)n_rows;
 	s->doc_mask = doc_mask;
 	sp_shards_cursor c = { seed, 0, 0, rank, world };
 	if ((rc = sp_shards_seek(s->s, &c, err)) < 0) {

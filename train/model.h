@@ -89,6 +89,10 @@ void model_zero_grad(model *m);
 float rm_loss(const float *r_chosen, const float *r_rejected, const float *margin, int n,
               float *d_chosen, float *d_rejected);
 
+/* Loops with less work than this (elements, or multiply-adds / 16 for matrix products) run on one
+ * thread: a team's barriers cost more than they save, badly so on a loaded machine. */
+#define PAR_MIN_WORK ((size_t)1 << 18)
+
 /* ---------------------------------------------------------------- layer ops (CPU twins)
  * Argument order: outputs first, then inputs, then sizes (as the CUDA kernels). Backward functions
  * ADD into their input gradients (d_inp, d_weight), so residual branches sum naturally. */

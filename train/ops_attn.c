@@ -17,7 +17,7 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
 {
 	int D = H * hd, KVD = KVH * hd, rep = H / KVH;
 	float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if((size_t)B * H * T * T * hd > PAR_MIN_WORK)
 	for (int bh = 0; bh < B * H; bh++) {
 		int b = bh / H, h = bh % H;
 		const int32_t *sg = seg ? seg + (size_t)b * T : NULL;
@@ -55,7 +55,7 @@ void attention_backward(float *d_q, float *d_k, float *d_v, float *d_att, const 
 	float scale = 1.0f / sqrtf((float)hd);
 	/* parallel over (row, kv head): the query heads sharing a kv head add into the same dK/dV, so
 	 * they run in order on one thread; d_att holds one T x T scratch per thread */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if((size_t)B * H * T * T * hd > PAR_MIN_WORK)
 	for (int bk = 0; bk < B * KVH; bk++) {
 		int b = bk / KVH, kvh = bk % KVH;
 		float *dP = d_att + (size_t)omp_get_thread_num() * T * T;

@@ -7,7 +7,7 @@
 
 void encoder_forward(float *out, const int32_t *tokens, const float *wte, int N, int D)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if((size_t)N * D > PAR_MIN_WORK)
 	for (int i = 0; i < N; i++)
 		memcpy(out + (size_t)i * D, wte + (size_t)tokens[i] * D, (size_t)D * sizeof(float));
 }
@@ -38,7 +38,7 @@ static void split(int n, int *a, int *b)
 void matmul_forward(float *out, const float *inp, const float *weight, int N, int C, int OC)
 {
 	if (N >= 4 * omp_get_max_threads()) {
-#pragma omp parallel
+#pragma omp parallel if((size_t)N * C * OC > 16 * PAR_MIN_WORK)
 		{
 			int a, b;
 			split(N, &a, &b);
@@ -47,7 +47,7 @@ void matmul_forward(float *out, const float *inp, const float *weight, int N, in
 				            weight, C, 0.0f, out + (size_t)a * OC, OC);
 		}
 	} else {
-#pragma omp parallel
+#pragma omp parallel if((size_t)N * C * OC > 16 * PAR_MIN_WORK)
 		{
 			int a, b;
 			split(OC, &a, &b);
@@ -61,7 +61,7 @@ void matmul_forward(float *out, const float *inp, const float *weight, int N, in
 void matmul_backward(float *d_inp, float *d_weight, const float *d_out, const float *inp,
                      const float *weight, int N, int C, int OC)
 {
-#pragma omp parallel
+#pragma omp parallel if((size_t)N * C * OC > 16 * PAR_MIN_WORK)
 	{
 		int a, b;
 		/* d_inp[N,C] += d_out[N,OC] W[OC,C], rows of N per thread */

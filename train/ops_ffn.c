@@ -4,7 +4,7 @@
 
 void swiglu_forward(float *out, const float *gate, const float *up, size_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(n > PAR_MIN_WORK)
 	for (size_t i = 0; i < n; i++) {
 		float g = gate[i];
 		out[i] = g / (1.0f + expf(-g)) * up[i];
@@ -13,7 +13,7 @@ void swiglu_forward(float *out, const float *gate, const float *up, size_t n)
 
 void swiglu_backward(float *d_gate, float *d_up, const float *d_out, const float *gate, const float *up, size_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(n > PAR_MIN_WORK)
 	for (size_t i = 0; i < n; i++) {
 		float g = gate[i], s = 1.0f / (1.0f + expf(-g));
 		float silu = g * s;

@@ -5,7 +5,7 @@
 
 void crossentropy_forward(float *losses, const float *logits, const int32_t *targets, int N, int V)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if((size_t)N * V > PAR_MIN_WORK)
 	for (int i = 0; i < N; i++) {
 		if (targets[i] < 0) {
 			losses[i] = 0;
@@ -24,7 +24,7 @@ void crossentropy_forward(float *losses, const float *logits, const int32_t *tar
 
 void crossentropy_backward(float *logits, const int32_t *targets, float dloss, int N, int V)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if((size_t)N * V > PAR_MIN_WORK)
 	for (int i = 0; i < N; i++) {
 		float *z = logits + (size_t)i * V;
 		if (targets[i] < 0) {

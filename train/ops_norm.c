@@ -5,7 +5,7 @@
 
 void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int D, float eps)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if((size_t)N * D > PAR_MIN_WORK)
 	for (int i = 0; i < N; i++) {
 		const float *x = inp + (size_t)i * D;
 		float *o = out + (size_t)i * D;
@@ -24,7 +24,7 @@ void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *wei
 void rmsnorm_backward(float *d_inp, float *d_weight, const float *d_out, const float *inp,
                       const float *weight, const float *rstd, int N, int D)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if((size_t)N * D > PAR_MIN_WORK)
 	for (int i = 0; i < N; i++) {
 		const float *x = inp + (size_t)i * D, *dy = d_out + (size_t)i * D;
 		float *dx = d_inp + (size_t)i * D;
@@ -37,7 +37,7 @@ void rmsnorm_backward(float *d_inp, float *d_weight, const float *d_out, const f
 			dx[j] += r * weight[j] * dy[j] - x[j] * c;
 	}
 	/* the weight gradient sums over rows: parallel over columns, rows in order */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if((size_t)N * D > PAR_MIN_WORK)
 	for (int j = 0; j < D; j++) {
 		double acc = 0;
 		for (int i = 0; i < N; i++)
@@ -48,7 +48,7 @@ void rmsnorm_backward(float *d_inp, float *d_weight, const float *d_out, const f
 
 void residual_forward(float *out, const float *a, const float *b, size_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if(n > PAR_MIN_WORK)
 	for (size_t i = 0; i < n; i++)
 		out[i] = a[i] + b[i];
 }

@@ -6,7 +6,7 @@ static void rotate(float *x, const int32_t *pos, const float *cos_t, const float
                    int N, int n_heads, int hd, float sign)
 {
 	int half = hd / 2;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if((size_t)N * n_heads * hd > PAR_MIN_WORK)
 	for (int i = 0; i < N; i++) {
 		const float *c = cos_t + (size_t)pos[i] * half, *s = sin_t + (size_t)pos[i] * half;
 		for (int h = 0; h < n_heads; h++) {

@@ -2,7 +2,8 @@
 // encodes the "text" of each JSONL line of FILE with TOKENIZER_JSON and prints one JSON array of ids
 // per line, no special tokens. With --nospecial, added_tokens are dropped first (raw text must never
 // yield control ids). With --time, prints "seconds bytes" of the encode loop to stderr.
-// usage: node hf_encode.js TOKENIZER_JSON FILE [--nospecial] [--time]
+// --batch uses encodeBatch (parallel inside the library; RAYON_NUM_THREADS sets its threads).
+// usage: node hf_encode.js TOKENIZER_JSON FILE [--nospecial] [--time] [--batch]
 const fs = require('fs');
 const path = require('path');
 const { Tokenizer } = require(path.join(__dirname, '..', 'node_modules', '@anush008', 'tokenizers'));
@@ -20,10 +21,20 @@ const texts = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.length).
   const t0 = process.hrtime.bigint();
   const out = [];
   let bytes = 0;
-  for (const t of texts) {
-    const e = await tok.encode(t, null, { addSpecialTokens: false });
-    out.push(JSON.stringify(e.getIds()));
-    bytes += Buffer.byteLength(t);
+  if (flags.includes('--batch')) {
+    // encodeBatch: the library encodes a batch in parallel (rayon threads)
+    for (let i = 0; i < texts.length; i += 256) {
+      const part = texts.slice(i, i + 256);
+      const es = await tok.encodeBatch(part, { addSpecialTokens: false });
+      for (const e of es) out.push(JSON.stringify(e.getIds()));
+      for (const t of part) bytes += Buffer.byteLength(t);
+    }
+  } else {
+    for (const t of texts) {
+      const e = await tok.encode(t, null, { addSpecialTokens: false });
+      out.push(JSON.stringify(e.getIds()));
+      bytes += Buffer.byteLength(t);
+    }
   }
   const dt = Number(process.hrtime.bigint() - t0) / 1e9;
   if (flags.includes('--time')) process.stderr.write(`${dt} ${bytes}\n`);

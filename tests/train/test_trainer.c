@@ -179,3 +179,81 @@ Test(adamw, weight_decay_spares_norms_and_clipping_caps_the_norm)
 	adamw_release(&s);
 	model_release(&m);
 }
+
+/* A data source that, on one chosen call, serves a batch of uniformly
+ * random tokens (the others follow an easy pattern): the loss jumps, as with the bad batches Llama 2 traced its spikes to. */
+typedef struct spiky { train_data inner; int calls, bad_call; } spiky;
+
+static int spiky_next(void *ctx, train_batch *b, sp_err *err)
+{
+	spiky *s = ctx;
+	SP_FORWARD(s->inner.next(s->inner.ctx, b, err));
+	for (int i = 0; i < b->B * b->T; i++) {  /* an easy pattern the model learns in a few steps */
+		b->inputs[i] = (int32_t)(i % b->T % 5);
+		b->targets[i] = (int32_t)((i % b->T + 1) % 5);
+	}
+	if (s->calls++ == s->bad_call) {
+		for (int i = 0; i < b->B * b->T; i++) {
+			b->inputs[i] = (int32_t)((i * 7919u + 13u) % 61u);
+			b->targets[i] = (int32_t)((i * 104729u + 7u) % 61u);
+		}
+		sp_buf_reset(&b->provenance);
+		sp_buf_appends(&b->provenance, "[{\"bad_batch\":true}]");
+	}
+	return 0;
+}
+static int spiky_tell(void *ctx, sp_buf *out) { spiky *s = ctx; return s->inner.tell(s->inner.ctx, out); }
+static int spiky_seek(void *ctx, const char *c, sp_err *err) { spiky *s = ctx; return s->inner.seek(s->inner.ctx, c, err); }
+
+static void run_spiky(int skip, char **log, size_t *log_len, int *params_moved_at_spike)
+{
+	spiky s = { .calls = 0, .bad_call = 60 };
+	cr_assert(data_synth_open(&s.inner, 61, 12, 5, NULL) == 0);
+	train_data d = s.inner;
+	d.ctx = &s;
+	d.next = spiky_next;
+	d.tell = spiky_tell;
+	d.seek = spiky_seek;
+	train_opts o;
+	train_opts_default(&o);
+	o.steps = 62;
+	o.batch = 4;
+	o.lr = 1e-2f;
+	o.spike_k = 4;
+	o.skip_spikes = skip;
+	model_config c = tiny();
+	FILE *f = open_memstream(log, log_len);
+	trainer t;
+	cr_assert(trainer_init(&t, &o, &c, &d, f, NULL) == 0);
+	float *before = malloc(t.m.n_params * sizeof(float));
+	for (int step = 0; step < 62; step++) {
+		if (step == 60)
+			memcpy(before, t.m.params, t.m.n_params * sizeof(float));
+		cr_assert(trainer_step(&t, NULL) == 0);
+		if (step == 60)
+			*params_moved_at_spike = memcmp(before, t.m.params, t.m.n_params * sizeof(float)) != 0;
+	}
+	fclose(f);
+	free(before);
+	trainer_release(&t);
+	s.inner.free(s.inner.ctx);
+}
+
+Test(trainer, a_loss_spike_is_logged_with_its_batch_and_skipped_on_request)
+{
+	char *log = NULL;
+	size_t n = 0;
+	int moved;
+	run_spiky(0, &log, &n, &moved);
+	const char *ev = strstr(log, "{\"event\":\"spike\"");
+	cr_assert(ev != NULL, "no spike event in the log");
+	cr_expect(strstr(ev, "\"step\":61") == ev + strlen("{\"event\":\"spike\","), "the first spike is the bad batch's step: %.80s", ev);
+	cr_expect(strstr(ev, "\"batch\":[{\"bad_batch\":true}]") != NULL, "the event names the batch: %.200s", ev);
+	cr_expect(moved, "without --skip-spikes the update is applied");
+	free(log);
+	log = NULL;
+	run_spiky(1, &log, &n, &moved);
+	cr_assert(strstr(log, "\"skipped\":true") != NULL);
+	cr_expect(!moved, "with --skip-spikes the spiking batch leaves the weights unchanged");
+	free(log);
+}

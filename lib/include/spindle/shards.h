@@ -41,9 +41,11 @@ typedef struct sp_seq {
 	sp_seq_doc *docs; size_t n_docs;
 	uint32_t shard;         /* which shard file it came from */
 	size_t cap_tokens, cap_docs;
+	uint32_t n_valid;       /* tokens before the tail padding (== len unless this is the padded last one) */
+	char *text; size_t cap_text; /* storage of the docs' doc_id strings */
 } sp_seq;
 
-#define SP_SEQ_INIT { 0, 0, NULL, NULL, NULL, 0, 0, 0, 0 }
+#define SP_SEQ_INIT { 0, 0, NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL, 0 }
 
 typedef struct sp_shards_cursor {
 	uint64_t seed, epoch, position;   /* position: sequences already returned in this epoch */
@@ -62,6 +64,9 @@ int sp_shards_seek(sp_shards *s, const sp_shards_cursor *cursor, sp_err *err);
 int sp_shards_next(sp_shards *s, sp_seq *seq, sp_err *err);
 /* The cursor after the sequences returned so far. */
 void sp_shards_tell(const sp_shards *s, sp_shards_cursor *cursor);
+/* Sequences rank sees per epoch: the n_sequences slots are dealt round-robin over ranks, so ranks
+ * below n_sequences % world_size get one more (every sequence exactly once per epoch). */
+uint64_t sp_shards_epoch_len(const sp_shards *s, uint32_t rank, uint32_t world_size);
 /* Reads sequence number index (manifest order) directly. */
 int sp_shards_get(sp_shards *s, uint64_t index, sp_seq *seq, sp_err *err);
 void sp_seq_release(sp_seq *seq);
