@@ -161,7 +161,7 @@ int train_device_open_dist(const char *want, struct trainer *t, int flash, const
 
 float train_device_mean(train_device *d, float x)
 {
-	cuda_ctx *c = d ? d->ctx : NULL;
+	cuda_ctx *c = d && d->ops == &cuda_ops ? d->ctx : NULL;
 	return c && c->dist ? gpu_dist_mean_scalar(c->dist, x) : x;
 }
 

@@ -136,6 +136,8 @@ int trainer_step(trainer *t, sp_err *err)
 	}
 	sp_buf_appendc(&t->prov, ']');
 	float loss = (float)(loss_sum / o->accum);
+	if (dev) /* data-parallel ranks log, and judge spikes on, the mean over ranks: they must agree */
+		loss = train_device_mean(dev, loss);
 	float norm, gscale = 1.0f;
 	if (dev) { /* the device scales the gradients inside AdamW, as adamw_clip would have */
 		norm = dev->ops->grad_norm(dev->ctx);
