@@ -125,6 +125,23 @@ static void train_options(targs *a, sp_opt *t, size_t *n)
 
 enum { MODE_PRETRAIN, MODE_SFT, MODE_RM };
 
+/* device (train/cuda): a data-parallel checkpoint comes from rank 0, whose data cursor names rank 0;
+ * every other rank continues at the same position in its own part of the shards. */
+static int reseek_rank(train_data *d, int rank, sp_err *err)
+{
+	sp_buf b = SP_BUF_INIT;
+	d->tell(d->ctx, &b);
+	json_object *o = json_tokener_parse(b.p ? b.p : ""), *x;
+	sp_buf_release(&b);
+	int rc = 0;
+	if (o && json_object_object_get_ex(o, "rank", &x)) {
+		json_object_object_add(o, "rank", json_object_new_int(rank));
+		rc = d->seek(d->ctx, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), err);
+	}
+	json_object_put(o);
+	return rc;
+}
+
 static int run_training(int mode, int argc, char **argv)
 {
 	static const char *const progs[] = { "spindle train pretrain", "spindle train sft", "spindle train rm" };
@@ -331,7 +348,7 @@ static int run_training(int mode, int argc, char **argv)
 	}
 	int saver = de.world <= 1 || de.rank == 0;   /* data-parallel ranks hold the same weights: rank 0 saves */
 	if (a.resume && file_exists(a.out, "trainer_state.json")) {
-		if (trainer_resume(&t, a.out, &err) < 0) {
+		if (trainer_resume(&t, a.out, &err) < 0 || (de.world > 1 && de.rank > 0 && reseek_rank(&d, de.rank, &err) < 0)) {
 			code = cli_fail(prog, &err);
 			goto done;
 		}
