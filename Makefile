@@ -128,4 +128,4 @@ clean:
 	rm -rf build build-san build-fuzz bin
 
 .PHONY: FORCE all test test-build check asan deps demo bench clean fuzz
--include $(OBJS:.o=.d) $(BUILD)/cli/main.d
+-include $(OBJS:.o=.d) $(BUILD)/cli/main.d $(wildcard $(BUILD)/tests/*/*.d)

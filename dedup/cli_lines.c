@@ -297,6 +297,8 @@ int dd_cmd_lines(int argc, char **argv)
 		}
 		if (rc == 0)
 			rc = sp_out_commit(out, &err);
+		if (out)
+			st.bytes_out = sp_out_bytes(out);
 		sp_record_release(&rec);
 		sp_in_free(in2);
 	}

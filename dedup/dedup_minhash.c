@@ -374,7 +374,14 @@ void dd_perms_init(dd_perms *pm, int n, uint64_t seed)
  * (a*x + b) >> 32 mod 2^32 = ((a_lo*x + b_lo) >> 32) + a_hi*x + b_hi (mod 2^32), and
  * a_lo*x + b_lo < 2^64, so each lane needs one 32x32->64 and one 32x32->32 multiply: this loop
  * vectorises (AVX2 when the CPU has it, SSE2 otherwise). */
-__attribute__((target_clones("avx2", "default"), optimize("O3")))
+#if defined(__x86_64__) && defined(__clang__)
+#define DD_VECTORIZE __attribute__((target_clones("avx2", "default")))
+#elif defined(__x86_64__) && defined(__GNUC__)
+#define DD_VECTORIZE __attribute__((target_clones("avx2", "default"), optimize("O3")))
+#else
+#define DD_VECTORIZE
+#endif
+DD_VECTORIZE
 static void minhash_block(const dd_perms *pm, const uint64_t *h, size_t n, uint32_t *sig)
 {
 	int np = pm->n;

@@ -40,6 +40,7 @@ struct sp_shards {
 	slot *ring; size_t head, count;
 	sp_shards_cursor pcur;         /* the next one the thread produces */
 	int th_running, stop;
+	int main_waiting, th_waiting;  /* signal a condition only when someone waits on it */
 	pthread_t th;
 	pthread_mutex_t mu;
 	pthread_cond_t cv_full, cv_space;
@@ -281,7 +282,9 @@ static void *prefetch_main(void *arg)
 	pthread_mutex_lock(&s->mu);
 	while (!s->stop) {
 		if (s->count == s->cap) {
+			s->th_waiting = 1;
 			pthread_cond_wait(&s->cv_space, &s->mu);
+			s->th_waiting = 0;
 			continue;
 		}
 		slot *sl = &s->ring[(s->head + s->count) % s->cap];
@@ -293,7 +296,8 @@ static void *prefetch_main(void *arg)
 		pthread_mutex_lock(&s->mu);
 		advance(s, &s->pcur);
 		s->count++;
-		pthread_cond_signal(&s->cv_full);
+		if (s->main_waiting)
+			pthread_cond_signal(&s->cv_full);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -354,8 +358,11 @@ int sp_shards_next(sp_shards *s, sp_seq *seq, sp_err *err)
 			s->th_running = 1;
 		}
 		pthread_mutex_lock(&s->mu);
-		while (s->count == 0)
+		while (s->count == 0) {
+			s->main_waiting = 1;
 			pthread_cond_wait(&s->cv_full, &s->mu);
+			s->main_waiting = 0;
+		}
 		slot *sl = &s->ring[s->head];
 		sp_seq t = *seq;
 		*seq = sl->seq;
@@ -365,7 +372,8 @@ int sp_shards_next(sp_shards *s, sp_seq *seq, sp_err *err)
 			*err = sl->err;
 		s->head = (s->head + 1) % s->cap;
 		s->count--;
-		pthread_cond_signal(&s->cv_space);
+		if (s->th_waiting)
+			pthread_cond_signal(&s->cv_space);
 		pthread_mutex_unlock(&s->mu);
 	}
 	advance(s, &s->cur);

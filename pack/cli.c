@@ -22,7 +22,7 @@ SP_COMMAND(pack, cmd_pack, "token streams to packed, sharded fixed-length sequen
 	const char *prog = "spindle pack";
 	const char *out_dir = NULL, *model = NULL, *bos = "auto", *eos = "auto", *tail = "pad";
 	long seq_len = 4096, shard_size = 1024, zstd_level = 0, vocab = 0, bos_id = -1, eos_id = -1, pad_id = -1;
-	long seed = 0, shuffle_buffer = 1L << 24, max_doc = 1L << 28;
+	long seed = 0, shuffle_buffer = 1L << 24, max_doc = 1L << 28, threads = 1;
 	int zstd = 0, shuffle = 0, force = 0, no_sync = 0;
 	cli_common com;
 	cli_common_init(&com);
@@ -44,6 +44,7 @@ SP_COMMAND(pack, cmd_pack, "token streams to packed, sharded fixed-length sequen
 		{ "eos-id", 0, SP_OPT_INT, &eos_id, "N", "EOS id (overrides the tokenizer's)", NULL, 0, 0xFFFFFFFEL },
 		{ "pad-id", 0, SP_OPT_INT, &pad_id, "N", "id written in padding positions (default: pad, else EOS, else 0)", NULL, 0, 0xFFFFFFFEL },
 		{ "max-doc-tokens", 0, SP_OPT_INT, &max_doc, "N", "refuse documents longer than N tokens (default 2^28)", NULL, 1, 1L << 40 },
+		{ "threads", 'j', SP_OPT_INT, &threads, "N", "compress and checksum in N threads (same output; default 1)", NULL, 1, 256 },
 		{ "force", 0, SP_OPT_FLAG, &force, NULL, "replace a finished or interrupted dataset in DIR instead of resuming", NULL, 0, 0 },
 		{ "no-sync", 0, SP_OPT_FLAG, &no_sync, NULL, "skip fsync (scratch data, benchmarks)", NULL, 0, 0 },
 		{ "stats", 0, SP_OPT_STR, &com.stats_file, "FILE", "write a JSON summary of the run to FILE", NULL, 0, 0 },
@@ -108,6 +109,7 @@ SP_COMMAND(pack, cmd_pack, "token streams to packed, sharded fixed-length sequen
 	o.on_error_skip = com.on_error_mode == SP_ON_ERROR_SKIP;
 	o.force = force;
 	o.no_sync = no_sync;
+	o.threads = (int)threads;
 	o.vocab_size = (uint32_t)vocab;
 	if (bos_id >= 0)
 		o.bos_id = (uint32_t)bos_id;

@@ -19,6 +19,7 @@
 #include "spindle/hash.h"
 #include "spindle/io.h"
 #include "spindle/mem.h"
+#include "spindle/pmap.h"
 
 #define JOURNAL_NAME "pack.journal"
 #define PACK_STOPPED 1 /* internal: the test hook stopped the run */
@@ -61,9 +62,15 @@ typedef struct packer {
 	sp_xxh64_state *fh;
 	uint64_t file_off;
 	uint64_t sh_seqs, sh_tokens, sh_pad, sh_docs;
-	sp_buf rec, z, ix, path;
-	ZSTD_CCtx *cctx;
+	sp_buf ix, path;
 	uint64_t shards_written;
+	int stopped;
+	/* producer state */
+	struct batch *cur;          /* the batch emit() appends to */
+	pack_in *in;
+	pack_result *res;
+	int phase;                  /* 0 reading input, 1 draining the shuffle buffer, 2 done */
+	sp_buf sbuf;
 } packer;
 
 /* ---------------------------------------------------------------- shard writer */
@@ -202,61 +209,146 @@ out:
 }
 
 /* Writes the sequence in p->seq (n_valid real tokens) with its pieces. */
+/* A batch of encoded sequences on its way to the shards: the main thread packs and encodes them
+ * (produce), a worker compresses and checksums them (work), the main thread writes them in order
+ * (consume). With --threads 1 all three run inline. */
+typedef struct rec_meta {
+	size_t raw_off, raw_len, stored_off, stored_len;
+	uint32_t n_valid, docs_started;
+	uint64_t xxh64;
+} rec_meta;
+
+typedef struct batch {
+	sp_buf raw;
+	rec_meta *m; size_t n, cap;
+	ZSTD_CCtx *cctx;
+} batch;
+
+/* Encodes the sequence in p->seq (n_valid real tokens) with its pieces into the current batch. */
 static int emit(packer *p, uint32_t n_valid)
 {
-	if (!p->shard_open)
-		SP_FORWARD(shard_begin(p));
-	uint64_t docs = 0;
-	for (size_t i = 0; i < p->n_pieces; i++)
-		docs += p->pieces[i].doc_offset == 0;
-	p->sh_seqs++;
-	p->sh_tokens += n_valid;
-	p->sh_pad += p->seq_len - n_valid;
-	p->sh_docs += docs;
-	p->n_seqs++;
-	if (p->st)
-		sp_stats_add(p->st, "sequences", 1);
-	{
-		if (p->cap_rdocs < p->n_pieces) {
-			sp_rec_doc *r = sp_realloc(p->rdocs, p->n_pieces * sizeof *r);
-			if (!r)
-				SP_RAISE(p->err, SP_ENOMEM, "out of memory");
-			p->rdocs = r;
-			p->cap_rdocs = p->n_pieces;
-		}
-		for (size_t i = 0; i < p->n_pieces; i++) {
-			const piece *pc = &p->pieces[i];
-			sp_rec_doc r = { pc->doc_index, pc->start, pc->len, pc->doc_offset, p->prov.p + pc->prov_off, pc->prov_len };
-			p->rdocs[i] = r;
-		}
-		sp_buf_reset(&p->rec);
-		if (sp_shard_rec_encode(&p->rec, p->seq, p->seq_len, p->token_bytes, n_valid, p->rdocs, p->n_pieces) < 0)
+	batch *b = p->cur;
+	if (b->n == b->cap) {
+		size_t c = b->cap ? b->cap * 2 : 64;
+		rec_meta *m = sp_realloc(b->m, c * sizeof *m);
+		if (!m)
 			SP_RAISE(p->err, SP_ENOMEM, "out of memory");
-		const void *stored = p->rec.p;
-		size_t n_stored = p->rec.len;
-		if (p->o->zstd_level) {
-			size_t bound = ZSTD_compressBound(p->rec.len);
-			sp_buf_reset(&p->z);
-			if (sp_buf_grow(&p->z, bound) < 0)
-				SP_RAISE(p->err, SP_ENOMEM, "out of memory");
-			size_t r = ZSTD_compressCCtx(p->cctx, p->z.p, bound, p->rec.p, p->rec.len, p->o->zstd_level);
-			if (ZSTD_isError(r))
-				SP_RAISE(p->err, SP_EZSTD, "zstd: %s", ZSTD_getErrorName(r));
-			stored = p->z.p;
-			n_stored = r;
+		b->m = m;
+		b->cap = c;
+	}
+	if (p->cap_rdocs < p->n_pieces) {
+		sp_rec_doc *r = sp_realloc(p->rdocs, p->n_pieces * sizeof *r);
+		if (!r)
+			SP_RAISE(p->err, SP_ENOMEM, "out of memory");
+		p->rdocs = r;
+		p->cap_rdocs = p->n_pieces;
+	}
+	uint32_t docs = 0;
+	for (size_t i = 0; i < p->n_pieces; i++) {
+		const piece *pc = &p->pieces[i];
+		sp_rec_doc r = { pc->doc_index, pc->start, pc->len, pc->doc_offset, p->prov.p + pc->prov_off, pc->prov_len };
+		p->rdocs[i] = r;
+		docs += pc->doc_offset == 0;
+	}
+	rec_meta *m = &b->m[b->n];
+	memset(m, 0, sizeof *m);
+	m->raw_off = b->raw.len;
+	if (sp_shard_rec_encode(&b->raw, p->seq, p->seq_len, p->token_bytes, n_valid, p->rdocs, p->n_pieces) < 0)
+		SP_RAISE(p->err, SP_ENOMEM, "out of memory");
+	m->raw_len = b->raw.len - m->raw_off;
+	m->n_valid = n_valid;
+	m->docs_started = docs;
+	b->n++;
+	p->fill = 0;
+	p->n_pieces = 0;
+	sp_buf_reset(&p->prov);
+	return 0;
+}
+
+static void *batch_new(void *ctx)
+{
+	packer *p = ctx;
+	batch *b = sp_calloc(1, sizeof *b);
+	if (b && p->o->zstd_level && !(b->cctx = ZSTD_createCCtx())) {
+		sp_free(b);
+		return NULL;
+	}
+	return b;
+}
+
+static void batch_free(void *ctx, void *v)
+{
+	(void)ctx;
+	batch *b = v;
+	if (!b)
+		return;
+	sp_buf_release(&b->raw);
+	sp_free(b->m);
+	ZSTD_freeCCtx(b->cctx);
+	sp_free(b);
+}
+
+/* Compresses (with --zstd) and checksums each record of a batch. Runs in a worker thread. */
+static int batch_work(void *ctx, int worker, void *v, sp_buf *out, sp_err *err)
+{
+	(void)worker;
+	packer *p = ctx;
+	batch *b = v;
+	for (size_t i = 0; i < b->n; i++) {
+		rec_meta *m = &b->m[i];
+		const char *raw = b->raw.p + m->raw_off;
+		if (!p->o->zstd_level) {
+			m->stored_len = m->raw_len;
+			m->xxh64 = sp_xxh64(raw, m->raw_len, 0);
+			continue;
 		}
-		sp_shard_ix ix = { p->file_off, (uint32_t)n_stored, (uint32_t)p->rec.len, sp_xxh64(stored, n_stored, 0) };
+		size_t bound = ZSTD_compressBound(m->raw_len);
+		if (sp_buf_grow(out, bound) < 0)
+			SP_RAISE(err, SP_ENOMEM, "out of memory");
+		size_t r = ZSTD_compressCCtx(b->cctx, out->p + out->len, bound, raw, m->raw_len, p->o->zstd_level);
+		if (ZSTD_isError(r))
+			SP_RAISE(err, SP_EZSTD, "zstd: %s", ZSTD_getErrorName(r));
+		m->stored_off = out->len;
+		m->stored_len = r;
+		m->xxh64 = sp_xxh64(out->p + out->len, r, 0);
+		out->len += r;
+	}
+	return 0;
+}
+
+/* Writes a batch's records into the shards, in order, opening and closing shard files. */
+static int batch_consume(void *ctx, void *v, const sp_buf *out, sp_err *err)
+{
+	packer *p = ctx;
+	batch *b = v;
+	(void)err;
+	for (size_t i = 0; i < b->n; i++) {
+		const rec_meta *m = &b->m[i];
+		if (!p->shard_open)
+			SP_FORWARD(shard_begin(p));
+		p->sh_seqs++;
+		p->sh_tokens += m->n_valid;
+		p->sh_pad += p->seq_len - m->n_valid;
+		p->sh_docs += m->docs_started;
+		p->n_seqs++;
+		if (p->st)
+			sp_stats_add(p->st, "sequences", 1);
+		const char *stored = p->o->zstd_level ? out->p + m->stored_off : b->raw.p + m->raw_off;
+		sp_shard_ix ix = { p->file_off, (uint32_t)m->stored_len, (uint32_t)m->raw_len, m->xxh64 };
 		unsigned char ib[SP_SHARD_INDEX_ENTRY];
 		sp_shard_ix_encode(&ix, ib);
 		if (sp_buf_append(&p->ix, ib, sizeof ib) < 0)
 			SP_RAISE(p->err, SP_ENOMEM, "out of memory");
-		SP_FORWARD(out_write(p, stored, n_stored));
+		SP_FORWARD(out_write(p, stored, m->stored_len));
+		if (p->sh_seqs == p->o->shard_seqs) {
+			int rc = shard_end(p);
+			if (rc == PACK_STOPPED) {
+				p->stopped = 1;
+				return SP_EINTERNAL; /* stops the map; pack_run turns it back into a stop */
+			}
+			SP_FORWARD(rc);
+		}
 	}
-	p->fill = 0;
-	p->n_pieces = 0;
-	sp_buf_reset(&p->prov);
-	if (p->sh_seqs == p->o->shard_seqs)
-		return shard_end(p);
 	return 0;
 }
 
@@ -358,6 +450,101 @@ static int shuffle_push(packer *p, const uint32_t *ids, size_t n, const char *pr
 			return rc;
 	}
 	return 0;
+}
+
+/* Handles one input document: skip/fail bad ones, then shuffle or pack it. */
+static int take_doc(packer *p, const pack_doc *d)
+{
+	const pack_opts *o = p->o;
+	pack_result *res = p->res;
+	sp_stats *st = p->st;
+	res->docs_in++;
+	if (st) {
+		st->records_in++;
+		st->bytes_in = pack_in_bytes(p->in);
+	}
+	if (o->progress && (res->docs_in & 1023) == 0)
+		o->progress(o->progress_ctx, res->docs_in, pack_in_bytes(p->in));
+	const char *why = NULL;
+	char what[160];
+	if (d->n == 0) {
+		why = "empty_doc";
+		snprintf(what, sizeof what, "empty document (no tokens)");
+	} else {
+		for (size_t i = 0; i < d->n; i++)
+			if (d->ids[i] >= p->vocab) {
+				why = "bad_id";
+				snprintf(what, sizeof what, "token id %u at position %zu is outside the vocabulary (%u)",
+				         d->ids[i], i, p->vocab);
+				break;
+			}
+	}
+	if (why) {
+		/* Empty documents are always skipped (nothing to train on); bad ids fail unless skipping. */
+		if (!strcmp(why, "bad_id") && !o->on_error_skip) {
+			sp_err_set_(p->err, SP_EDATA, __FILE__, __LINE__, "%s", what);
+			return sp_err_locate(p->err, d->input, d->record);
+		}
+		res->docs_skipped++;
+		if (st)
+			sp_stats_skip(st, why, 1);
+		return 0;
+	}
+	res->tokens_in += d->n;
+	if (st)
+		st->records_out++;
+	sp_buf_reset(&p->sbuf);
+	if (d->id_len ? sp_buf_append(&p->sbuf, d->id, d->id_len) : sp_buf_appendf(&p->sbuf, "%s:%" PRIu64, d->input, d->record))
+		SP_RAISE(p->err, SP_ENOMEM, "out of memory");
+	return o->shuffle ? shuffle_push(p, d->ids, d->n, p->sbuf.p, p->sbuf.len) : feed(p, d->ids, d->n, p->sbuf.p, p->sbuf.len);
+}
+
+#define BATCH_SEQS 64
+
+/* Fills a batch with the next BATCH_SEQS or more sequences (a long document may overshoot).
+ * Returns 1 with a batch, 0 at the end, or an error. Runs in the calling thread. */
+static int batch_produce(void *ctx, void *v, sp_err *err)
+{
+	packer *p = ctx;
+	batch *b = v;
+	(void)err;
+	sp_buf_reset(&b->raw);
+	b->n = 0;
+	p->cur = b;
+	while (b->n < BATCH_SEQS) {
+		if (p->phase == 0) {
+			pack_doc d;
+			int rc = pack_in_next(p->in, &d, p->err);
+			if (rc < 0)
+				return rc;
+			if (rc == 1) {
+				SP_FORWARD(take_doc(p, &d));
+				continue;
+			}
+			p->phase = 1;
+		}
+		if (p->phase == 1) {
+			if (p->n_buf) {
+				SP_FORWARD(shuffle_pop(p));
+				continue;
+			}
+			if (p->fill) {
+				if (p->o->tail_drop) {
+					p->dropped_tokens = p->fill;
+					p->fill = 0;
+					p->n_pieces = 0;
+				} else {
+					uint32_t n_valid = p->fill;
+					for (uint32_t i = p->fill; i < p->seq_len; i++)
+						p->seq[i] = p->pad_fill;
+					SP_FORWARD(emit(p, n_valid));
+				}
+			}
+			p->phase = 2;
+		}
+		break;
+	}
+	return b->n > 0;
 }
 
 /* ---------------------------------------------------------------- setup, resume */
@@ -477,11 +664,9 @@ static void packer_release(packer *p)
 	sp_out_free(p->out);
 	if (p->fh)
 		sp_xxh64_free(p->fh);
-	sp_buf_release(&p->rec);
-	sp_buf_release(&p->z);
 	sp_buf_release(&p->ix);
 	sp_buf_release(&p->path);
-	ZSTD_freeCCtx(p->cctx);
+	sp_buf_release(&p->sbuf);
 }
 
 int pack_run(const pack_opts *o, sp_stats *st, pack_result *res, sp_err *err)
@@ -604,78 +789,22 @@ int pack_run(const pack_opts *o, sp_stats *st, pack_result *res, sp_err *err)
 		goto out;
 
 	p->seq = sp_malloc((size_t)p->seq_len * sizeof *p->seq);
-	p->cctx = o->zstd_level ? ZSTD_createCCtx() : NULL;
-	if (!p->seq || (o->zstd_level && !p->cctx)) {
+	if (!p->seq) {
 		rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
 		goto out;
 	}
 	p->rng_key = sp_mix64(o->seed ^ 0xD1B54A32D192ED03ull);
-
-	pack_doc d;
-	while ((rc = pack_in_next(in, &d, err)) == 1) {
-		res->docs_in++;
-		if (st) {
-			st->records_in++;
-			st->bytes_in = pack_in_bytes(in);
-		}
-		if (o->progress && (res->docs_in & 1023) == 0)
-			o->progress(o->progress_ctx, res->docs_in, pack_in_bytes(in));
-		const char *why = NULL;
-		char what[160];
-		if (d.n == 0) {
-			why = "empty_doc";
-			snprintf(what, sizeof what, "empty document (no tokens)");
-		} else {
-			for (size_t i = 0; i < d.n; i++)
-				if (d.ids[i] >= p->vocab) {
-					why = "bad_id";
-					snprintf(what, sizeof what, "token id %u at position %zu is outside the vocabulary (%u)",
-					         d.ids[i], i, p->vocab);
-					break;
-				}
-		}
-		if (why) {
-			/* Empty documents are always skipped (there is nothing to train on); bad ids fail unless skipping. */
-			if (!strcmp(why, "bad_id") && !o->on_error_skip) {
-				sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "%s", what);
-				rc = sp_err_locate(err, d.input, d.record);
-				goto out;
-			}
-			res->docs_skipped++;
-			if (st)
-				sp_stats_skip(st, why, 1);
-			continue;
-		}
-		res->tokens_in += d.n;
-		if (st)
-			st->records_out++;
-		sp_buf_reset(&sbuf);
-		if (d.id_len ? sp_buf_append(&sbuf, d.id, d.id_len) : sp_buf_appendf(&sbuf, "%s:%" PRIu64, d.input, d.record)) {
-			rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
-			goto out;
-		}
-		rc = o->shuffle ? shuffle_push(p, d.ids, d.n, sbuf.p, sbuf.len) : feed(p, d.ids, d.n, sbuf.p, sbuf.len);
-		if (rc)
-			goto out;
-	}
-	if (rc < 0)
+	p->in = in;
+	p->res = res;
+	sp_pmap_spec spec = { o->threads > 1 ? o->threads : 1, 0, batch_new, batch_free, batch_produce, batch_work,
+	                      batch_consume, p };
+	rc = sp_pmap_run(&spec, err);
+	if (p->stopped) {
+		rc = PACK_STOPPED;
 		goto out;
-	while (p->n_buf)
-		if ((rc = shuffle_pop(p)))
-			goto out;
-	if (p->fill) {
-		if (o->tail_drop) {
-			p->dropped_tokens = p->fill;
-			p->fill = 0;
-			p->n_pieces = 0;
-		} else {
-			uint32_t n_valid = p->fill;
-			for (uint32_t i = p->fill; i < p->seq_len; i++)
-				p->seq[i] = p->pad_fill;
-			if ((rc = emit(p, n_valid)))
-				goto out;
-		}
 	}
+	if (rc)
+		goto out;
 	if (p->shard_open && (rc = shard_end(p)))
 		goto out;
 	man->n_dropped_tokens = p->dropped_tokens;
@@ -684,6 +813,8 @@ int pack_run(const pack_opts *o, sp_stats *st, pack_result *res, sp_err *err)
 		sp_stats_add(st, "padding", (int64_t)man->n_padding);
 		sp_stats_add(st, "dropped_tokens", (int64_t)man->n_dropped_tokens);
 		sp_stats_add(st, "resumed_shards", (int64_t)res->resumed_shards);
+		for (size_t i = 0; i < man->n_shards; i++)
+			st->bytes_out += man->shards[i].bytes;
 	}
 	/* The manifest last: from here on the dataset is complete. */
 	sp_buf_reset(&tmp);

@@ -64,6 +64,7 @@ typedef struct pack_opts {
 	int on_error_skip;            /* bad documents: skip and count instead of failing */
 	int force;                    /* discard an existing dataset or interrupted run in out_dir */
 	int no_sync;                  /* skip fsync (tests) */
+	int threads;                  /* compress and checksum in this many threads (output is identical) */
 	uint32_t vocab_size, bos_id, eos_id, pad_id; /* overrides / JSONL facts; 0 / PACK_NO_ID = none */
 	uint64_t max_doc_tokens;
 	const char *fingerprint_extra; /* e.g. "--shard 1/4": part of the resume identity */

@@ -240,6 +240,7 @@ typedef struct pair {
 	int32_t a, b;
 	int64_t count;
 	uint8_t state;           /* 0 unchecked, 1 valid, 2 invalid, 3 merged or duplicate */
+	uint32_t touched;        /* merge step that last grew it (one heap entry per step) */
 	uint32_t *w; uint32_t n_w, cap_w; /* words it occurs in (may repeat or be stale) */
 } pair;
 
@@ -255,6 +256,8 @@ typedef struct bpe {
 	heap_e *heap; size_t n_heap, cap_heap;
 	int32_t *seq; uint32_t *w_off, *w_len; int64_t *w_cnt; size_t n_w;
 	uint32_t *stamp;
+	uint32_t iter;           /* current merge step */
+	uint32_t *grown; size_t n_grown, cap_grown; /* pairs grown in this step */
 } bpe;
 
 static int sym_add(bpe *b, const char *s, size_t n, uint32_t nch)
@@ -458,10 +461,19 @@ static int pair_bump(bpe *b, int32_t a, int32_t x, int64_t delta, uint32_t w, in
 		}
 		p->w[p->n_w++] = w;
 	}
-	/* only increases need a heap entry: a decreased pair still has its older, higher entry, which
-	 * is re-pushed with the current count when it comes out of the heap */
-	if (push && delta > 0 && p->state != 3 && pair_check(b, p))
-		return heap_push(b, (uint32_t)pi);
+	/* only increases need a heap entry, and one per merge step (pushed after the step): a decreased
+	 * pair still has its older, higher entry, re-pushed with the current count when it surfaces */
+	if (push && delta > 0 && p->touched != b->iter) {
+		p->touched = b->iter;
+		if (b->n_grown == b->cap_grown) {
+			size_t cap = b->cap_grown ? b->cap_grown * 2 : 1024;
+			uint32_t *v = sp_realloc(b->grown, cap * sizeof *v);
+			if (!v) return SP_ENOMEM;
+			b->grown = v;
+			b->cap_grown = cap;
+		}
+		b->grown[b->n_grown++] = (uint32_t)pi;
+	}
 	return 0;
 }
 
@@ -482,6 +494,7 @@ static void bpe_release(bpe *b)
 	sp_free(b->w_len);
 	sp_free(b->w_cnt);
 	sp_free(b->stamp);
+	sp_free(b->grown);
 }
 
 typedef struct cpcount { uint32_t cp; int64_t count; } cpcount;
@@ -535,6 +548,12 @@ static int apply_merge(bpe *b, uint32_t pi, int32_t c, uint32_t iter)
 	sp_free(ws);
 	b->pairs[pi].count = 0;
 	b->pairs[pi].state = 3;
+	for (size_t k = 0; k < b->n_grown && rc == 0; k++) {
+		pair *g = &b->pairs[b->grown[k]];
+		if (g->count > 0 && g->state != 3 && pair_check(b, g))
+			rc = heap_push(b, b->grown[k]);
+	}
+	b->n_grown = 0;
 	return rc;
 }
 
@@ -684,7 +703,8 @@ int tok_trainer_finish(tok_trainer *t, tok_model **out, sp_err *err)
 		int32_t c = (int32_t)b.n_sym;
 		if ((rc = sym_add(&b, tmp, la + lb, b.s_nch[p->a] + b.s_nch[p->b])) < 0)
 			break;
-		rc = apply_merge(&b, e.p, c, ++iter);
+		b.iter = ++iter;
+		rc = apply_merge(&b, e.p, c, iter);
 	}
 	if (rc < 0) {
 		rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");

@@ -307,7 +307,7 @@ static int run_training(int mode, int argc, char **argv)
 			code = cli_fail(prog, &err);
 			goto done;
 		}
-		fprintf(stderr, "%s: %zu preference pairs from %s (%zu of other categories skipped)\n", prog, n, a.data, skipped);
+		fprintf(stderr, "%s: %zu preference pairs from %s (%zu skipped: other category, or unsafe chosen over safe)\n", prog, n, a.data, skipped);
 	}
 
 	train_opts o;
@@ -721,9 +721,25 @@ static int cmd_sample(int argc, char **argv)
 			generate(&ds, dd, &m, &ids, max_new, (float)temp, (float)top_p, eos, &r, &gen);
 			sp_buf_reset(&text);
 			sp_buf_reset(&line);
-			if (tok_decode(tok, gen.v, gen.n, &text, &err) < 0) {
+			/* decode prompt and completion together (a piece's leading space survives), then
+			 * keep what follows the prompt's own text */
+			size_t np = ids.n;
+			for (size_t i = 0; i < gen.n; i++)
+				tok_ids_push(&ids, gen.v[i]);
+			sp_buf pre = SP_BUF_INIT;
+			int drc = tok_decode(tok, ids.v, np, &pre, &err);
+			drc = drc ? drc : tok_decode(tok, ids.v, ids.n, &text, &err);
+			ids.n = np;
+			size_t skip = pre.len <= text.len && !memcmp(pre.p ? pre.p : "", text.p ? text.p : "", pre.len) ? pre.len : 0;
+			sp_buf_release(&pre);
+			if (drc < 0) {
 				code = cli_fail(prog, &err);
 				goto done;
+			}
+			if (skip) {
+				memmove(text.p, text.p + skip, text.len - skip);
+				text.len -= skip;
+				text.p[text.len] = 0;
 			}
 			sp_buf_appends(&line, "{\"prompt\":");
 			sp_buf_append_json_str(&line, prompt, strlen(prompt));

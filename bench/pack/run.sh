@@ -32,6 +32,8 @@ rm -f "$W/copy.bin"
 t_plain=$(best $B pack -q --force --no-sync --seq-len 4096 -o "$W/plain" "$W/in.bin")
 t_sync=$(best $B pack -q --force --seq-len 4096 -o "$W/plain" "$W/in.bin")
 t_zstd=$(best $B pack -q --force --no-sync --zstd --seq-len 4096 -o "$W/zstd" "$W/in.bin")
+t_plain2=$(best $B pack -q --force --no-sync --threads 2 --seq-len 4096 -o "$W/plain" "$W/in.bin")
+t_zstd2=$(best $B pack -q --force --no-sync --zstd --threads 2 --seq-len 4096 -o "$W/zstd" "$W/in.bin")
 rate() { awk -v n="$ntok" -v t="$1" 'BEGIN{printf "%.1f", n / t / 1e6}'; }
 ratio() { awk -v a="$1" -v b="$t_cat" 'BEGIN{printf "%.2f", a / b}'; }
 echo "input: $W/in.bin (pack writes there too), $bytes bytes, ~$ntok tokens; $(nproc) cores"
@@ -42,7 +44,9 @@ echo "| cat FILE > /dev/null (reference) | $t_cat | $(rate "$t_cat") | 1.00 |"
 echo "| cp FILE (read + write the same bytes; reference) | $t_cp | $(rate "$t_cp") | $(ratio "$t_cp") |"
 echo "| spindle pack, uncompressed, --no-sync | $t_plain | $(rate "$t_plain") | $(ratio "$t_plain") |"
 echo "| spindle pack, uncompressed, fsync per shard | $t_sync | $(rate "$t_sync") | $(ratio "$t_sync") |"
+echo "| spindle pack --threads 2, uncompressed, --no-sync | $t_plain2 | $(rate "$t_plain2") | $(ratio "$t_plain2") |"
 echo "| spindle pack --zstd (level 3, frame per sequence) | $t_zstd | $(rate "$t_zstd") | $(ratio "$t_zstd") |"
+echo "| spindle pack --zstd --threads 2 | $t_zstd2 | $(rate "$t_zstd2") | $(ratio "$t_zstd2") |"
 pb=$(cat "$W"/plain/shard-*.bin | wc -c); zb=$(cat "$W"/zstd/shard-*.bin | wc -c)
 echo
 echo "shards: uncompressed $pb bytes, zstd $zb bytes ($(awk -v a="$zb" -v b="$pb" 'BEGIN{printf "%.2f", a/b}') of uncompressed; random ids compress poorly, real text better)"

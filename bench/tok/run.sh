@@ -22,90 +22,84 @@ with open(sys.argv[2], "w") as f:
         t = json.loads(l)["text"]
         n += len(t.encode())
         for x in t.split("\n"):
-            f.write(x + "\n")
+            f.write(x.replace("\r", "") + "\n")  # spindle --text reads CRLF lines as lines
 print(n)
 ' "$OUT/docs.jsonl" "$OUT/lines.txt" > "$OUT/bytes"
 BYTES=$(cat "$OUT/bytes")
 MB=$(awk -v b="$BYTES" 'BEGIN{printf "%.1f", b/1e6}')
 echo "corpus: $(wc -l < "$OUT/docs.jsonl") documents, $MB MB of text; cores: $(nproc)"
 
-now() { date +%s.%N; }
-rate() { awk -v b="$BYTES" -v s="$1" 'BEGIN{printf "%.2f", b/1e6/s}'; }
-declare -A R
+# measure NAME CMD...: wall and CPU seconds (user+sys) of CMD; stdout to /dev/null unless redirected
+measure() {
+	local name=$1; shift
+	/usr/bin/time -f "%e %U %S" -o "$OUT/time.$name" "$@"
+	read -r W U S < "$OUT/time.$name"
+	WALL[$name]=$W CPU[$name]=$(awk -v u="$U" -v s="$S" 'BEGIN{print u+s}')
+}
+mbs() { awk -v b="$BYTES" -v s="$1" 'BEGIN{ if (s > 0) printf "%.2f", b/1e6/s; else print "n/a" }'; }
+declare -A WALL CPU
 
-for th in 1 2; do
-	t0=$(now)
-	"$SPINDLE" tok encode -m "$LL/tokenizer.model" --threads $th "$OUT/docs.jsonl" > "$OUT/spindle.ids"
-	t1=$(now)
-	R[spindle_$th]=$(rate "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')")
-done
-t0=$(now)
-"$SPINDLE" tok encode --text -m "$LL/tokenizer.model" "$OUT/lines.txt" > /dev/null
-t1=$(now)
-R[spindle_lines]=$(rate "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')")
-
-t0=$(now)
-spm_encode --model "$LL/tokenizer.model" --output_format=id < "$OUT/lines.txt" > "$OUT/spm.ids"
-t1=$(now)
-R[spm_1]=$(rate "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')")
+measure spindle_1 "$SPINDLE" tok encode -m "$LL/tokenizer.model" --threads 1 -o "$OUT/spindle.ids" "$OUT/docs.jsonl"
+measure spindle_2 "$SPINDLE" tok encode -m "$LL/tokenizer.model" --threads 2 -o "$OUT/spindle2.ids" "$OUT/docs.jsonl"
+cmp -s "$OUT/spindle.ids" "$OUT/spindle2.ids" || echo "WARNING: --threads 2 output differs"
+measure spindle_lines "$SPINDLE" tok encode --text -m "$LL/tokenizer.model" -o "$OUT/spindle-lines.ids" "$OUT/lines.txt"
+measure spm_1 sh -c "spm_encode --model '$LL/tokenizer.model' --output_format=id < '$OUT/lines.txt' > '$OUT/spm.ids'"
 # spm_encode has no threads: two processes on the two halves
 half=$(( $(wc -l < "$OUT/lines.txt") / 2 ))
 head -n "$half" "$OUT/lines.txt" > "$OUT/l1.txt"
 tail -n +"$((half + 1))" "$OUT/lines.txt" > "$OUT/l2.txt"
-t0=$(now)
-spm_encode --model "$LL/tokenizer.model" --output_format=id < "$OUT/l1.txt" > /dev/null &
-spm_encode --model "$LL/tokenizer.model" --output_format=id < "$OUT/l2.txt" > /dev/null
-wait
-t1=$(now)
-R[spm_2]=$(rate "$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')")
+measure spm_2 sh -c "spm_encode --model '$LL/tokenizer.model' --output_format=id < '$OUT/l1.txt' > /dev/null &
+	spm_encode --model '$LL/tokenizer.model' --output_format=id < '$OUT/l2.txt' > /dev/null; wait"
+tr -d '[]' < "$OUT/spindle-lines.ids" | tr ',' ' ' | cmp -s - "$OUT/spm.ids" || echo "WARNING: spindle and spm_encode ids differ"
 
 HF=tests/tokenizer/hf_encode.js
 if [ -d tests/node_modules/@anush008/tokenizers ]; then
-	s=$(UV_THREADPOOL_SIZE=1 RAYON_NUM_THREADS=1 node $HF "$LL/tokenizer-nospecial.json" "$OUT/docs.jsonl" --time 2>&1 >/dev/null | awk '{print $1}')
-	R[hf_1]=$(rate "$s")
-	s=$(RAYON_NUM_THREADS=2 node $HF "$LL/tokenizer-nospecial.json" "$OUT/docs.jsonl" --time --batch 2>&1 >/dev/null | awk '{print $1}')
-	R[hf_2]=$(rate "$s")
+	read -r W _ C < <(UV_THREADPOOL_SIZE=1 RAYON_NUM_THREADS=1 node $HF "$LL/tokenizer-nospecial.json" "$OUT/docs.jsonl" --time 2>&1 >/dev/null)
+	WALL[hf_1]=$W CPU[hf_1]=$C
+	read -r W _ C < <(RAYON_NUM_THREADS=2 node $HF "$LL/tokenizer-nospecial.json" "$OUT/docs.jsonl" --time --batch 2>&1 >/dev/null)
+	WALL[hf_2]=$W CPU[hf_2]=$C
 else
-	R[hf_1]=0 R[hf_2]=0
+	WALL[hf_1]=0 CPU[hf_1]=0 WALL[hf_2]=0 CPU[hf_2]=0
 fi
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b > 0) printf "%.1fx", a/b; else print "n/a" }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a > 0 && b > 0) printf "%.1fx", b/a; else print "n/a" }'; }
 echo
-echo "| encoder (Llama 2 tokenizer) | 1 thread MB/s | 2 threads MB/s |"
+echo "MB/s of text (wall clock; in brackets: MB per CPU-second, which the other jobs on a shared machine disturb less)"
+echo
+echo "| encoder (Llama 2 tokenizer) | 1 thread | 2 threads |"
 echo "|---|---|---|"
-echo "| spindle tok encode (JSONL docs) | ${R[spindle_1]} | ${R[spindle_2]} |"
-echo "| spindle tok encode --text (lines) | ${R[spindle_lines]} | |"
-echo "| HuggingFace tokenizers 0.6 (Node, native) | ${R[hf_1]} | ${R[hf_2]} (encodeBatch) |"
-echo "| spm_encode (Debian sentencepiece) | ${R[spm_1]} | ${R[spm_2]} (2 processes) |"
+echo "| spindle tok encode (JSONL documents, whole process) | $(mbs "${WALL[spindle_1]}") ($(mbs "${CPU[spindle_1]}")) | $(mbs "${WALL[spindle_2]}") |"
+echo "| spindle tok encode --text (lines, whole process) | $(mbs "${WALL[spindle_lines]}") ($(mbs "${CPU[spindle_lines]}")) | |"
+echo "| HuggingFace tokenizers (Node, native; encode loop only) | $(mbs "${WALL[hf_1]}") ($(mbs "${CPU[hf_1]}")) | $(mbs "${WALL[hf_2]}") (encodeBatch) |"
+echo "| spm_encode (lines, whole process) | $(mbs "${WALL[spm_1]}") ($(mbs "${CPU[spm_1]}")) | $(mbs "${WALL[spm_2]}") (2 processes) |"
 echo
-echo "spindle vs HF: $(ratio "${R[spindle_1]}" "${R[hf_1]}") (1 thread), $(ratio "${R[spindle_2]}" "${R[hf_2]}") (2 threads)"
-echo "spindle vs spm_encode: $(ratio "${R[spindle_1]}" "${R[spm_1]}") (1 thread), $(ratio "${R[spindle_2]}" "${R[spm_2]}") (2 threads)"
-echo "spindle 2 threads / 1 thread: $(ratio "${R[spindle_2]}" "${R[spindle_1]}")"
+echo "spindle vs HF, 1 thread: $(ratio "${WALL[spindle_1]}" "${WALL[hf_1]}") wall, $(ratio "${CPU[spindle_1]}" "${CPU[hf_1]}") CPU; 2 threads: $(ratio "${WALL[spindle_2]}" "${WALL[hf_2]}") wall"
+echo "spindle vs spm_encode, 1 thread: $(ratio "${WALL[spindle_lines]}" "${WALL[spm_1]}") wall, $(ratio "${CPU[spindle_lines]}" "${CPU[spm_1]}") CPU; 2 threads: $(ratio "${WALL[spindle_2]}" "${WALL[spm_2]}") wall"
+echo "spindle 2 threads vs 1 thread (wall): $(ratio "${WALL[spindle_2]}" "${WALL[spindle_1]}"); load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- training
 if "$SPINDLE" tok train --help >/dev/null 2>&1; then
 	V=${BENCH_VOCAB:-8000}
 	head -c 20000000 "$OUT/lines.txt" > "$OUT/train.txt"
 	tail -n 20000 "$OUT/lines.txt" > "$OUT/held.txt"
-	t0=$(now)
-	spm_train --input="$OUT/train.txt" --model_prefix="$OUT/spm" --vocab_size="$V" --model_type=bpe \
+	measure spm_train spm_train --input="$OUT/train.txt" --model_prefix="$OUT/spm" --vocab_size="$V" --model_type=bpe \
 		--byte_fallback=true --split_digits=true --allow_whitespace_only_pieces=true \
 		--normalization_rule_name=identity --remove_extra_whitespaces=false --character_coverage=0.99995 \
-		--max_sentence_length=1000000 --num_threads=2 --minloglevel=2 >/dev/null 2>&1
-	t1=$(now)
-	ts=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
-	t0=$(now)
-	"$SPINDLE" tok train --vocab-size "$V" --threads 2 -o "$OUT/spindle.model" "$OUT/train.txt" > /dev/null
-	t1=$(now)
-	tt=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
+		--num_threads=1 --minloglevel=2
+	measure spindle_train "$SPINDLE" tok train -q --vocab-size "$V" -o "$OUT/spindle.model" "$OUT/train.txt"
 	hb=$(wc -c < "$OUT/held.txt")
 	ns=$(spm_encode --model "$OUT/spm.model" --output_format=id < "$OUT/held.txt" | wc -w)
 	nt=$(spm_encode --model "$OUT/spindle.model" --output_format=id < "$OUT/held.txt" | wc -w)
+	"$SPINDLE" tok encode --text -m "$OUT/spindle.model" "$OUT/held.txt" | tr -d '[]' | tr ',' ' ' |
+		cmp -s - <(spm_encode --model "$OUT/spindle.model" --output_format=id < "$OUT/held.txt") ||
+		echo "WARNING: spm_encode and spindle differ on spindle's model"
 	echo
-	echo "training, vocab $V on $(wc -c < "$OUT/train.txt") bytes (2 threads):"
-	echo "| trainer | seconds | held-out bytes/token |"
-	echo "|---|---|---|"
-	echo "| spm_train | $ts | $(awk -v b="$hb" -v n="$ns" 'BEGIN{printf "%.3f", b/n}') |"
-	echo "| spindle tok train | $tt | $(awk -v b="$hb" -v n="$nt" 'BEGIN{printf "%.3f", b/n}') |"
-	echo "spindle train speed vs spm_train: $(ratio "$ts" "$tt")"
+	echo "training: vocab $V, $(wc -c < "$OUT/train.txt") bytes of lines, 1 thread each; bytes/token on $hb held-out bytes"
+	echo
+	echo "| trainer | wall s | CPU s | held-out bytes/token |"
+	echo "|---|---|---|---|"
+	echo "| spm_train | ${WALL[spm_train]} | ${CPU[spm_train]} | $(awk -v b="$hb" -v n="$ns" 'BEGIN{printf "%.3f", b/n}') |"
+	echo "| spindle tok train | ${WALL[spindle_train]} | ${CPU[spindle_train]} | $(awk -v b="$hb" -v n="$nt" 'BEGIN{printf "%.3f", b/n}') |"
+	echo
+	echo "spindle train vs spm_train: $(ratio "${WALL[spindle_train]}" "${WALL[spm_train]}") wall, $(ratio "${CPU[spindle_train]}" "${CPU[spm_train]}") CPU; tokens on held-out text: $nt vs $ns"
 fi

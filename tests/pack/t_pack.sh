@@ -59,6 +59,9 @@ check "pack with zstd frames" "$SPINDLE" pack -q "${BYTES[@]}" --seq-len 256 --s
 $READ docs z > backz.jsonl
 check_files "zstd round trip is lossless" ids.jsonl backz.jsonl
 check "verify passes on zstd shards" "$SPINDLE" shards verify z
+check "pack with zstd in 3 threads" "$SPINDLE" pack -q "${BYTES[@]}" --seq-len 256 --shard-size 8 --zstd --threads 3 --no-sync -o z3 ids.jsonl
+same=1; for f in z/*; do cmp -s "$f" "z3/${f##*/}" || same=0; done
+[ $same -eq 1 ] && ok "--threads 3 writes byte-identical shards and manifest" || not_ok "--threads 3 writes byte-identical shards and manifest"
 pb=$(cat plain/shard-*.bin | wc -c); zb=$(cat z/shard-*.bin | wc -c)
 [ "$zb" -lt "$pb" ] && ok "zstd shards are smaller ($zb < $pb bytes)" || not_ok "zstd shards are smaller" "$zb vs $pb"
 
@@ -81,6 +84,7 @@ check_grep "the error names the input and record" "^spindle pack: bad.bin:18: to
 [ ! -e badout/manifest.json ] && ok "a failed pack leaves no manifest" || not_ok "a failed pack leaves no manifest"
 check "--on-error=skip skips and counts it" "$SPINDLE" pack -q --on-error=skip --stats st.json --seq-len 64 --no-sync -o badskip bad.bin
 check_grep "stats count the bad document" '"bad_id":1' st.json
+check "--stats matches schemas/stats.schema.json" $PY "$HERE/../schemas/validate.py" "$HERE/../../schemas/stats.schema.json" st.json
 check_grep "49 documents remain" '"n_documents": 49' badskip/manifest.json
 
 $GEN edge.bin 40 --vocab 500 --empty 5 --long 9:20000 --seed 5 --jsonl edge.jsonl

@@ -1,7 +1,7 @@
 // hf_encode.js - the HuggingFace tokenizers reference (npm @anush008/tokenizers, native Rust):
 // encodes the "text" of each JSONL line of FILE with TOKENIZER_JSON and prints one JSON array of ids
 // per line, no special tokens. With --nospecial, added_tokens are dropped first (raw text must never
-// yield control ids). With --time, prints "seconds bytes" of the encode loop to stderr.
+// yield control ids). With --time, prints "seconds bytes cpu_seconds" of the encode loop to stderr.
 // --batch uses encodeBatch (parallel inside the library; RAYON_NUM_THREADS sets its threads).
 // usage: node hf_encode.js TOKENIZER_JSON FILE [--nospecial] [--time] [--batch]
 const fs = require('fs');
@@ -19,6 +19,7 @@ const tok = Tokenizer.fromString(conf);
 const texts = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.length).map((l) => JSON.parse(l).text);
 (async () => {
   const t0 = process.hrtime.bigint();
+  const c0 = process.cpuUsage();
   const out = [];
   let bytes = 0;
   if (flags.includes('--batch')) {
@@ -37,6 +38,7 @@ const texts = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.length).
     }
   }
   const dt = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (flags.includes('--time')) process.stderr.write(`${dt} ${bytes}\n`);
+  const c = process.cpuUsage(c0);
+  if (flags.includes('--time')) process.stderr.write(`${dt} ${bytes} ${(c.user + c.system) / 1e6}\n`);
   else process.stdout.write(out.join('\n') + (out.length ? '\n' : ''));
 })();
