@@ -3,7 +3,8 @@
  * dialog + rejected + EOS (Llama 2 chat format); the reward is read at each row's last token. A row
  * longer than T keeps its last T tokens. The margin of a pair comes from its rating level through a
  * margin table (Llama 2's "small" 1, 2/3, 1/3, 0 or "large" 3, 2, 1, 0, or given). A category filter
- * trains helpfulness and safety reward models separately from one export. Order: a seeded shuffle
+ * trains helpfulness and safety reward models separately from one export; one_safe pairs whose
+ * chosen response is the unsafe one are dropped, as Llama 2 did. Order: a seeded shuffle
  * per epoch; cursor {"epoch", "index"}. */
 #include <json.h>
 #include <stdlib.h>
@@ -231,6 +232,16 @@ int data_rm_open(train_data *d, const char *path, const tok_model *tok, int T, u
 				break;
 			}
 			s->cap = cap;
+		}
+		/* Llama 2 (section 3.2.2): of the pairs where only one response is safe, those whose chosen
+		 * response is the unsafe one are not used */
+		const char *bin, *cs;
+		size_t bn, csn;
+		if (sp_record_str(&rec, "safety_bin", &bin, &bn, NULL) == 0 && !strcmp(bin, "one_safe") &&
+		    sp_record_str(&rec, "chosen_safety", &cs, &csn, NULL) == 0 && !strcmp(cs, "unsafe")) {
+			if (n_skipped)
+				(*n_skipped)++;
+			continue;
 		}
 		int level = rating_level(&rec);
 		prompt.n = 0;

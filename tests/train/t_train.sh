@@ -39,6 +39,14 @@ if "$S" pack --help >/dev/null 2>&1; then
 	cp "$T/.out" "$T/eval.out"
 	check "eval prints loss and perplexity" $PY -c "
 import json,sys,math; d=json.loads(open('$T/eval.out').read().strip().splitlines()[-1]); assert d['tokens']>0 and abs(math.exp(d['loss'])-d['perplexity'])<1e-2*d['perplexity']"
+	# resume in the middle of a shard sequence: 64-token sequences, 32-token rows, 3 rows a batch
+	R2="--data $DATA --preset tiny --seq-len 32 --batch 3 --steps 6 --lr 1e-3 --threads 1"
+	"$S" train pretrain $R2 --out "$T/sa" 2>/dev/null | sed 's/"tokens_per_s":[0-9.]*,//' > "$T/sa.log"
+	"$S" train pretrain $R2 --out "$T/sb" --stop-after 3 2>/dev/null | sed 's/"tokens_per_s":[0-9.]*,//' > "$T/sb.log"
+	check_grep "the checkpoint's shard cursor is inside a sequence" '"row":1' "$T/sb/trainer_state.json"
+	"$S" train pretrain $R2 --out "$T/sb" --resume 2>/dev/null | sed 's/"tokens_per_s":[0-9.]*,//' >> "$T/sb.log"
+	check_files "resumed shard run logs the same steps" "$T/sa.log" "$T/sb.log"
+	check_files "resumed shard run ends with identical weights" "$T/sa/model.safetensors" "$T/sb/model.safetensors"
 	check_rc "doc-mask pretraining runs" 0 "$S" train pretrain --data "$DATA" --preset tiny --steps 3 --doc-mask --out "$T/run_dm"
 else
 	skip "pretrain on packed shards" "spindle pack not built in"

@@ -103,6 +103,7 @@ Test(data, preference_rows_end_at_the_response_with_the_rating_margin)
 	if (!tok)
 		cr_skip_test("no " TOK);
 	write_file("{\"id\":\"pref-1\",\"category\":\"safety\",\"dialog\":[{\"role\":\"user\",\"content\":\"Q\"}],\"chosen\":\"Good answer\",\"rejected\":\"Bad\",\"rating\":\"better\"}\n"
+	           "{\"id\":\"pref-3\",\"category\":\"safety\",\"dialog\":[{\"role\":\"user\",\"content\":\"Q\"}],\"chosen\":\"x\",\"rejected\":\"y\",\"rating\":\"better\",\"safety_bin\":\"one_safe\",\"chosen_safety\":\"unsafe\"}\n"
 	           "{\"id\":\"pref-2\",\"category\":\"helpfulness\",\"dialog\":[{\"role\":\"user\",\"content\":\"Q2\"}],\"chosen\":\"Yes\",\"rejected\":\"No way\",\"rating\":\"significantly_better\",\"level\":3}\n");
 	float margins[4];
 	cr_assert(rm_margins_parse("large", margins, NULL) == 0);
@@ -114,7 +115,7 @@ Test(data, preference_rows_end_at_the_response_with_the_rating_margin)
 	sp_err err = SP_ERR_INIT;
 	size_t n, skipped;
 	cr_assert(data_rm_open(&d, path, tok, 64, 1, "safety", margins, &n, &skipped, &err) == 0, "%s", err.msg);
-	cr_expect(n == 1 && skipped == 1, "category filter: %zu pairs, %zu skipped", n, skipped);
+	cr_expect(n == 1 && skipped == 2, "category filter and unsafe-chosen rule: %zu pairs, %zu skipped", n, skipped);
 	train_batch b = TRAIN_BATCH_INIT;
 	cr_assert(train_batch_alloc(&b, 2, 64, NULL) == 0);
 	int filled;
