@@ -48,15 +48,22 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(SP_CFLAGS) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/commands.inc: $(SRCS) Makefile
+# The list of objects as a file that changes only when the list does, so removing a source file
+# rebuilds the archive and the command table too.
+$(BUILD)/.objs: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(OBJS) $(EXTRA_OBJS)' | cmp -s - $@ || echo '$(OBJS) $(EXTRA_OBJS)' > $@
+FORCE:
+
+$(BUILD)/commands.inc: $(SRCS) Makefile $(BUILD)/.objs
 	@mkdir -p $(BUILD)
 	@grep -h '^SP_COMMAND(' $(sort $(SRCS)) | sed 's/^SP_COMMAND(/SP_CMD_DECL(/' > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/cli/main.o: $(BUILD)/commands.inc
 
-$(LIB): $(OBJS) $(EXTRA_OBJS)
+$(LIB): $(OBJS) $(EXTRA_OBJS) $(BUILD)/.objs
 	@rm -f $@
-	ar rcs $@ $^
+	ar rcs $@ $(OBJS) $(EXTRA_OBJS)
 
 $(BIN): $(BUILD)/cli/main.o $(LIB)
 	@mkdir -p $(dir $@)
@@ -120,5 +127,5 @@ bench: all
 clean:
 	rm -rf build build-san build-fuzz bin
 
-.PHONY: all test test-build check asan deps demo bench clean fuzz
--include $(OBJS:.o=.d) $(BUILD)/cli/main.d
+.PHONY: FORCE all test test-build check asan deps demo bench clean fuzz
+-include $(OBJS:.o=.d) $(BUILD)/cli/main.d $(wildcard $(BUILD)/tests/*/*.d)

@@ -134,7 +134,9 @@ int ann_release(ann_db *db, const ann_item *it, sp_err *err);
 int ann_undo(ann_db *db, int64_t annotator, int64_t annotation_id, const ann_item *current,
              ann_item *it, sp_err *err);
 
-/* The annotator's final answers of kind and the items still open to them. */
+/* The annotator's final answers of kind and the items still open to them, counted up to
+ * ANN_PROGRESS_CAP (a bigger backlog reads as ANN_PROGRESS_CAP, shown "10000+"). */
+#define ANN_PROGRESS_CAP 10000
 int ann_progress(ann_db *db, int64_t annotator, int kind, int64_t *done, int64_t *left, sp_err *err);
 
 /* ------------------------------------------------------------------ report and export */

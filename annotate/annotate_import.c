@@ -243,25 +243,25 @@ typedef struct import_ctx {
 	int64_t batch;
 	double now, overlap;
 	int overlap_k;
-	sqlite3_stmt *get, *ins, *task;
+	sqlite3_stmt *get, *ins, *task, *resp;
 } import_ctx;
 
-int ann_task_add_sft(ann_db *db, const char *prompt_id, uint64_t *n_tasks, sp_err *err)
+static int add_sft_task(import_ctx *c, const char *prompt_id, uint64_t *n_tasks, sp_err *err)
 {
-	double overlap = 0, k = 2;
-	SP_FORWARD(ann_setting_get(db, "overlap", &overlap, err));
-	SP_FORWARD(ann_setting_get(db, "overlap_k", &k, err));
-	sqlite3_stmt *st;
-	SP_FORWARD(ann_prep(db, &st, "INSERT OR IGNORE INTO tasks(kind, prompt_id, replicas, created_at) VALUES ('sft', ?1, ?2, ?3)", err));
+	if (!c->task)
+		SP_FORWARD(ann_prep(c->db, &c->task,
+			"INSERT OR IGNORE INTO tasks(kind, prompt_id, replicas, created_at) VALUES ('sft', ?1, ?2, ?3)", err));
+	sqlite3_stmt *st = c->task;
 	char key[300];
 	snprintf(key, sizeof key, "sft\x1f%s", prompt_id);
+	sqlite3_reset(st);
 	sqlite3_bind_text(st, 1, prompt_id, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, task_replicas(key, overlap, (int)k));
-	sqlite3_bind_double(st, 3, ann_now());
-	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ann_sql_fail(db, err, "adding sft task");
-	if (rc == 0 && n_tasks)
-		*n_tasks += (uint64_t)sqlite3_changes(db->h);
-	sqlite3_finalize(st);
+	sqlite3_bind_int(st, 2, task_replicas(key, c->overlap, c->overlap_k));
+	sqlite3_bind_double(st, 3, c->now);
+	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ann_sql_fail(c->db, err, "adding sft task");
+	if (rc == 0)
+		*n_tasks += (uint64_t)sqlite3_changes(c->db->h);
+	sqlite3_reset(st);
 	return rc;
 }
 
@@ -316,7 +316,7 @@ static int import_prompt(import_ctx *c, json_object *obj, int make_sft, ann_impo
 	if (rc == 0)
 		res->added++;
 	if (rc == 0 && make_sft)
-		rc = ann_task_add_sft(c->db, id, &res->tasks, err);
+		rc = add_sft_task(c, id, &res->tasks, err);
 	return rc;
 }
 
@@ -351,21 +351,23 @@ static int import_response(import_ctx *c, json_object *obj, ann_import_result *r
 		return ann_sql_fail(c->db, err, "looking up prompt");
 	if (!exists)
 		SP_RAISE(err, SP_EDATA, "unknown prompt_id '%.100s' (import its prompt first)", pid);
-	sqlite3_stmt *q;
-	SP_FORWARD(ann_prep(c->db, &q, "SELECT prompt_id, text, model FROM responses WHERE id = ?1", err));
+	if (!c->resp)
+		SP_FORWARD(ann_prep(c->db, &c->resp, "SELECT prompt_id, text, model FROM responses WHERE id = ?1", err));
+	sqlite3_stmt *q = c->resp;
+	sqlite3_reset(q);
 	sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
 	s = sqlite3_step(q);
 	if (s == SQLITE_ROW) {
 		int same = strcmp((const char *)sqlite3_column_text(q, 0), pid) == 0 &&
 		           strcmp((const char *)sqlite3_column_text(q, 1), text) == 0 &&
 		           strcmp((const char *)sqlite3_column_text(q, 2), model) == 0;
-		sqlite3_finalize(q);
+		sqlite3_reset(q);
 		if (!same)
 			SP_RAISE(err, SP_EDATA, "response id '%.100s' is already in the database with different content", id);
 		res->unchanged++;
 		return 0;
 	}
-	sqlite3_finalize(q);
+	sqlite3_reset(q);
 	if (s != SQLITE_DONE)
 		return ann_sql_fail(c->db, err, "looking up response");
 	json_object *meta = json_object_object_get(obj, "meta"), *v;
@@ -477,6 +479,8 @@ done:
 	sqlite3_finalize(b);
 	sqlite3_finalize(c.get);
 	sqlite3_finalize(c.ins);
+	sqlite3_finalize(c.task);
+	sqlite3_finalize(c.resp);
 	sp_record_release(&rec);
 	sp_in_free(in);
 	return rc < 0 ? rc : 0;
@@ -484,10 +488,12 @@ done:
 
 /* ------------------------------------------------------------------ pairing */
 
-typedef struct cand { char *id, *mv; int used; } cand;
+typedef struct cand { char *pid, *id, *mv, *gold; int used; } cand;
 
-static int add_pair(ann_db *db, const char *pid, const char *x, const char *y, int gold, const char *gold_choice_for_x,
-                    double overlap, int k, uint64_t *n_tasks, sp_err *err)
+typedef struct pairer { ann_db *db; sqlite3_stmt *ins; double overlap, now; int k; uint64_t *n_tasks; } pairer;
+
+static int add_pair(pairer *pr, const char *pid, const char *x, const char *y, int gold, const char *gold_choice_for_x,
+                    sp_err *err)
 {
 	/* Store the pair in id order so (a, b) is canonical; gold_choice is given for x. */
 	const char *a = strcmp(x, y) < 0 ? x : y, *bb = a == x ? y : x;
@@ -496,64 +502,44 @@ static int add_pair(ann_db *db, const char *pid, const char *x, const char *y, i
 		gc = strcmp(gold_choice_for_x, "both_bad") == 0 ? "both_bad" : (a == x ? "a" : "b");
 	char key[700];
 	snprintf(key, sizeof key, "preference\x1f%s\x1f%s", a, bb);
-	sqlite3_stmt *st;
-	SP_FORWARD(ann_prep(db, &st,
-		"INSERT OR IGNORE INTO tasks(kind, prompt_id, response_a, response_b, replicas, gold, gold_choice, created_at) "
-		"VALUES ('preference', ?1, ?2, ?3, ?4, ?5, ?6, ?7)", err));
+	if (!pr->ins)
+		SP_FORWARD(ann_prep(pr->db, &pr->ins,
+			"INSERT OR IGNORE INTO tasks(kind, prompt_id, response_a, response_b, replicas, gold, gold_choice, created_at) "
+			"VALUES ('preference', ?1, ?2, ?3, ?4, ?5, ?6, ?7)", err));
+	sqlite3_stmt *st = pr->ins;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, a, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, bb, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 4, gold ? 1 : task_replicas(key, overlap, k));
+	sqlite3_bind_int(st, 4, gold ? 1 : task_replicas(key, pr->overlap, pr->k));
 	sqlite3_bind_int(st, 5, gold);
 	ann_bind_text(st, 6, gc);
-	sqlite3_bind_double(st, 7, ann_now());
-	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ann_sql_fail(db, err, "adding preference task");
+	sqlite3_bind_double(st, 7, pr->now);
+	int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ann_sql_fail(pr->db, err, "adding preference task");
 	if (rc == 0)
-		*n_tasks += (uint64_t)sqlite3_changes(db->h);
-	sqlite3_finalize(st);
+		*pr->n_tasks += (uint64_t)sqlite3_changes(pr->db->h);
+	sqlite3_reset(st);
 	return rc;
 }
 
-static int pair_prompt(ann_db *db, const char *pid, const char *gold_s, double overlap, int k, uint64_t *n_tasks, sp_err *err)
+/* Pairs the unpaired responses c[0..n) of one prompt: the gold pair first, then greedily two of
+ * different model/variant when possible. */
+static int pair_prompt(pairer *pr, cand *c, size_t n, sp_err *err)
 {
-	sqlite3_stmt *st;
-	SP_FORWARD(ann_prep(db, &st,
-		"SELECT r.id, r.model || char(31) || coalesce(r.variant, '') FROM responses r WHERE r.prompt_id = ?1 "
-		"AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.kind = 'preference' AND (t.response_a = r.id OR t.response_b = r.id)) "
-		"ORDER BY r.rowid", err));
-	sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
-	cand *c = NULL;
-	size_t n = 0, cap = 0;
-	int rc = 0, s;
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 8;
-			cand *g = sp_realloc(c, nc * sizeof *c);
-			if (!g) { rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory"); break; }
-			c = g;
-			cap = nc;
-		}
-		c[n].id = ann_col_dup(st, 0);
-		c[n].mv = ann_col_dup(st, 1);
-		c[n].used = 0;
-		n++;
-		if (!c[n - 1].id || !c[n - 1].mv) { rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory"); break; }
-	}
-	if (rc == 0 && s != SQLITE_DONE)
-		rc = ann_sql_fail(db, err, "listing responses");
-	sqlite3_finalize(st);
-	json_object *gold = gold_s ? json_tokener_parse(gold_s) : NULL;
+	int rc = 0;
+	json_object *gold = c[0].gold ? json_tokener_parse(c[0].gold) : NULL;
 	const char *gch = gold ? get_str(gold, "chosen") : NULL, *grj = gold ? get_str(gold, "rejected") : NULL;
 	json_object *bbo = gold ? json_object_object_get(gold, "both_bad") : NULL;
 	int both_bad = bbo && json_object_get_boolean(bbo);
-	if (rc == 0 && gch && grj) {
+	if (gch && grj) {
 		size_t i = n, j = n;
 		for (size_t x = 0; x < n; x++) {
 			if (strcmp(c[x].id, gch) == 0) i = x;
 			if (strcmp(c[x].id, grj) == 0) j = x;
 		}
 		if (i < n && j < n) {
-			rc = add_pair(db, pid, c[i].id, c[j].id, 1, "x", overlap, k, n_tasks, err);
+			rc = add_pair(pr, c[0].pid, c[i].id, c[j].id, 1, "x", err);
 			c[i].used = c[j].used = 1;
 		}
 	}
@@ -569,58 +555,66 @@ static int pair_prompt(ann_db *db, const char *pid, const char *gold_s, double o
 		}
 		if (pick == n)
 			break;
-		rc = add_pair(db, pid, c[i].id, c[pick].id, both_bad, both_bad ? "both_bad" : NULL, overlap, k, n_tasks, err);
+		rc = add_pair(pr, c[0].pid, c[i].id, c[pick].id, both_bad, both_bad ? "both_bad" : NULL, err);
 		c[i].used = c[pick].used = 1;
 	}
 	json_object_put(gold);
-	for (size_t i = 0; i < n; i++) {
-		sp_free(c[i].id);
-		sp_free(c[i].mv);
-	}
-	sp_free(c);
 	return rc;
 }
 
 int ann_pair_responses(ann_db *db, const char *prompt_id, uint64_t *n_tasks, sp_err *err)
 {
-	double overlap = 0, k = 2;
-	SP_FORWARD(ann_setting_get(db, "overlap", &overlap, err));
+	pairer pr = { db, NULL, 0, ann_now(), 2, n_tasks };
+	double k = 2;
+	SP_FORWARD(ann_setting_get(db, "overlap", &pr.overlap, err));
 	SP_FORWARD(ann_setting_get(db, "overlap_k", &k, err));
+	pr.k = (int)k;
 	sqlite3_stmt *st;
+	/* One pass over the responses in no pair yet, grouped by prompt (collected first: pairing
+	 * writes to tasks, which this query reads). */
 	SP_FORWARD(ann_prep(db, &st,
-		"SELECT p.id, p.gold FROM prompts p WHERE (?1 IS NULL OR p.id = ?1) AND EXISTS (SELECT 1 FROM responses r "
-		"WHERE r.prompt_id = p.id AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.kind = 'preference' "
-		"AND (t.response_a = r.id OR t.response_b = r.id))) ORDER BY p.rowid", err));
+		"SELECT r.prompt_id, r.id, r.model || char(31) || coalesce(r.variant, ''), p.gold FROM responses r "
+		"JOIN prompts p ON p.id = r.prompt_id WHERE (?1 IS NULL OR r.prompt_id = ?1) "
+		"AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.kind = 'preference' AND t.response_a = r.id) "
+		"AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.kind = 'preference' AND t.response_b = r.id) "
+		"ORDER BY p.rowid, r.rowid", err));
 	ann_bind_text(st, 1, prompt_id);
-	/* Collect first: pairing writes to tasks, which this query reads. */
-	char **ids = NULL, **golds = NULL;
+	cand *c = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0, s;
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			char **a = sp_realloc(ids, nc * sizeof *a);
-			if (a) ids = a;
-			char **g = a ? sp_realloc(golds, nc * sizeof *g) : NULL;
-			if (g) golds = g;
-			if (!a || !g) { rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory"); break; }
+			size_t nc = cap ? cap * 2 : 64;
+			cand *g = sp_realloc(c, nc * sizeof *g);
+			if (!g) { rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory"); break; }
+			c = g;
 			cap = nc;
 		}
-		ids[n] = ann_col_dup(st, 0);
-		golds[n] = ann_col_dup(st, 1);
-		n++;
+		cand *x = &c[n++];
+		x->pid = ann_col_dup(st, 0);
+		x->id = ann_col_dup(st, 1);
+		x->mv = ann_col_dup(st, 2);
+		x->gold = ann_col_dup(st, 3);
+		x->used = 0;
+		if (!x->pid || !x->id || !x->mv) { rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory"); break; }
 	}
 	if (rc == 0 && s != SQLITE_DONE)
-		rc = ann_sql_fail(db, err, "listing prompts to pair");
+		rc = ann_sql_fail(db, err, "listing responses to pair");
 	sqlite3_finalize(st);
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		rc = ids[i] ? pair_prompt(db, ids[i], golds[i], overlap, (int)k, n_tasks, err)
-		            : sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		sp_free(ids[i]);
-		sp_free(golds[i]);
+	for (size_t i = 0; rc == 0 && i < n;) {
+		size_t j = i + 1;
+		while (j < n && strcmp(c[j].pid, c[i].pid) == 0)
+			j++;
+		rc = pair_prompt(&pr, c + i, j - i, err);
+		i = j;
 	}
-	sp_free(ids);
-	sp_free(golds);
+	sqlite3_finalize(pr.ins);
+	for (size_t i = 0; i < n; i++) {
+		sp_free(c[i].pid);
+		sp_free(c[i].id);
+		sp_free(c[i].mv);
+		sp_free(c[i].gold);
+	}
+	sp_free(c);
 	return rc;
 }

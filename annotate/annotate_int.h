@@ -27,7 +27,4 @@ char *ann_col_dup(sqlite3_stmt *st, int col);
 int ann_bind_text(sqlite3_stmt *st, int i, const char *s);
 int ann_query_int(ann_db *db, const char *sql, int64_t p1, int64_t p2, int64_t *out, sp_err *err);
 
-/* Adds the sft task of a prompt (inside the caller's transaction). */
-int ann_task_add_sft(ann_db *db, const char *prompt_id, uint64_t *n_tasks, sp_err *err);
-
 #endif

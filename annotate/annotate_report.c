@@ -243,7 +243,8 @@ static int report_annotators(ann_db *db, sp_buf *out, sp_err *err)
 		}
 		if (rc < 0)
 			break;
-		qsort(v, n, sizeof *v, cmp_double);
+		if (n > 0)
+			qsort(v, n, sizeof *v, cmp_double);
 		double median = n == 0 ? 0 : n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 		int64_t gold = sqlite3_column_int64(st, 7), good = sqlite3_column_int64(st, 8);
 		rc = tcell(&t, "%s", (const char *)sqlite3_column_text(st, 1));

@@ -578,12 +578,14 @@ int ann_undo(ann_db *db, int64_t annotator, int64_t annotation_id, const ann_ite
 	return load_item(db, task, new_asg, left_is_b, it, err);
 }
 
+#define ANN_PROGRESS_CAP_S "10000"
+
 int ann_progress(ann_db *db, int64_t annotator, int kind, int64_t *done, int64_t *left, sp_err *err)
 {
 	sqlite3_stmt *st;
 	SP_FORWARD(ann_prep(db, &st,
 		"SELECT (SELECT count(*) FROM annotations a JOIN tasks t ON t.id = a.task_id WHERE a.annotator_id = ?2 "
-		"AND a.status = 'final' AND t.kind = ?1), (SELECT count(*) " OPEN_TASKS "), "
+		"AND a.status = 'final' AND t.kind = ?1), (SELECT count(*) FROM (SELECT 1 " OPEN_TASKS " LIMIT " ANN_PROGRESS_CAP_S ")), "
 		"(SELECT count(*) FROM assignments s JOIN tasks t ON t.id = s.task_id WHERE s.annotator_id = ?2 "
 		"AND s.state = 'leased' AND t.kind = ?1)", err));
 	sqlite3_bind_text(st, 1, kind_name(kind), -1, SQLITE_STATIC);

@@ -401,9 +401,10 @@ static int draw(session *s)
 	if (n <= (size_t)bh)
 		s->top = 0;
 	char hdr[512];
-	snprintf(hdr, sizeof hdr, " spindle annotate · %s · %s · done %lld · left %lld%s",
+	snprintf(hdr, sizeof hdr, " spindle annotate · %s · %s · done %lld · left %lld%s%s",
 	         s->o->kind == ANN_PREFERENCE ? "preference" : "sft", s->o->annotator_name,
-	         (long long)s->done, (long long)s->left, s->have_item ? "" : " · finished");
+	         (long long)s->done, (long long)s->left, s->left >= ANN_PROGRESS_CAP ? "+" : "",
+	         s->have_item ? "" : " · finished");
 	sp_buf h = SP_BUF_INIT;
 	int rc = ann_text_sanitize(hdr, strlen(hdr), &h);
 	rc = rc ? rc : sp_buf_appends(f, "\x1b[H\x1b[7m");

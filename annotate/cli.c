@@ -128,8 +128,10 @@ static int cmd_session(int argc, char **argv)
 	int in_fd = STDIN_FILENO;
 	if (keys && (in_fd = open(keys, O_RDONLY | O_CLOEXEC)) < 0)
 		return cli_failf(prog, CLI_IO, "%s: cannot open: %m", keys);
-	if (!keys && !isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
-		/* Keys piped in while the screen is a terminal: allowed (scripted), nothing to refuse. */
+	if (!keys && isatty(STDIN_FILENO) && !isatty(STDOUT_FILENO)) {
+		/* Keys from a person who could not see the screen. Piped keys (scripts) are fine. */
+		fprintf(stderr, "%s: the keyboard is a terminal but the screen (stdout) is not; refusing to work blind\n", prog);
+		return CLI_USAGE;
 	}
 	ann_db *db = NULL;
 	if ((rc = open_db(prog, db_path, 0, &db)) >= 0) {

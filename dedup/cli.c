@@ -95,6 +95,8 @@ int dd_parse_keep(const char *prog, const char *s, int *longest, const char **fi
 
 /* ------------------------------------------------------------------ exact */
 typedef struct ex_ctx {
+	int pend_rc;       /* an input error met while a batch was part-filled: reported next */
+	sp_err pend_err;
 	sp_docs *docs;
 	sp_out *out;
 	sp_stats st;
@@ -114,6 +116,10 @@ static int ex_produce(void *vctx, void *vb, sp_err *err)
 	ex_ctx *c = vctx;
 	dd_batch *b = vb;
 	dd_batch_reset(b);
+	if (c->pend_rc < 0) {
+		*err = c->pend_err;
+		return c->pend_rc;
+	}
 	sp_doc doc;
 	int rc = 0;
 	while (b->n < 512 && b->data.len < (4u << 20) && (rc = sp_docs_next(c->docs, &doc, err)) > 0) {
@@ -136,6 +142,10 @@ static int ex_produce(void *vctx, void *vb, sp_err *err)
 		} else if (dd_batch_add(b, &doc, 0, NULL, 0))
 			SP_RAISE(err, SP_ENOMEM, "out of memory");
 		cli_progress_step(&c->prog, c->st.records_in, sp_docs_raw_bytes(c->docs));
+	}
+	if (b->n && rc < 0) {
+		c->pend_rc = rc;
+		c->pend_err = *err;
 	}
 	if (b->n)
 		return 1;
@@ -294,6 +304,8 @@ int dd_mh_options_finish(const char *prog, dd_mh_opts *m)
 }
 
 typedef struct mh_ctx {
+	int pend_rc;       /* an input error met while a batch was part-filled: reported next */
+	sp_err pend_err;
 	dd_mh_opts *m;
 	sp_docs *docs;
 	sp_stats st;
@@ -323,12 +335,20 @@ static int mh_produce(void *vctx, void *vb, sp_err *err)
 	mh_ctx *c = vctx;
 	dd_batch *b = vb;
 	dd_batch_reset(b);
+	if (c->pend_rc < 0) {
+		*err = c->pend_err;
+		return c->pend_rc;
+	}
 	sp_doc doc;
 	int rc = 0;
 	while (b->n < 256 && b->data.len < (4u << 20) && (rc = sp_docs_next(c->docs, &doc, err)) > 0) {
 		if (dd_batch_add(b, &doc, c->want_id, c->m->keep_field, c->m->keep_longest))
 			SP_RAISE(err, SP_ENOMEM, "out of memory");
 		cli_progress_step(&c->prog, c->st.records_in, sp_docs_raw_bytes(c->docs));
+	}
+	if (b->n && rc < 0) {
+		c->pend_rc = rc;
+		c->pend_err = *err;
 	}
 	if (b->n)
 		return 1;
@@ -345,14 +365,27 @@ static int mh_work(void *vctx, int worker, void *vb, sp_buf *out, sp_err *err)
 		dd_item *it = &b->it[i];
 		const uint64_t *set;
 		size_t n;
+		uint32_t sig[DD_MAX_PERM];
 		int rc = dd_signature(c->sh[worker], &c->m->perms, bands, c->m->p.rows, b->data.p + it->text_off,
-		                      it->text_len, c->want_set, keys, &set, &n, err);
+		                      it->text_len, c->want_set == 1, keys, &set, &n, sig, err);
 		if (rc < 0)
 			return sp_err_locate(err, it->source, it->lineno);
-		uint64_t n64 = n;
-		if (sp_buf_append(out, &n64, 8) || sp_buf_append(out, keys, (size_t)bands * 8) ||
-		    (c->want_set && sp_buf_append(out, set, n * 8)))
+		uint64_t n64 = n, np = 0;
+		if (sp_buf_append(out, &n64, 8) || sp_buf_append(out, keys, (size_t)bands * 8))
 			SP_RAISE(err, SP_ENOMEM, "out of memory");
+		if (c->want_set == 1)
+			np = n;
+		else if (c->want_set == 2 && n)
+			np = (uint64_t)c->m->perms.n;
+		if (sp_buf_append(out, &np, 8))
+			SP_RAISE(err, SP_ENOMEM, "out of memory");
+		if (c->want_set == 1 && sp_buf_append(out, set, n * 8))
+			SP_RAISE(err, SP_ENOMEM, "out of memory");
+		for (uint64_t k = 0; c->want_set == 2 && k < np; k++) {
+			uint64_t v = sig[k];
+			if (sp_buf_append(out, &v, 8))
+				SP_RAISE(err, SP_ENOMEM, "out of memory");
+		}
 	}
 	return 0;
 }
@@ -399,12 +432,13 @@ static int mh_consume(void *vctx, void *vb, const sp_buf *out, sp_err *err)
 		c->line_off[c->n] = c->lines_len;
 		c->set_off[c->n] = c->sets_len;
 		c->id_off[c->n] = c->ids.len;
-		if (c->want_set) {
-			if (n64 && fwrite(out->p + at, 8, n64, c->sets) != n64)
-				SP_RAISE(err, SP_EIO, "cannot write the temporary shingle file");
-			at += n64 * 8;
-			c->sets_len += n64;
-		}
+		uint64_t np;
+		memcpy(&np, out->p + at, 8);
+		at += 8;
+		if (np && fwrite(out->p + at, 8, np, c->sets) != np)
+			SP_RAISE(err, SP_EIO, "cannot write the temporary shingle file");
+		at += np * 8;
+		c->sets_len += np;
 		if (fwrite(b->data.p + it->line_off, 1, it->line_len, c->lines) != it->line_len || putc('\n', c->lines) == EOF)
 			SP_RAISE(err, SP_EIO, "cannot write the temporary record file");
 		c->lines_len += it->line_len + 1;
@@ -516,7 +550,9 @@ int dd_minhash_pipe(const char *prog, dd_mh_opts *m, cli_common *com, const char
 	mh_ctx c;
 	memset(&c, 0, sizeof c);
 	c.m = m;
-	c.want_set = m->verify;
+	double check_t;
+	int positional;
+	c.want_set = dd_mh_check(m, &check_t, &positional);
 	c.want_id = m->clusters != NULL;
 	sp_stats_init(&c.st, "dedup minhash");
 	sp_docs_opts o;
@@ -555,7 +591,7 @@ int dd_minhash_pipe(const char *prog, dd_mh_opts *m, cli_common *com, const char
 	if (rc == 0 && (c.n >= UINT32_MAX || dd_uf_init(&uf, c.n)))
 		rc = sp_err_set_(&err, SP_ENOMEM, __FILE__, __LINE__, "out of memory for %zu documents", c.n);
 	if (rc == 0)
-		rc = dd_lsh_cluster(c.n, m->p.bands, c.keys, c.empty, m->verify ? m->threshold : 0, mh_get_set, &c,
+		rc = dd_lsh_cluster(c.n, m->p.bands, c.keys, c.empty, check_t, positional, mh_get_set, &c,
 		                    &uf, NULL, &ls, &err);
 	if (rc == 0) {
 		kept = sp_malloc((c.n ? c.n : 1) * sizeof *kept);
@@ -637,9 +673,25 @@ int dd_minhash_pipe(const char *prog, dd_mh_opts *m, cli_common *com, const char
 	return code;
 }
 
+int dd_mh_check(const dd_mh_opts *m, double *t, int *positional)
+{
+	*positional = 0;
+	*t = 0;
+	if (m->verify) {
+		*t = m->threshold;
+		return 1;
+	}
+	if (m->no_estimate)
+		return 0;
+	*t = m->threshold - m->margin;
+	*positional = 1;
+	return 2;
+}
+
 void dd_mh_opts_init(dd_mh_opts *m)
 {
 	memset(m, 0, sizeof *m);
+	m->margin = 0.03;
 	m->ngram = 5;
 	m->threshold = -1; /* not given: 0.8 with the default 14 x 8 */
 	m->seed = 1;
@@ -648,12 +700,17 @@ void dd_mh_opts_init(dd_mh_opts *m)
 }
 
 /* ------------------------------------------------------------------ eval */
-struct dd_eval_sets { uint64_t **sets; size_t *lens; };
+struct dd_eval_sets { uint64_t **sets; size_t *lens; uint64_t *sigs; size_t npm; };
 
 static int dd_eval_get_set(void *ctx, size_t doc, const uint64_t **h, size_t *n, sp_err *err)
 {
 	(void)err;
 	struct dd_eval_sets *e = ctx;
+	if (e->sigs) {
+		*h = e->sigs + doc * e->npm;
+		*n = e->npm;
+		return 0;
+	}
 	*h = e->sets[doc];
 	*n = e->lens[doc];
 	return 0;
@@ -714,7 +771,11 @@ static int cmd_eval(int argc, char **argv)
 	cli_docs_opts(&com, pos, n_pos, &st, &o);
 	sp_docs *docs = NULL;
 	dd_shingler *sh = NULL;
-	uint64_t **sets = NULL, *keys = NULL;
+	uint64_t **sets = NULL, *keys = NULL, *sigs = NULL;
+	size_t npm = (size_t)m.perms.n;
+	double check_t;
+	int positional;
+	dd_mh_check(&m, &check_t, &positional);
 	size_t *lens = NULL, n = 0, cap = 0;
 	uint8_t *empty = NULL;
 	dd_pairs exact = { NULL, 0, 0 }, cand = { NULL, 0, 0 };
@@ -743,14 +804,19 @@ static int cmd_eval(int argc, char **argv)
 			if (k2) keys = k2;
 			uint8_t *e2 = sp_realloc(empty, cap);
 			if (e2) empty = e2;
-			if (!s2 || !l2 || !k2 || !e2) {
+			uint64_t *g2 = sp_realloc(sigs, cap * npm * 8);
+			if (g2) sigs = g2;
+			if (!s2 || !l2 || !k2 || !e2 || !g2) {
 				rc = sp_err_set_(&err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
 				break;
 			}
 		}
 		const uint64_t *h;
 		size_t k;
-		rc = dd_signature(sh, &m.perms, m.p.bands, m.p.rows, doc.text, doc.text_len, 1, keys + n * bands, &h, &k, &err);
+		uint32_t sig[DD_MAX_PERM];
+		rc = dd_signature(sh, &m.perms, m.p.bands, m.p.rows, doc.text, doc.text_len, 1, keys + n * bands, &h, &k, sig, &err);
+		for (size_t q = 0; rc == 0 && q < npm; q++)
+			sigs[n * npm + q] = sig[q];
 		if (rc < 0) {
 			sp_err_locate(&err, doc.rec->source, doc.rec->lineno);
 			break;
@@ -774,8 +840,8 @@ static int cmd_eval(int argc, char **argv)
 		rc = sp_err_set_(&err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
 	if (rc == 0) {
 		double t1 = sp_now();
-		rc = dd_lsh_cluster(n, m.p.bands, keys, empty, m.verify ? m.threshold : 0, dd_eval_get_set,
-		                    &(struct dd_eval_sets){ sets, lens }, &uf, &cand, &ls, &err);
+		rc = dd_lsh_cluster(n, m.p.bands, keys, empty, check_t, positional, dd_eval_get_set,
+		                    &(struct dd_eval_sets){ sets, lens, positional ? sigs : NULL, npm }, &uf, &cand, &ls, &err);
 		t_lsh = sp_now() - t1;
 	}
 	int code;
@@ -821,6 +887,7 @@ static int cmd_eval(int argc, char **argv)
 	sp_free(sets);
 	sp_free(lens);
 	sp_free(keys);
+	sp_free(sigs);
 	sp_free(empty);
 	dd_pairs_release(&exact);
 	dd_pairs_release(&cand);

@@ -26,7 +26,8 @@ int dd_parse_keep(const char *prog, const char *s, int *longest, const char **fi
 typedef struct dd_mh_opts {
 	long ngram, bands, rows, seed, threads;
 	double threshold;
-	int threshold_given, verify, nfkc;
+	int threshold_given, verify, nfkc, no_estimate;
+	double margin;
 	const char *keep_s, *keep_field, *clusters;
 	int keep_longest;
 	dd_params p;
@@ -39,11 +40,16 @@ typedef struct dd_mh_opts {
 	{ "rows", 0, SP_OPT_INT, &(m)->rows, "R", "rows per band (default 8)", NULL, 1, 512 }, \
 	{ "ngram", 0, SP_OPT_INT, &(m)->ngram, "N", "words per shingle (default 5)", NULL, 1, 64 }, \
 	{ "verify", 0, SP_OPT_FLAG, &(m)->verify, NULL, "keep only candidate pairs whose exact shingle-set Jaccard is >= T", NULL, 0, 0 }, \
+	{ "margin", 0, SP_OPT_DOUBLE, &(m)->margin, "D", "without --verify, keep candidate pairs whose MinHash estimate (equal signature values) is >= T - D (default 0.03)", NULL, 0, 0 }, \
+	{ "no-estimate", 0, SP_OPT_FLAG, &(m)->no_estimate, NULL, "without --verify, keep every LSH candidate pair (no estimate check)", NULL, 0, 0 }, \
 	{ "keep", 0, SP_OPT_STR, &(m)->keep_s, "RULE", "which document of a cluster stays: first (default), longest, or field:NAME (highest number)", NULL, 0, 0 }, \
 	{ "nfkc", 0, SP_OPT_FLAG, &(m)->nfkc, NULL, "NFKC-normalise text before segmenting words", NULL, 0, 0 }, \
 	{ "seed", 0, SP_OPT_INT, &(m)->seed, "N", "seed of the hash permutations (default 1)", NULL, 0, 2147483647 }
 
 void dd_mh_opts_init(dd_mh_opts *m);
+/* What checks a candidate pair: *t (0 = nothing), *positional (signatures instead of sets), and
+ * the payload each document carries: 0 none, 1 shingle set, 2 signature. */
+int dd_mh_check(const dd_mh_opts *m, double *t, int *positional);
 /* Resolves bands/rows/keep and the permutations; -1 to go on, else an exit code (printed). */
 int dd_mh_options_finish(const char *prog, dd_mh_opts *m);
 int dd_minhash_pipe(const char *prog, dd_mh_opts *m, cli_common *com, const char **pos, size_t n_pos,

@@ -161,6 +161,9 @@ int dd_cmd_signatures(int argc, char **argv)
 	wr w;
 	memset(&w, 0, sizeof w);
 	uint64_t n_docs = 0, keys[DD_MAX_PERM];
+	uint32_t sig[DD_MAX_PERM];
+	double check_t;
+	int positional, payload = dd_mh_check(&m, &check_t, &positional);
 	rc = gid_init(&g, pos, n_pos) ? sp_err_set_(&err, SP_ENOMEM, __FILE__, __LINE__, "out of memory") : 0;
 	if (rc == 0)
 		rc = dd_shingler_new(&sh, &m.p, &err);
@@ -175,14 +178,14 @@ int dd_cmd_signatures(int argc, char **argv)
 		wr_u32(&w, (uint32_t)m.p.rows, &err);
 		wr_u32(&w, (uint32_t)m.p.ngram, &err);
 		wr_u64(&w, m.p.seed, &err);
-		rc = wr_u32(&w, (uint32_t)(m.verify | (m.nfkc << 1)), &err);
+		rc = wr_u32(&w, (uint32_t)(m.verify | (m.nfkc << 1) | (payload == 2 ? 4 : 0)), &err);
 	}
 	sp_doc doc;
 	while (rc == 0 && (rc = sp_docs_next(docs, &doc, &err)) > 0) {
 		uint64_t gid = gid_next(&g, doc.rec->source);
 		const uint64_t *set;
 		size_t n;
-		rc = dd_signature(sh, &m.perms, m.p.bands, m.p.rows, doc.text, doc.text_len, m.verify, keys, &set, &n, &err);
+		rc = dd_signature(sh, &m.perms, m.p.bands, m.p.rows, doc.text, doc.text_len, payload == 1, keys, &set, &n, sig, &err);
 		if (rc < 0) {
 			sp_err_locate(&err, doc.rec->source, doc.rec->lineno);
 			break;
@@ -200,12 +203,16 @@ int dd_cmd_signatures(int argc, char **argv)
 		uint32_t id_len = id ? (uint32_t)strlen(id) : 0;
 		wr_u64(&w, gid, &err);
 		wr_put(&w, &score, 8, &err);
-		wr_u32(&w, (uint32_t)n, &err);
+		/* n_set: the payload's length (shingle set, or signature), 0 for a text without words */
+		uint32_t np = payload == 2 ? (n ? (uint32_t)m.perms.n : 0) : (uint32_t)n;
+		wr_u32(&w, np, &err);
 		wr_u32(&w, id_len, &err);
 		wr_put(&w, keys, (size_t)m.p.bands * 8, &err);
 		rc = wr_put(&w, id ? id : "", id_len, &err);
-		if (rc == 0 && m.verify)
+		if (rc == 0 && payload == 1)
 			rc = wr_put(&w, set, n * 8, &err);
+		for (uint32_t k = 0; rc == 0 && payload == 2 && k < np; k++)
+			rc = wr_u64(&w, sig[k], &err);
 		n_docs++;
 		st.records_out++;
 	}
@@ -268,7 +275,7 @@ static int sig_next(sp_in *in, const sighdr *h, uint64_t *pos, sigrec *r, uint64
 	id->p[id->len] = 0;
 	*pos += 8 + 8 + 4 + 4 + (uint64_t)h->bands * 8 + r->id_len;
 	r->set_off = *pos;
-	if (h->flags & 1) {
+	if (h->flags & 5) {
 		uint64_t skip = (uint64_t)r->n_set * 8, tmp[512];
 		while (skip) {
 			size_t k = skip > sizeof tmp ? sizeof tmp : (size_t)skip;
@@ -362,7 +369,8 @@ int dd_cmd_buckets(int argc, char **argv)
 	memset(&w, 0, sizeof w);
 	uint64_t n_buckets = 0;
 	if (rc == 0) {
-		qsort(e, n, sizeof *e, cmp_bent);
+		if (n)
+			qsort(e, n, sizeof *e, cmp_bent);
 		rc = wr_open(&w, out_path, &err);
 	}
 	if (rc == 0) {
@@ -449,7 +457,9 @@ int dd_cmd_pairs(int argc, char **argv)
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "the pair file to write (atomically)", NULL, 0, 0 },
 		{ "shard", 0, SP_OPT_STR, &shard_s, "K/P", "this job takes bucket file k when k mod P == K (sorted by name)", NULL, 0, 0 },
 		{ "verify", 0, SP_OPT_FLAG, &m.verify, NULL, "keep only pairs with exact shingle-set Jaccard >= T (signatures made with --verify)", NULL, 0, 0 },
-		{ "threshold", 0, SP_OPT_DOUBLE, &m.threshold, "T", "the --verify threshold (default 0.8)", NULL, 0, 0 },
+		{ "threshold", 0, SP_OPT_DOUBLE, &m.threshold, "T", "the threshold pairs are checked against (default 0.8)", NULL, 0, 0 },
+		{ "margin", 0, SP_OPT_DOUBLE, &m.margin, "D", "without --verify: keep pairs whose MinHash estimate is >= T - D (default 0.03)", NULL, 0, 0 },
+		{ "no-estimate", 0, SP_OPT_FLAG, &m.no_estimate, NULL, "without --verify: keep every candidate pair", NULL, 0, 0 },
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
 	};
 	const char **pos;
@@ -461,6 +471,8 @@ int dd_cmd_pairs(int argc, char **argv)
 	sp_shard sh = SP_SHARD_ALL;
 	if (m.threshold < 0)
 		m.threshold = 0.8;
+	double check_t;
+	int positional, payload = dd_mh_check(&m, &check_t, &positional);
 	if (!out_path || !n_pos || (shard_s && sp_shard_parse(shard_s, &sh, &err) < 0)) {
 		sp_free(pos);
 		return out_path && n_pos ? cli_fail(prog, &err) : cli_failf(prog, CLI_USAGE, "-o FILE and bucket files are required");
@@ -490,8 +502,8 @@ int dd_cmd_pairs(int argc, char **argv)
 			rc = sp_in_read_full(in, &flags, 4, &err);
 		if (rc == 0)
 			rc = sp_in_read_full(in, &nsig, 4, &err);
-		if (rc == 0 && m.verify && !(flags & 1))
-			rc = sp_err_set_(&err, SP_EUSAGE, __FILE__, __LINE__, "%s: --verify needs signatures made with --verify", mine[f]);
+		if (rc == 0 && ((payload == 1) != !!(flags & 1) || (payload == 2) != !!(flags & 4)))
+			rc = sp_err_set_(&err, SP_EUSAGE, __FILE__, __LINE__, "%s: made from signatures with other --verify/--no-estimate options", mine[f]);
 		if (rc == 0 && !(fds = sp_calloc(nsig ? nsig : 1, sizeof *fds)))
 			rc = sp_err_set_(&err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
 		for (uint32_t k = 0; rc == 0 && k < nsig; k++) {
@@ -503,7 +515,7 @@ int dd_cmd_pairs(int argc, char **argv)
 				rc = sp_err_set_(&err, SP_EDATA, __FILE__, __LINE__, "%s: signature file name too long", mine[f]);
 			if (rc == 0)
 				rc = sp_in_read_full(in, name, l, &err);
-			if (rc == 0 && m.verify) {
+			if (rc == 0 && payload) {
 				name[l] = 0;
 				fds[k] = open(name, O_RDONLY);
 				if (fds[k] < 0)
@@ -533,7 +545,7 @@ int dd_cmd_pairs(int argc, char **argv)
 			}
 			if (rc < 0)
 				break;
-			if (!m.verify) {
+			if (!payload) {
 				for (uint32_t k = 1; rc == 0 && k < cnt; k++)
 					if (dd_pairs_add(&out, mem[0].gid, mem[k].gid))
 						rc = sp_err_set_(&err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
@@ -554,7 +566,9 @@ int dd_cmd_pairs(int argc, char **argv)
 					if (rc < 0)
 						break;
 					verified++;
-					if (dd_jaccard(s1, mem[i].n_set, s2, mem[j].n_set) >= m.threshold) {
+					double sim = positional ? dd_sig_similarity(s1, s2, mem[i].n_set < mem[j].n_set ? mem[i].n_set : mem[j].n_set)
+					                        : dd_jaccard(s1, mem[i].n_set, s2, mem[j].n_set);
+					if (sim >= check_t) {
 						dd_uf_union(&uf, i, j);
 						if (dd_pairs_add(&out, mem[i].gid, mem[j].gid))
 							rc = sp_err_set_(&err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
@@ -855,4 +869,3 @@ int dd_cmd_filter(int argc, char **argv)
 	return code;
 }
 
-int dd_cmd_lines(int argc, char **argv) { (void)argc; (void)argv; return cli_failf("spindle dedup lines", CLI_USAGE, "not built yet"); }

@@ -86,9 +86,10 @@ void dd_uf_union(dd_uf *u, uint32_t x, uint32_t y);
 
 /* One document's LSH keys: shingles (the sorted set when want_set), MinHash with pm (pm->n must
  * be bands*rows), band keys into keys[bands]. *set / *n_set (borrowed from s until its next call)
- * get the shingle set when want_set, else the shingle count with duplicates. */
+ * get the shingle set when want_set, else the shingle count with duplicates. sig_out (NULL or
+ * pm->n values) receives the signature. */
 int dd_signature(dd_shingler *s, const dd_perms *pm, int bands, int rows, const char *text, size_t len,
-                 int want_set, uint64_t *keys, const uint64_t **set, size_t *n_set, sp_err *err);
+                 int want_set, uint64_t *keys, const uint64_t **set, size_t *n_set, uint32_t *sig_out, sp_err *err);
 
 /* ------------------------------------------------------------------ LSH clustering
  * Documents are 0..n-1 in input order. Clusters are the connected components of the graph whose
@@ -107,9 +108,12 @@ typedef struct dd_lsh_stats { uint64_t buckets, candidates, verified, rejected; 
 /* keys: n*bands band keys (doc-major); empty: NULL or 1 for docs without shingles (never
  * candidates: a text with no words is nobody's near-duplicate). uf: initialised for n docs by the caller. all_pairs: if
  * not NULL, receives every candidate pair (verified ones only with verify_t > 0), sorted, unique:
- * quadratic in bucket sizes, meant for evaluation. */
-int dd_lsh_cluster(size_t n, int bands, const uint64_t *keys, const uint8_t *empty, double verify_t, dd_set_fn get_set,
-                   void *ctx, dd_uf *uf, dd_pairs *all_pairs, dd_lsh_stats *st, sp_err *err);
+ * quadratic in bucket sizes, meant for evaluation. positional: get_set hands out whole MinHash
+ * signatures (one value per u64) and a pair passes when the fraction of equal positions, the MinHash
+ * estimate of its Jaccard, is >= verify_t; otherwise it hands out shingle sets (exact Jaccard). */
+double dd_sig_similarity(const uint64_t *a, const uint64_t *b, size_t n);
+int dd_lsh_cluster(size_t n, int bands, const uint64_t *keys, const uint8_t *empty, double verify_t,
+                   int positional, dd_set_fn get_set, void *ctx, dd_uf *uf, dd_pairs *all_pairs, dd_lsh_stats *st, sp_err *err);
 
 /* For each doc, the doc kept for its component: the highest score (NULL scores: none), ties and
  * NULL going to the earliest. kept[i] == i means i is kept. */

@@ -40,6 +40,8 @@ static int cmp_pair(const void *x, const void *y)
 
 void dd_pairs_sort_unique(dd_pairs *p)
 {
+	if (p->n == 0)
+		return;
 	qsort(p->ab, p->n, 2 * sizeof *p->ab, cmp_pair);
 	size_t m = 0;
 	for (size_t i = 0; i < p->n; i++)
@@ -61,8 +63,16 @@ static int cmp_kv(const void *x, const void *y)
 	return (a->doc > b->doc) - (a->doc < b->doc);
 }
 
-int dd_lsh_cluster(size_t n, int bands, const uint64_t *keys, const uint8_t *empty, double verify_t, dd_set_fn get_set,
-                   void *ctx, dd_uf *uf, dd_pairs *all_pairs, dd_lsh_stats *st, sp_err *err)
+double dd_sig_similarity(const uint64_t *a, const uint64_t *b, size_t n)
+{
+	size_t eq = 0;
+	for (size_t i = 0; i < n; i++)
+		eq += a[i] == b[i];
+	return n ? (double)eq / (double)n : 0.0;
+}
+
+int dd_lsh_cluster(size_t n, int bands, const uint64_t *keys, const uint8_t *empty, double verify_t,
+                   int positional, dd_set_fn get_set, void *ctx, dd_uf *uf, dd_pairs *all_pairs, dd_lsh_stats *st, sp_err *err)
 {
 	kv *a = sp_malloc((n ? n : 1) * sizeof *a);
 	if (!a)
@@ -116,7 +126,8 @@ int dd_lsh_cluster(size_t n, int bands, const uint64_t *keys, const uint8_t *emp
 							sp_free(c1);
 							break;
 						}
-						ok = dd_jaccard(c1, n1, h2, n2) >= verify_t;
+						ok = (positional ? dd_sig_similarity(c1, h2, n1 < n2 ? n1 : n2)
+						                 : dd_jaccard(c1, n1, h2, n2)) >= verify_t;
 						sp_free(c1);
 						if (st) {
 							st->verified++;

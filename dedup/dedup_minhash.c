@@ -251,15 +251,57 @@ static int icu_words(dd_shingler *s, const char *t, size_t n, dd_word_fn fn, voi
 	return 0;
 }
 
+static int is_ascii_space(unsigned char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* Mixed texts are cut into runs that segment independently: a cut goes before an ASCII character
+ * that follows ASCII white space. No UAX #29 rule joins across such a point except WB3d (space x
+ * space, never a word), the look-ahead rules WB6/7/11/12 only look past letters and digits, and
+ * dictionary runs (CJK, Thai) stop at spaces; ASCII characters never compose with what precedes
+ * them, so NFKC commutes with the cut too. Pure-ASCII runs take the fast path, the others ICU. */
 static int segment(dd_shingler *s, const char *t, size_t n, dd_word_fn fn, void *ctx, sp_err *err)
 {
 	s->n_words = 0;
-	if (!s->p.force_icu && is_ascii(t, n)) {
+	if (s->p.force_icu)
+		return icu_words(s, t, n, fn, ctx, err);
+	if (is_ascii(t, n)) {
 		if (ascii_words(s, t, n, fn, ctx))
 			SP_RAISE(err, SP_ENOMEM, "out of memory");
 		return 0;
 	}
-	return icu_words(s, t, n, fn, ctx, err);
+	const unsigned char *u = (const unsigned char *)t;
+	size_t run = 0, pos = 0;
+	int run_ascii = -1;
+	while (pos < n) {
+		size_t e = pos;
+		int ascii = 1;
+		for (; e < n; e++) {
+			if (u[e] >= 0x80)
+				ascii = 0;
+			else if (e > pos && is_ascii_space(u[e - 1]) && !is_ascii_space(u[e]))
+				break;
+		}
+		if (run_ascii < 0)
+			run_ascii = ascii;
+		else if (ascii != run_ascii) {
+			if (run_ascii) {
+				if (ascii_words(s, t + run, pos - run, fn, ctx))
+					SP_RAISE(err, SP_ENOMEM, "out of memory");
+			} else
+				SP_FORWARD(icu_words(s, t + run, pos - run, fn, ctx, err));
+			run = pos;
+			run_ascii = ascii;
+		}
+		pos = e;
+	}
+	if (run_ascii == 1) {
+		if (ascii_words(s, t + run, n - run, fn, ctx))
+			SP_RAISE(err, SP_ENOMEM, "out of memory");
+	} else if (run_ascii == 0)
+		SP_FORWARD(icu_words(s, t + run, n - run, fn, ctx, err));
+	return 0;
 }
 
 int dd_words(dd_shingler *s, const char *text, size_t len, dd_word_fn fn, void *ctx, sp_err *err)
@@ -332,7 +374,14 @@ void dd_perms_init(dd_perms *pm, int n, uint64_t seed)
  * (a*x + b) >> 32 mod 2^32 = ((a_lo*x + b_lo) >> 32) + a_hi*x + b_hi (mod 2^32), and
  * a_lo*x + b_lo < 2^64, so each lane needs one 32x32->64 and one 32x32->32 multiply: this loop
  * vectorises (AVX2 when the CPU has it, SSE2 otherwise). */
-__attribute__((target_clones("avx2", "default")))
+#if defined(__x86_64__) && defined(__clang__)
+#define DD_VECTORIZE __attribute__((target_clones("avx2", "default")))
+#elif defined(__x86_64__) && defined(__GNUC__)
+#define DD_VECTORIZE __attribute__((target_clones("avx2", "default"), optimize("O3")))
+#else
+#define DD_VECTORIZE
+#endif
+DD_VECTORIZE
 static void minhash_block(const dd_perms *pm, const uint64_t *h, size_t n, uint32_t *sig)
 {
 	int np = pm->n;
@@ -444,7 +493,7 @@ void dd_uf_union(dd_uf *u, uint32_t x, uint32_t y)
 }
 
 int dd_signature(dd_shingler *s, const dd_perms *pm, int bands, int rows, const char *text, size_t len,
-                 int want_set, uint64_t *keys, const uint64_t **set, size_t *n_set, sp_err *err)
+                 int want_set, uint64_t *keys, const uint64_t **set, size_t *n_set, uint32_t *sig_out, sp_err *err)
 {
 	uint32_t sig[DD_MAX_PERM];
 	const uint64_t *h;
@@ -455,6 +504,8 @@ int dd_signature(dd_shingler *s, const dd_perms *pm, int bands, int rows, const 
 		SP_FORWARD(dd_shingles(s, text, len, &h, &n, err));
 	dd_minhash(pm, h, n, sig);
 	dd_band_keys(sig, bands, rows, keys);
+	if (sig_out)
+		memcpy(sig_out, sig, (size_t)pm->n * sizeof *sig);
 	if (set)
 		*set = h;
 	if (n_set)

@@ -113,7 +113,10 @@ static int nfkc(dd_norm *n, const char *t, size_t len, sp_err *err)
 
 int dd_norm_apply(dd_norm *n, const char *text, size_t len, const char **out, size_t *out_len, sp_err *err)
 {
-	if (n->flags & DD_NORM_NFKC) {
+	int ascii = 1;
+	for (size_t i = 0; i < len && ascii; i++)
+		ascii = (unsigned char)text[i] < 0x80;
+	if ((n->flags & DD_NORM_NFKC) && !ascii) { /* ASCII is NFKC already */
 		SP_FORWARD(nfkc(n, text, len, err));
 		text = n->tmp.p;
 		len = n->tmp.len;
@@ -135,6 +138,27 @@ int dd_norm_apply(dd_norm *n, const char *text, size_t len, const char **out, si
 		SP_RAISE(err, SP_EDATA, "text too long to normalise");
 	while (i < L) {
 		UChar32 c;
+		if (s[i] < 0x80) {
+			/* ASCII: the same answers as the ICU predicates below (tests/dedup compares them) */
+			c = s[i++];
+			if ((n->flags & DD_NORM_SPACE) && (c == ' ' || (c >= 9 && c <= 13))) {
+				pending_space = k > 0;
+				continue;
+			}
+			if ((n->flags & DD_NORM_PUNCT) && c > 32 && c < 127 && !(c >= '0' && c <= '9') &&
+			    !((c | 32) >= 'a' && (c | 32) <= 'z'))
+				continue;
+			if ((n->flags & DD_NORM_DIGITS) && c >= '0' && c <= '9')
+				c = '0';
+			if ((n->flags & DD_NORM_CASE) && c >= 'A' && c <= 'Z')
+				c += 32;
+			if (pending_space) {
+				o[k++] = ' ';
+				pending_space = 0;
+			}
+			o[k++] = (char)c;
+			continue;
+		}
 		U8_NEXT(s, i, L, c);
 		if (c < 0)
 			c = 0xFFFD;

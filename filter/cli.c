@@ -366,7 +366,8 @@ SP_COMMAND(filter, cmd_filter, "quality, repetition, language, URL and PII rules
 	                   "Rules run in order: text clean-up (control/invisible characters, NFC), URL block lists,\n"
 	                   "language (CLD2), Gopher repetition, Gopher quality, C4 (line removal, lorem ipsum, curly\n"
 	                   "braces, sentences), FineWeb, then PII. The first failing rule drops a document.\n"
-	                   "--stats counts drops per rule (skipped.RULE) and their bytes (counters.bytes_dropped_RULE).",
+	                   "--stats counts drops per rule (skipped.RULE) and their bytes (counters.bytes_dropped_RULE).\n"
+	                   "Every rule, threshold and output field: schemas/filter-config.md.",
 	                   table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;

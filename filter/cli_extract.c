@@ -217,6 +217,10 @@ static int xwork_one(xrun *r, int worker, xitem *it, sp_buf *out, sp_err *err)
 			return 0;
 		}
 	}
+	if (!payload_len) {
+		it->skip = "empty";
+		return 0;
+	}
 	const char *why = extract_not_html(ctype, ctype_len, payload, payload_len);
 	if (why) {
 		it->skip = why;

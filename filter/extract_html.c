@@ -75,11 +75,17 @@ int extract_http(const char *p, size_t n, int *status, const char **ctype, size_
 		size_t j = i;
 		int ok = 0;
 		while (j < n) {
-			char *end;
-			unsigned long long k = strtoull(p + j, &end, 16);
-			if (end == p + j)
+			/* chunk size in hex, bounded by the buffer (it is not NUL-terminated) */
+			size_t e = j;
+			unsigned long long k = 0;
+			while (e < n && isxdigit((unsigned char)p[e]) && k < (1ull << 40)) {
+				int c = (unsigned char)p[e];
+				k = k * 16 + (unsigned)(isdigit(c) ? c - '0' : (tolower(c) - 'a' + 10));
+				e++;
+			}
+			if (e == j)
 				break;
-			const char *nl = memchr(end, '\n', n - (size_t)(end - p));
+			const char *nl = memchr(p + e, '\n', n - e);
 			if (!nl)
 				break;
 			j = (size_t)(nl - p) + 1;
@@ -347,21 +353,41 @@ typedef struct walk {
 	sp_buf *title;
 } walk;
 
-static const char *const skip_tags[] = { "script", "style", "noscript", "template", "svg", "math", "iframe", "object",
-                                         "embed", "canvas", "nav", "aside", "form", "button", "select", "textarea",
-                                         "input", "menu", "dialog", "head", "audio", "video", "map", NULL };
-static const char *const para_tags[] = { "p", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "ul", "ol",
-                                         "dl", "table", "section", "article", "main", "figure", "figcaption",
-                                         "address", "details", "summary", "hr", "center", NULL };
-static const char *const line_tags[] = { "div", "li", "tr", "dt", "dd", "caption", "header", "footer", "legend",
-                                         "fieldset", "body", "option", NULL };
-static const char *const dense_tags[] = { "div", "ul", "ol", "table", "p", "section", "dl", "td", "tr", "span",
-                                          "center", NULL };
 static const char *const boiler_tokens[] = { "nav", "navbar", "navigation", "menu", "menubar", "footer", "sidebar",
                                              "breadcrumb", "breadcrumbs", "cookie", "cookies", "banner", "share",
                                              "social", "skip", "skiplink", "advert", "advertisement", "ads",
                                              "sponsored", "newsletter", "popup", "modal", "pagination", "related",
                                              "masthead", "topbar", "toolbar", NULL };
+
+enum { T_SKIP = 1, T_PARA = 2, T_LINE = 4, T_DENSE = 8 };
+
+/* Every tag the walk treats specially, sorted by name (bsearch), with its classes. */
+typedef struct tag_class { const char *name; unsigned flags; } tag_class;
+static const tag_class tag_classes[] = {
+	{ "address", T_PARA }, { "article", T_PARA }, { "aside", T_SKIP }, { "audio", T_SKIP },
+	{ "blockquote", T_PARA }, { "body", T_LINE }, { "button", T_SKIP }, { "canvas", T_SKIP },
+	{ "caption", T_LINE }, { "center", T_PARA | T_DENSE }, { "dd", T_LINE }, { "details", T_PARA },
+	{ "dialog", T_SKIP }, { "div", T_LINE | T_DENSE }, { "dl", T_PARA | T_DENSE }, { "dt", T_LINE },
+	{ "embed", T_SKIP }, { "fieldset", T_LINE }, { "figcaption", T_PARA }, { "figure", T_PARA },
+	{ "footer", T_LINE }, { "form", T_SKIP }, { "h1", T_PARA }, { "h2", T_PARA }, { "h3", T_PARA },
+	{ "h4", T_PARA }, { "h5", T_PARA }, { "h6", T_PARA }, { "head", T_SKIP }, { "header", T_LINE },
+	{ "hr", T_PARA }, { "iframe", T_SKIP }, { "input", T_SKIP }, { "legend", T_LINE },
+	{ "li", T_LINE }, { "main", T_PARA }, { "map", T_SKIP }, { "math", T_SKIP }, { "menu", T_SKIP },
+	{ "nav", T_SKIP }, { "noscript", T_SKIP }, { "object", T_SKIP }, { "ol", T_PARA | T_DENSE },
+	{ "option", T_LINE }, { "p", T_PARA | T_DENSE }, { "pre", T_PARA }, { "script", T_SKIP },
+	{ "section", T_PARA | T_DENSE }, { "select", T_SKIP }, { "span", T_DENSE }, { "style", T_SKIP },
+	{ "summary", T_PARA }, { "svg", T_SKIP }, { "table", T_PARA | T_DENSE }, { "td", T_DENSE },
+	{ "template", T_SKIP }, { "textarea", T_SKIP }, { "tr", T_LINE | T_DENSE }, { "ul", T_PARA | T_DENSE },
+	{ "video", T_SKIP },
+};
+
+static int cmp_tag(const void *k, const void *e) { return strcmp(k, ((const tag_class *)e)->name); }
+
+static unsigned tag_flags(const char *name)
+{
+	const tag_class *t = bsearch(name, tag_classes, sizeof tag_classes / sizeof *tag_classes, sizeof *tag_classes, cmp_tag);
+	return t ? t->flags : 0;
+}
 
 static int in_set(const char *name, const char *const *set)
 {
@@ -395,9 +421,9 @@ static int attr_has_token(xmlNode *n, const char *attr)
 	return hit;
 }
 
-static int is_boilerplate(walk *w, xmlNode *n, const char *name)
+static int is_boilerplate(walk *w, xmlNode *n, const char *name, unsigned flags)
 {
-	if (in_set(name, skip_tags))
+	if (flags & T_SKIP)
 		return 1;
 	if ((!strcmp(name, "header") || !strcmp(name, "footer")) && !w->in_main)
 		return 1;
@@ -526,7 +552,8 @@ static int walk_element(walk *w, xmlNode *n)
 		}
 		return 0;
 	}
-	if (is_boilerplate(w, n, name))
+	unsigned flags = tag_flags(name);
+	if (is_boilerplate(w, n, name, flags))
 		return 0;
 	if (!strcmp(name, "br")) {
 		if (w->out->len && sp_buf_appendc(w->out, '\n'))
@@ -536,8 +563,8 @@ static int walk_element(walk *w, xmlNode *n)
 			w->pending = 0;
 		return 0;
 	}
-	int level = in_set(name, para_tags) ? 2 : in_set(name, line_tags) ? 1 : 0;
-	int dense = in_set(name, dense_tags);
+	int level = flags & T_PARA ? 2 : flags & T_LINE ? 1 : 0;
+	int dense = (flags & T_DENSE) != 0;
 	int is_link = !strcmp(name, "a") && xmlHasProp(n, (const xmlChar *)"href");
 	int is_pre = !strcmp(name, "pre") || !strcmp(name, "textarea") || !strcmp(name, "listing");
 	int is_main = !strcmp(name, "article") || !strcmp(name, "main");
@@ -582,6 +609,21 @@ static int walk_element(walk *w, xmlNode *n)
 		w->in_link--;
 	if (rc < 0)
 		return rc;
+	if (is_link && w->out->len > at_len) {
+		/* heading anchors ("#", pilcrow, section sign) are navigation, not text */
+		const char *a = w->out->p + at_len, *e = w->out->p + w->out->len;
+		while (a < e && (*a == ' ' || *a == '\n'))
+			a++;
+		size_t k = (size_t)(e - a);
+		if ((k == 1 && *a == '#') || (k == 2 && (!memcmp(a, "\xc2\xb6", 2) || !memcmp(a, "\xc2\xa7", 2)))) {
+			w->out->len = at_len;
+			w->out->p[at_len] = 0;
+			w->link_chars = at_link_chars;
+			w->pending = at_pending;
+			w->space = at_space;
+			return 0;
+		}
+	}
 	if (dense && w->links - at_links >= 2) {
 		size_t text = w->out->len - at_len, links = w->link_chars - at_link_chars;
 		if (text && (double)links / (double)text > w->o->link_density_max) {

@@ -25,7 +25,7 @@ struct warc_reader {
 	char name[256];
 	int gz;                        /* 1: own gzip inflater; 0: sp_in */
 	sp_in *in;
-	unsigned char *map; size_t map_len; int mapped; sp_buf whole;  /* gz: the compressed bytes */
+	unsigned char *map; size_t map_len; int mapped;  /* gz: the compressed bytes, mapped */
 	z_stream z; int z_live; size_t member_start;
 	int damaged;                   /* gz: the current member failed; resync before reading */
 	unsigned char *buf; size_t pos, len;
@@ -202,7 +202,7 @@ int warc_open(warc_reader **out, const char *path, int *is_warc, sp_err *err)
 		close(fd);
 		fd = -1;
 	} else if (fd == 0) {
-		/* stdin: read it raw to see whether it is gzip (then keep it all in memory) */
+		/* stdin: sp_in decodes gzip or zstd on it */
 		if ((rc = sp_in_open_fd(&r->in, 0, "-", err)) < 0)
 			goto fail;
 		fd = -1;
@@ -212,9 +212,7 @@ int warc_open(warc_reader **out, const char *path, int *is_warc, sp_err *err)
 		if ((rc = sp_in_open(&r->in, path, err)) < 0)
 			goto fail;
 	}
-	if (r->in && sp_in_codec(r->in) == SP_CODEC_GZIP) {
-		/* sp_in already sniffed gzip on stdin: fine, but no per-member recovery then */
-	}
+	/* (gzip on stdin is decoded by sp_in: no per-member recovery there) */
 	if (r->gz && (rc = gz_start_member(r, 0)) < 0) {
 		rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
 		goto fail;
@@ -385,7 +383,6 @@ void warc_close(warc_reader *r)
 	if (r->mapped)
 		munmap(r->map, r->map_len);
 	sp_in_free(r->in);
-	sp_buf_release(&r->whole);
 	sp_buf_release(&r->line);
 	sp_free(r->buf);
 	sp_free(r);

@@ -118,7 +118,7 @@ int filter_config_defaults(filter_config *c)
 		filter_config_release(c);
 		return SP_ENOMEM;
 	}
-	c->lang = 1; c->lang_min_score = 0.65; c->lang_max_bytes = 65536;
+	c->lang = 1; c->lang_min_score = 0.65; c->lang_max_bytes = 16384;
 	/* Gopher (Rae et al. 2021, appendix A) as in FineWeb's pipeline */
 	c->gopher_word_count = 1; c->gopher_word_count_min = 50; c->gopher_word_count_max = 100000;
 	c->gopher_mean_word_length = 1; c->gopher_mean_word_length_min = 3; c->gopher_mean_word_length_max = 10;

@@ -19,9 +19,9 @@ struct filter {
 typedef struct fword { size_t off; uint32_t len, chars; uint64_t h; } fword;
 typedef struct fline { size_t off, len; uint32_t chars; uint32_t n_words; uint64_t h; } fline;
 
-/* Open-addressing table of 64-bit keys with counts; cleared in O(1) by bumping a generation. */
-typedef struct hslot { uint64_t key; uint32_t count, gen; } hslot;
-typedef struct htab { hslot *s; size_t cap; uint32_t cur; } htab;
+/* Open-addressing table of hashed keys with counts: one 64-bit slot each (top 40 bits of the key,
+ * low 24 bits the count; 0 = empty), cleared with memset, which is cheap next to the random probes. */
+typedef struct htab { uint64_t *s; size_t cap, used_cap; } htab;
 
 struct filter_scratch {
 	sp_buf clean, c4, lower;

@@ -27,8 +27,9 @@ static const char *const pii_patterns[FILTER_PII_N] = {
 	/* phone: +CC international forms, (NNN) NNN-NNNN and NNN-NNN-NNNN */
 	"(?<![\\w+.\\-/=:])(?:\\+[1-9][0-9]{0,2}[ .-]?(?:\\([0-9]{1,4}\\)[ .-]?)?[0-9]{1,4}(?:[ .-]?[0-9]{2,4}){1,4}"
 	"|\\([0-9]{3}\\)[ .-]?[0-9]{3}[ .-][0-9]{4}|[0-9]{3}([.-])[0-9]{3}\\1[0-9]{4})(?!\\w|[.-][0-9])",
-	/* card: 13-19 digits, optionally grouped by single spaces or dashes */
-	"(?<![\\w.\\-])[0-9](?:[ -]?[0-9]){12,18}(?!\\w|[.\\-][0-9])",
+	/* card: 13-19 digits, optionally grouped by single spaces or dashes, not part of a longer run of
+	 * numbers ("quanta 3500 1514 1514 1514 1514" is a list) */
+	"(?<![\\w.\\-])(?<![0-9][ -])[0-9](?:[ -]?[0-9]){12,18}(?!\\w|[.\\- ][0-9])",
 };
 
 int filter_pii_compile(filter *f, sp_err *err);

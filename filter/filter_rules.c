@@ -36,49 +36,51 @@ static int ht_reserve(htab *t, size_t items)
 	while (want < items * 2)
 		want <<= 1;
 	if (want > t->cap) {
-		hslot *x = sp_calloc(want, sizeof *x);
+		uint64_t *x = sp_malloc(want * sizeof *x);
 		if (!x)
 			return SP_ENOMEM;
 		sp_free(t->s);
 		t->s = x;
 		t->cap = want;
-		t->cur = 0;
 	}
-	if (++t->cur == 0) { /* generation wrapped: really clear */
-		memset(t->s, 0, t->cap * sizeof *t->s);
-		t->cur = 1;
-	}
+	t->used_cap = want;
+	memset(t->s, 0, want * sizeof *t->s);
 	return 0;
 }
 
-/* Adds key; returns its count after adding. The table is sized for the items of one use only
- * (ht_reserve), so it never fills. */
+#define HT_KEY(k) (((k) | (1ull << 63)) & ~0xFFFFFFull)
+
+/* Adds key; returns its count after adding (saturating at 2^24 - 1). The table is sized for the
+ * items of one use (ht_reserve), so it never fills. */
 static uint32_t ht_add(htab *t, uint64_t key)
 {
-	size_t mask = t->cap - 1, i = (size_t)(key ^ (key >> 29)) & mask;
+	size_t mask = t->used_cap - 1, i = (size_t)(key ^ (key >> 29)) & mask;
+	uint64_t k = HT_KEY(key);
 	for (;;) {
-		hslot *e = &t->s[i];
-		if (e->gen != t->cur) {
-			e->gen = t->cur;
-			e->key = key;
-			e->count = 1;
+		uint64_t e = t->s[i];
+		if (!e) {
+			t->s[i] = k | 1;
 			return 1;
 		}
-		if (e->key == key)
-			return ++e->count;
+		if ((e & ~0xFFFFFFull) == k) {
+			if ((e & 0xFFFFFF) != 0xFFFFFF)
+				t->s[i] = ++e;
+			return (uint32_t)(e & 0xFFFFFF);
+		}
 		i = (i + 1) & mask;
 	}
 }
 
 static uint32_t ht_get(const htab *t, uint64_t key)
 {
-	size_t mask = t->cap - 1, i = (size_t)(key ^ (key >> 29)) & mask;
+	size_t mask = t->used_cap - 1, i = (size_t)(key ^ (key >> 29)) & mask;
+	uint64_t k = HT_KEY(key);
 	for (;;) {
-		const hslot *e = &t->s[i];
-		if (e->gen != t->cur)
+		uint64_t e = t->s[i];
+		if (!e)
 			return 0;
-		if (e->key == key)
-			return e->count;
+		if ((e & ~0xFFFFFFull) == k)
+			return (uint32_t)(e & 0xFFFFFF);
 		i = (i + 1) & mask;
 	}
 }
@@ -144,19 +146,18 @@ static int is_stop_word(const char *p, size_t n)
 	if (n < 2 || n > 8)
 		return 0;
 	/* strip ASCII punctuation around the word, compare lower-cased */
-	while (n && ispunct((unsigned char)*p)) { p++; n--; }
-	while (n && ispunct((unsigned char)p[n - 1])) n--;
+	while (n && (cls[(unsigned char)*p] & C_PUNCT)) { p++; n--; }
+	while (n && (cls[(unsigned char)p[n - 1]] & C_PUNCT)) n--;
 	if (n < 2 || n > 4)
 		return 0;
-	char w[5];
+	char w[4];
 	for (size_t i = 0; i < n; i++)
-		w[i] = (char)tolower((unsigned char)p[i]);
-	w[n] = 0;
-	static const char *const stop[] = { "the", "be", "to", "of", "and", "that", "have", "with" };
-	for (size_t i = 0; i < 8; i++)
-		if (!strcmp(w, stop[i]))
-			return 1;
-	return 0;
+		w[i] = (char)(p[i] | 0x20); /* ASCII lower case (non-letters never match below) */
+	switch (n) {
+	case 2: return !memcmp(w, "be", 2) || !memcmp(w, "to", 2) || !memcmp(w, "of", 2);
+	case 3: return !memcmp(w, "the", 3) || !memcmp(w, "and", 3);
+	default: return !memcmp(w, "that", 4) || !memcmp(w, "have", 4) || !memcmp(w, "with", 4);
+	}
 }
 
 /* Ends with terminal punctuation (ASCII . ! ? " ' or one of the Unicode ones), after trailing spaces. */
@@ -667,10 +668,14 @@ int filter_doc(const filter *f, filter_scratch *s, const char *text, size_t n, c
 		goto oom;
 
 	/* Gopher repetition */
+	size_t line_dup_chars = 0;
+	const char *line_dup_text = NULL; /* the text line_dup_chars was measured on */
 	if (c->gopher_dup_lines || c->gopher_dup_line_chars || c->fineweb_char_dup) {
 		size_t nd, cd;
 		if ((rc = dup_lines(s, &nd, &cd)) < 0)
 			goto oom;
+		line_dup_chars = cd;
+		line_dup_text = t;
 		if (c->gopher_dup_lines)
 			JUDGE("gopher_dup_lines", RATIO(nd, st.lines), RATIO(nd, st.lines) > c->gopher_dup_lines_max, c->gopher_dup_lines_max);
 		if (c->gopher_dup_line_chars)
@@ -770,8 +775,8 @@ int filter_doc(const filter *f, filter_scratch *s, const char *text, size_t n, c
 		JUDGE("fineweb_short_lines", RATIO(sh, st.lines), RATIO(sh, st.lines) > c->fineweb_short_lines_max, c->fineweb_short_lines_max);
 	}
 	if (c->fineweb_char_dup) {
-		size_t nd, cd;
-		if ((rc = dup_lines(s, &nd, &cd)) < 0)
+		size_t nd, cd = line_dup_chars;
+		if (line_dup_text != t && (rc = dup_lines(s, &nd, &cd)) < 0)
 			goto oom;
 		double v = RATIO(cd, st.chars - st.newlines);
 		JUDGE("fineweb_char_dup", v, v > c->fineweb_char_dup_max, c->fineweb_char_dup_max);

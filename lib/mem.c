@@ -1,4 +1,6 @@
-/* mem.c - allocation wrappers with an injectable failure (see spindle/mem.h). */
+/* mem.c - allocation wrappers with an injectable failure (see spindle/mem.h).
+ * The counters are atomic so tools running --threads N stay race-free; injection itself is meant for
+ * single-threaded tests. */
 #include <stdlib.h>
 #include <string.h>
 #include "spindle/mem.h"
@@ -7,12 +9,18 @@ static unsigned long fail_at, count;
 
 static int should_fail(void)
 {
-	count++;
-	return fail_at && count == fail_at;
+	unsigned long n = __atomic_add_fetch(&count, 1, __ATOMIC_RELAXED);
+	unsigned long target = __atomic_load_n(&fail_at, __ATOMIC_RELAXED);
+	return target && n == target;
 }
 
-void sp_mem_fail_at(unsigned long n) { fail_at = n; count = 0; }
-unsigned long sp_mem_count(void) { return count; }
+void sp_mem_fail_at(unsigned long n)
+{
+	__atomic_store_n(&count, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&fail_at, n, __ATOMIC_RELAXED);
+}
+
+unsigned long sp_mem_count(void) { return __atomic_load_n(&count, __ATOMIC_RELAXED); }
 
 void *sp_malloc(size_t n) { return should_fail() ? NULL : malloc(n ? n : 1); }
 void *sp_calloc(size_t c, size_t s) { return should_fail() ? NULL : calloc(c ? c : 1, s ? s : 1); }

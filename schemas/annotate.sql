@@ -133,3 +133,9 @@ CREATE TABLE annotations (
 );
 CREATE UNIQUE INDEX annotations_once ON annotations(task_id, annotator_id) WHERE status = 'final';
 CREATE INDEX annotations_annotator ON annotations(annotator_id, status, id);
+
+-- @migration 2: indexes for pairing (responses not yet in a pair) and leasing (one annotator's
+-- assignment of one task), found by bench/annotate/run.sh
+CREATE INDEX tasks_response_a ON tasks(response_a) WHERE kind = 'preference';
+CREATE INDEX tasks_response_b ON tasks(response_b) WHERE kind = 'preference';
+CREATE INDEX assignments_task_annotator ON assignments(task_id, annotator_id, state);

@@ -5,6 +5,7 @@
 #include "../cli/cli.h"
 #include "tok.h"
 #include "tok_internal.h"
+#include "tok_train.h"
 #include "spindle/io.h"
 #include "spindle/jsonl.h"
 #include "spindle/mem.h"
@@ -671,6 +672,196 @@ static int cmd_convert(int argc, char **argv)
 	return code;
 }
 
+
+/* ------------------------------------------------------------------ train */
+
+typedef struct train_src {
+	tok_trainer *t;
+	uint64_t sample, seen, rng;
+	sp_buf *keep;                  /* reservoir of sentences (--sample-size) */
+	uint64_t bytes;
+} train_src;
+
+static uint64_t next_rand(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
+}
+
+static int train_sentence(train_src *ts, const char *p, size_t n, sp_err *err)
+{
+	ts->bytes += n + 1;
+	if (!ts->sample)
+		return tok_trainer_add(ts->t, p, n, err);
+	uint64_t slot = ts->seen < ts->sample ? ts->seen : next_rand(&ts->rng) % (ts->seen + 1);
+	ts->seen++;
+	if (slot < ts->sample) {
+		sp_buf_reset(&ts->keep[slot]);
+		if (sp_buf_append(&ts->keep[slot], p, n) < 0)
+			SP_RAISE(err, SP_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* Feeds text split into lines (sentences, as spm_train reads them). */
+static int train_text(train_src *ts, const char *p, size_t n, sp_err *err)
+{
+	while (n) {
+		const char *nl = memchr(p, '\n', n);
+		size_t l = nl ? (size_t)(nl - p) : n;
+		if (l)
+			SP_FORWARD(train_sentence(ts, p, l, err));
+		p += l + (nl ? 1 : 0);
+		n -= l + (nl ? 1 : 0);
+	}
+	return 0;
+}
+
+static int is_jsonl_name(const char *f) { return strstr(f, ".jsonl") != NULL || strstr(f, ".ndjson") != NULL; }
+
+static int cmd_train(int argc, char **argv)
+{
+	const char *prog = "spindle tok train", *out_path = NULL, *field = NULL, *users = NULL;
+	long vocab = 0, max_piece = 16, max_sentence = 4192, sample = 0, seed = 1;
+	double coverage = 0.99995;
+	int no_bf = 0, no_digits = 0, no_ws_only = 0, no_prefix = 0, remove_ws = 0, quiet = 0, jsonl = 0;
+	const sp_opt table[] = {
+		{ "vocab-size", 0, SP_OPT_INT, &vocab, "V", "vocabulary size, special and byte pieces included (required)", NULL, 1, TOK_MAX_VOCAB },
+		{ "output", 'o', SP_OPT_STR, &out_path, "M.model", "write the SentencePiece model here (required)", NULL, 0, 0 },
+		{ "character-coverage", 0, SP_OPT_DOUBLE, &coverage, "F", "share of characters the vocabulary must cover (default 0.99995)", NULL, 0, 0 },
+		{ "user-defined-symbols", 0, SP_OPT_STR, &users, "A,B,...", "pieces always kept whole", NULL, 0, 0 },
+		{ "no-byte-fallback", 0, SP_OPT_FLAG, &no_bf, NULL, "no <0xXX> pieces: unknown characters become <unk>", NULL, 0, 0 },
+		{ "no-split-digits", 0, SP_OPT_FLAG, &no_digits, NULL, "allow pieces of several digits", NULL, 0, 0 },
+		{ "no-whitespace-only-pieces", 0, SP_OPT_FLAG, &no_ws_only, NULL, "no pieces made of several whitespace marks", NULL, 0, 0 },
+		{ "no-dummy-prefix", 0, SP_OPT_FLAG, &no_prefix, NULL, "do not add a space before each sentence", NULL, 0, 0 },
+		{ "remove-extra-whitespaces", 0, SP_OPT_FLAG, &remove_ws, NULL, "collapse and trim whitespace (not Llama 2's setting)", NULL, 0, 0 },
+		{ "max-piece-length", 0, SP_OPT_INT, &max_piece, "N", "longest piece in characters (default 16)", NULL, 1, 64 },
+		{ "max-sentence-length", 0, SP_OPT_INT, &max_sentence, "N", "skip longer lines, in bytes (default 4192, as spm_train)", NULL, 1, 1L << 30 },
+		{ "sample-size", 0, SP_OPT_INT, &sample, "N", "train on a uniform sample of N sentences (spm_train's input_sentence_size)", NULL, 0, 1L << 40 },
+		{ "seed", 0, SP_OPT_INT, &seed, "N", "seed of the sample (default 1)", NULL, 0, 0 },
+		{ "jsonl", 0, SP_OPT_FLAG, &jsonl, NULL, "inputs are JSONL documents (default for names containing .jsonl)", NULL, 0, 0 },
+		{ "field", 0, SP_OPT_STR, &field, "NAME", "text field of JSONL documents (default text)", NULL, 0, 0 },
+		{ "quiet", 'q', SP_OPT_FLAG, &quiet, NULL, "no summary on stderr", NULL, 0, 0 },
+		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+	};
+	const char **pos;
+	size_t n_pos;
+	int rc = cli_parse(prog, "spindle tok train --vocab-size V -o M.model [OPTIONS] FILE...",
+	                   "Trains a SentencePiece-BPE tokenizer with Llama 2's settings (identity normalization, byte\n"
+	                   "fallback, split digits, whitespace-only pieces) on text files (one sentence per line) or JSONL\n"
+	                   "documents (each text split into lines), and writes a .model that spm_encode and spindle load.",
+	                   table, argc, argv, &pos, &n_pos);
+	if (rc >= 0)
+		return rc;
+	if (!vocab || !out_path || n_pos == 0) {
+		sp_free(pos);
+		return cli_failf(prog, CLI_USAGE, "--vocab-size, -o and at least one input are required");
+	}
+	if (coverage <= 0 || coverage > 1) {
+		sp_free(pos);
+		return cli_failf(prog, CLI_USAGE, "--character-coverage must be in (0, 1]");
+	}
+	double t0 = sp_now();
+	tok_train_opts o;
+	tok_train_opts_default(&o);
+	o.vocab_size = (uint32_t)vocab;
+	o.character_coverage = coverage;
+	o.byte_fallback = !no_bf;
+	o.split_digits = !no_digits;
+	o.allow_ws_only = !no_ws_only;
+	o.add_dummy_prefix = !no_prefix;
+	o.remove_extra_ws = remove_ws;
+	o.max_piece_len = (int)max_piece;
+	o.max_sentence_len = (size_t)max_sentence;
+	/* user-defined symbols: a comma-separated list */
+	char *ucopy = users ? sp_strdup(users) : NULL;
+	const char *ulist[256];
+	size_t n_user = 0;
+	char *save = NULL;
+	for (char *tokn = ucopy ? strtok_r(ucopy, ",", &save) : NULL; tokn && n_user < 256; tokn = strtok_r(NULL, ",", &save))
+		ulist[n_user++] = tokn;
+	o.user_symbols = ulist;
+	o.n_user = n_user;
+
+	sp_err err = SP_ERR_INIT;
+	train_src ts;
+	memset(&ts, 0, sizeof ts);
+	ts.sample = (uint64_t)sample;
+	ts.rng = (uint64_t)seed;
+	tok_model *m = NULL;
+	sp_buf out = SP_BUF_INIT, line = SP_BUF_INIT;
+	rc = tok_trainer_new(&ts.t, &o, &err);
+	if (rc == 0 && sample) {
+		ts.keep = sp_calloc((size_t)sample, sizeof *ts.keep);
+		if (!ts.keep)
+			rc = sp_err_set_(&err, SP_ENOMEM, __FILE__, __LINE__, "out of memory: --sample-size %ld", sample);
+	}
+	for (size_t f = 0; f < n_pos && rc == 0; f++) {
+		if (jsonl || is_jsonl_name(pos[f])) {
+			sp_docs *d = NULL;
+			sp_docs_opts dop;
+			memset(&dop, 0, sizeof dop);
+			dop.inputs = &pos[f];
+			dop.n_inputs = 1;
+			dop.shard.count = 1;
+			dop.field = field;
+			if ((rc = sp_docs_open(&d, &dop, &err)) == 0) {
+				sp_doc doc;
+				while ((rc = sp_docs_next(d, &doc, &err)) == 1)
+					if ((rc = train_text(&ts, doc.text, doc.text_len, &err)) < 0)
+						break;
+			}
+			sp_docs_free(d);
+		} else {
+			sp_in *in = NULL;
+			if ((rc = sp_in_open(&in, pos[f], &err)) == 0) {
+				while ((rc = sp_in_getline(in, &line, &err)) == 1) {
+					if (line.len && (rc = train_sentence(&ts, line.p, line.len, &err)) < 0) {
+						if (rc == SP_EUTF8)
+							sp_err_locate(&err, pos[f], sp_in_lineno(in));
+						break;
+					}
+				}
+			}
+			sp_in_free(in);
+		}
+		if (rc > 0)
+			rc = 0;
+	}
+	for (uint64_t i = 0; rc == 0 && ts.keep && i < ts.sample && i < ts.seen; i++)
+		rc = tok_trainer_add(ts.t, ts.keep[i].p ? ts.keep[i].p : "", ts.keep[i].len, &err);
+	double t1 = sp_now();
+	if (rc == 0)
+		rc = tok_trainer_finish(ts.t, &m, &err);
+	if (rc == 0)
+		rc = tok_write_sp(m, &out, &err);
+	if (rc == 0)
+		rc = sp_write_file_atomic(out_path, out.p, out.len, &err);
+	int code = 0;
+	if (rc < 0) {
+		code = cli_fail(prog, &err);
+	} else if (!quiet) {
+		uint64_t ns, sk, nw;
+		tok_trainer_counts(ts.t, &ns, &sk, &nw);
+		fprintf(stderr, "%s: %llu sentences (%llu too long, skipped), %llu distinct words, %.1f MB read; "
+		        "%u pieces; counting %.2f s, merging %.2f s; wrote %s (identity %016llx)\n", prog,
+		        (unsigned long long)ns, (unsigned long long)sk, (unsigned long long)nw, (double)ts.bytes / 1e6,
+		        tok_vocab_size(m), t1 - t0, sp_now() - t1, out_path, (unsigned long long)tok_identity(m));
+	}
+	for (uint64_t i = 0; ts.keep && i < ts.sample; i++)
+		sp_buf_release(&ts.keep[i]);
+	sp_free(ts.keep);
+	tok_trainer_free(ts.t);
+	tok_model_free(m);
+	sp_buf_release(&out);
+	sp_buf_release(&line);
+	sp_free(ucopy);
+	sp_free(pos);
+	return code;
+}
+
 /* ------------------------------------------------------------------ dispatch */
 
 SP_COMMAND(tok, cmd_tok, "SentencePiece-BPE tokenizer: encode, decode, info, convert, train")
@@ -680,6 +871,7 @@ SP_COMMAND(tok, cmd_tok, "SentencePiece-BPE tokenizer: encode, decode, info, con
 		{ "decode", cmd_decode, "token ids (JSONL or token stream) back to text" },
 		{ "info", cmd_info, "vocabulary size, special ids, settings, identity of a tokenizer" },
 		{ "convert", cmd_convert, "tokenizer.json <-> SentencePiece .model" },
+		{ "train", cmd_train, "train a SentencePiece-BPE tokenizer (.model) on text or JSONL" },
 	};
 	if (argc >= 2) {
 		for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)

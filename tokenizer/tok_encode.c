@@ -17,9 +17,9 @@
 
 /* ------------------------------------------------------------------ per-thread scratch */
 
-#define CACHE_BITS 16
-#define CACHE_KEY 22
-#define CACHE_IDS 8
+#define CACHE_BITS 17
+#define CACHE_KEY 62
+#define CACHE_IDS 14
 typedef struct cache_entry {
 	uint64_t h;
 	uint8_t klen, nid;
@@ -311,6 +311,20 @@ static int push_id(scratch *w, size_t *n, uint32_t id)
 	return 0;
 }
 
+#define SMALL_CHUNK 48
+
+static inline int small_pair(const tok_model *m, const sym *a, const sym *b, float *score, uint32_t *result)
+{
+	if (a->frozen || b->frozen || a->id == TOK_SYM_NONE || b->id == TOK_SYM_NONE)
+		return 0;
+	const tok_pair *p = tok_pairs_get(m, a->id, b->id);
+	if (!p)
+		return 0;
+	*score = p->score;
+	*result = p->result;
+	return 1;
+}
+
 /* Encodes chunk s[0..n) into w->ids[0..*n_ids). */
 static int bpe_chunk(const tok_model *m, scratch *w, const char *s, size_t n, size_t *n_ids)
 {
@@ -355,7 +369,37 @@ static int bpe_chunk(const tok_model *m, scratch *w, const char *s, size_t n, si
 		return 0;
 	}
 	w->syms[ns - 1].next = -1;
-	if (ns > 1) {
+	if (ns > 1 && ns <= SMALL_CHUNK) {
+		/* short chunks: repeated scans of a pair array beat a heap (same rule: best, then leftmost) */
+		float ps[SMALL_CHUNK];
+		uint32_t pr[SMALL_CHUNK];
+		uint8_t ok[SMALL_CHUNK];
+		sym *y = w->syms;
+		for (size_t i = 0; i + 1 < ns; i++)
+			ok[i] = small_pair(m, &y[i], &y[i + 1], &ps[i], &pr[i]);
+		for (;;) {
+			size_t best = SIZE_MAX;
+			for (size_t i = 0; i + 1 < ns; i++)
+				if (ok[i] && (best == SIZE_MAX || ps[i] > ps[best]))
+					best = i;
+			if (best == SIZE_MAX)
+				break;
+			y[best].id = pr[best];
+			y[best].len += y[best + 1].len;
+			size_t tail = ns - best - 2;
+			memmove(&y[best + 1], &y[best + 2], tail * sizeof *y);
+			memmove(&ps[best + 1], &ps[best + 2], tail * sizeof *ps);
+			memmove(&pr[best + 1], &pr[best + 2], tail * sizeof *pr);
+			memmove(&ok[best + 1], &ok[best + 2], tail * sizeof *ok);
+			ns--;
+			if (best > 0)
+				ok[best - 1] = small_pair(m, &y[best - 1], &y[best], &ps[best - 1], &pr[best - 1]);
+			if (best + 1 < ns)
+				ok[best] = small_pair(m, &y[best], &y[best + 1], &ps[best], &pr[best]);
+		}
+		for (size_t i = 0; i < ns; i++)
+			y[i].next = i + 1 < ns ? (int32_t)i + 1 : -1;
+	} else if (ns > 1) {
 		w->n_heap = 0;
 		for (size_t i = 0; i + 1 < ns; i++)
 			SP_FORWARD(maybe_pair(m, w, (int32_t)i, (int32_t)i + 1));
@@ -437,7 +481,8 @@ static int encode_chunk(const tok_model *m, scratch *w, const char *s, size_t n,
 		e->klen = (uint8_t)n;
 		e->nid = (uint8_t)k;
 		memcpy(e->key, s, n);
-		memcpy(e->ids, w->ids, k * sizeof *w->ids);
+		if (k)
+			memcpy(e->ids, w->ids, k * sizeof *w->ids);
 	}
 	return append_ids(m, out, out0, w->ids, k);
 }

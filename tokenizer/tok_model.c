@@ -192,7 +192,10 @@ uint32_t tok_map_get(const tok_model *m, const char *s, size_t n)
 
 static inline size_t pair_slot(uint64_t key, size_t mask)
 {
-	return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & mask;
+	key ^= key >> 29;
+	key *= 0xBF58476D1CE4E5B9ull;
+	key ^= key >> 32;
+	return (size_t)key & mask;
 }
 
 static int pairs_grow(tok_model *m)

@@ -11,7 +11,7 @@ DB="$A/annotate.db"
 PY=/usr/bin/python3
 
 corpus="$DEMO/corpus.jsonl.zst"
-if [ -s "$corpus" ]; then zstdcat "$corpus" | head -n 400; fi >"$A/docs.jsonl"
+if [ -s "$corpus" ]; then { zstdcat "$corpus" 2>/dev/null || true; } | head -n 400; fi >"$A/docs.jsonl"  # head closes the pipe early
 $PY - "$A/docs.jsonl" "$A/prompts.jsonl" "$A/responses.jsonl" <<'PYEOF'
 import json, re, sys
 docs = [json.loads(l) for l in open(sys.argv[1])]

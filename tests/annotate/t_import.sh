@@ -53,4 +53,15 @@ check_rc "negative temperature is rejected" 1 "$SPINDLE" annotate import respons
 check_grep "named field" "r3.jsonl:1: field 'temperature'" "$T/.out"
 check_rc "usage error without --db" 2 "$SPINDLE" annotate import prompts "$T/p.jsonl"
 check_rc "session on a missing database fails cleanly" 1 "$SPINDLE" annotate session --db "$T/none.db" --annotator a --task sft
-check_eq "schema version recorded" "1" "$(sq 'PRAGMA user_version')"
+latest=$("$SPINDLE" annotate --version | sed -n 's/.*database schema \([0-9]*\).*/\1/p')
+check_eq "schema version recorded" "$latest" "$(sq 'PRAGMA user_version')"
+# Migrations: a database made by migration 1 alone is brought up to date, its data kept.
+SQL="$(cd "$(dirname "$0")/../.." && pwd)/schemas/annotate.sql"
+sed -n '/^-- @migration 1:/,/^-- @migration 2:/p' "$SQL" | sqlite3 "$T/old.db"
+sqlite3 "$T/old.db" "PRAGMA user_version = 1; INSERT INTO prompts(id, category, dialog, n_turns, created_at) VALUES ('old', 'safety', '[{\"role\":\"user\",\"content\":\"x\"}]', 1, 0)"
+check "an old database opens" "$SPINDLE" annotate config --db "$T/old.db"
+check_eq "and is migrated to the latest version, data kept" "$latest 1 1" \
+	"$(sqlite3 "$T/old.db" "SELECT (SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM prompts), (SELECT count(*) FROM sqlite_master WHERE name = 'assignments_task_annotator')" | tr '|' ' ')"
+sqlite3 "$T/old.db" "PRAGMA user_version = 99"
+check_rc "a database from a newer spindle is refused" 1 "$SPINDLE" annotate report --db "$T/old.db"
+check_grep "saying so" "schema version 99 is newer" "$T/.out"

@@ -16,7 +16,7 @@ b b b
 both_bad b both_bad
 a a b
 b b -'
-sq "INSERT INTO annotators(id, name, created_at) VALUES (1, 'r1', 0), (2, 'r2', 0), (3, 'r3', 0);
+sq "INSERT INTO annotators(id, name, created_at) VALUES (1, 'r1', 0), (2, 'r2', 0), (3, 'r3', 0), (4, 'idle', 0);
     UPDATE tasks SET gold = 1, gold_choice = 'b' WHERE id IN (1, 3, 6);"
 item=0
 while read -r l1 l2 l3; do
@@ -89,3 +89,4 @@ check_eq "both bad counted in the ratings table" "2" "$(awk '/^both bad / { prin
 n_rated=$(sq "SELECT count(*) FROM annotations WHERE status = 'final' AND choice <> 'both_bad'")
 sum_rated=$(awk '/^(significantly better|better|slightly better|negligibly better\/unsure) / { s += $(NF-3) } END { print s }' "$T/report")
 check_eq "rating rows add up to the rated answers" "$n_rated" "$sum_rated"
+check_eq "an annotator with no answers gets a row of zeros" "idle 0 0 0 0 0 0 -" "$(awk '$1 == "idle" { print $1, $2, $3, $4, $5, $6, $7, $8 }' "$T/report")"

@@ -19,7 +19,7 @@ staged() { # staged OUTDIR NSIG NBKT NPAIR NCLU [minhash options...]
 	done
 	for ((i = 0; i < nb; i++)); do "$S" dedup buckets --shard $i/$nb -o "$d/bkt-$i.bin" "$d"/sig-*.bin || return 1; done
 	local v=()
-	for a in "$@"; do [ "$a" == --verify ] && v=(--verify); done
+	for a in "$@"; do [ "$a" == --verify ] || [ "$a" == --no-estimate ] && v=("$a"); done
 	for ((i = 0; i < np; i++)); do "$S" dedup pairs "${v[@]}" --shard $i/$np -o "$d/pairs-$i.bin" "$d"/bkt-*.bin || return 1; done
 	for ((i = 0; i < nc; i++)); do "$S" dedup clusters --shard $i/$nc -o "$d/part-$i.bin" "$d"/pairs-*.bin || return 1; done
 	"$S" dedup clusters --final "${sigargs[@]}" $KEEP --clusters "$d/clusters.jsonl" -o "$d/removed.bin" "$d"/part-*.bin || return 1
@@ -49,6 +49,10 @@ check "staged --verify runs" staged "$T/s3" 2 3 2 2 --verify --keep longest
 check_files "staged --verify --keep longest == pipe" "$T/pipe-v.jsonl" "$T/s3/kept.jsonl"
 check_files "staged --verify clusters file == pipe" "$T/pipe-vc.jsonl" "$T/s3/clusters.jsonl"
 KEEP=
+"$S" dedup minhash -q --no-estimate "${IN[@]}" > "$T/pipe-ne.jsonl"
+check "staged --no-estimate runs" staged "$T/s4" 2 2 2 2 --no-estimate
+check_files "staged --no-estimate == pipe" "$T/pipe-ne.jsonl" "$T/s4/kept.jsonl"
+check "the estimate check removes fewer than bare LSH candidates" test "$(wc -l < "$T/pipe.jsonl")" -gt "$(wc -l < "$T/pipe-ne.jsonl")"
 
 # a stage killed mid-write leaves no file under its name; the rerun gives the same bytes
 big=("$T/all.jsonl" "$T/all.jsonl" "$T/all.jsonl")

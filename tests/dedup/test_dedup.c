@@ -2,6 +2,8 @@
  * empty texts, Jaccard of hand-made near-duplicates, MinHash estimates, LSH parameters, the exact
  * similarity join against brute force, union-find, normalisation. */
 #include <criterion/criterion.h>
+#include <glob.h>
+#include <unicode/uchar.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include "spindle/buf.h"
 #include "spindle/io.h"
 #include "spindle/mem.h"
+#include "spindle/utf8.h"
 
 static dd_shingler *mk(int force_icu, int ngram)
 {
@@ -84,6 +87,68 @@ Test(dedup, ascii_fast_path_segments_like_icu_on_random_strings)
 		cr_assert(a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0), "differ on '%.*s': fast '%s' icu '%s'",
 		          (int)n, t, a.p ? a.p : "", b.p ? b.p : "");
 	}
+	sp_buf_release(&a);
+	sp_buf_release(&b);
+	dd_shingler_free(fast);
+	dd_shingler_free(icu);
+}
+
+/* Mixed texts are cut into ASCII and non-ASCII runs at spaces: the words must not change. */
+Test(dedup, mixed_text_runs_segment_like_icu_on_the_whole_text)
+{
+	static const char *alpha[] = { "a", "Z", "0", "_", ".", "'", ",", ":", " ", "  ", "\n", "\t", "\r\n", "-",
+	                               "\u00e9", "\u00c9", "\u0301", "\u4e2d\u6587", "\u5927\u5b66", "\u0e20\u0e32\u0e29\u0e32",
+	                               "\u0e44\u0e17\u0e22", "\u30ab\u30bf", "\u00a0", "\u200d", "\u00df", "\ufb01", "\u0130",
+	                               "\u05d0", "\"", "\U0001F600", "1,5", "e.g." };
+	dd_shingler *fast = mk(0, 5), *icu = mk(1, 5);
+	sp_buf t = SP_BUF_INIT, a = SP_BUF_INIT, b = SP_BUF_INIT;
+	unsigned long long st = 777;
+	size_t na = sizeof alpha / sizeof alpha[0];
+	for (int it = 0; it < 20000; it++) {
+		sp_buf_reset(&t);
+		size_t n = 1 + it % 30;
+		for (size_t i = 0; i < n; i++) {
+			st = st * 6364136223846793005ull + 1442695040888963407ull;
+			sp_buf_appends(&t, alpha[(st >> 33) % na]);
+		}
+		words_of(fast, t.p, t.len, &a);
+		words_of(icu, t.p, t.len, &b);
+		cr_assert(a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0), "differ on '%s': fast '%s' icu '%s'",
+		          t.p, a.p ? a.p : "", b.p ? b.p : "");
+	}
+	sp_buf_release(&t);
+	sp_buf_release(&a);
+	sp_buf_release(&b);
+	dd_shingler_free(fast);
+	dd_shingler_free(icu);
+}
+
+/* The run cutting on real multilingual text: this machine's translated man pages. */
+Test(dedup, fast_segmentation_equals_icu_on_translated_man_pages)
+{
+	const char *langs[] = { "de", "fr", "ja", "ko", "ru", "pl", "tr", "zh_CN", "cs", "sv" };
+	dd_shingler *fast = mk(0, 5), *icu = mk(1, 5);
+	sp_buf text = SP_BUF_INIT, a = SP_BUF_INIT, b = SP_BUF_INIT;
+	int compared = 0;
+	for (size_t l = 0; l < sizeof langs / sizeof langs[0]; l++) {
+		char pat[128];
+		snprintf(pat, sizeof pat, "/usr/share/man/%s/man1/*.gz", langs[l]);
+		glob_t g;
+		if (glob(pat, 0, NULL, &g) != 0)
+			continue;
+		for (size_t i = 0; i < g.gl_pathc && i < 6; i++) {
+			if (sp_read_file(g.gl_pathv[i], &text, NULL) < 0 || !sp_utf8_valid(text.p, text.len, NULL))
+				continue;
+			words_of(fast, text.p, text.len, &a);
+			words_of(icu, text.p, text.len, &b);
+			cr_assert(a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0), "%s: word streams differ", g.gl_pathv[i]);
+			compared++;
+		}
+		globfree(&g);
+	}
+	if (compared == 0)
+		cr_skip_test("no translated man pages on this machine");
+	sp_buf_release(&text);
 	sp_buf_release(&a);
 	sp_buf_release(&b);
 	dd_shingler_free(fast);
@@ -296,4 +361,31 @@ Test(dedup, normalisation_folds_case_space_punctuation_digits_and_nfkc)
 	cr_assert_neq(dd_norm_parse("case,bogus", &f, NULL), 0);
 	cr_assert_eq(dd_norm_parse("none", &f, NULL), 0);
 	cr_assert_eq(f, 0);
+}
+
+Test(dedup, ascii_normalisation_agrees_with_the_icu_predicates)
+{
+	dd_norm *n = NULL;
+	cr_assert_eq(dd_norm_new(&n, DD_NORM_CASE | DD_NORM_SPACE | DD_NORM_PUNCT | DD_NORM_DIGITS, NULL), 0);
+	for (int c = 1; c < 128; c++) {
+		/* x<c>y: ICU decides what c becomes */
+		char in[4] = { 'x', (char)c, 'y', 0 }, want[8];
+		int w = 0;
+		want[w++] = 'x';
+		if (u_isUWhiteSpace(c))
+			want[w++] = ' ';
+		else if (U_GET_GC_MASK(c) & (U_GC_P_MASK | U_GC_S_MASK))
+			;
+		else if (u_isdigit(c))
+			want[w++] = '0';
+		else
+			want[w++] = (char)u_foldCase(c, U_FOLD_CASE_DEFAULT);
+		want[w++] = 'y';
+		want[w] = 0;
+		const char *o;
+		size_t len;
+		cr_assert_eq(dd_norm_apply(n, in, 3, &o, &len, NULL), 0);
+		cr_assert(len == (size_t)w && memcmp(o, want, len) == 0, "char %d: got '%.*s' want '%s'", c, (int)len, o, want);
+	}
+	dd_norm_free(n);
 }

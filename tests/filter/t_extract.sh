@@ -54,7 +54,7 @@ mk boiler.html '<!DOCTYPE html><html><head><title>Boiler  test</title><style>bod
 <nav><a href="/">Home</a> <a href="/a">NAVTEXT</a></nav>
 <header><h1>SITEHEADER</h1></header>
 <div class="cookie-banner">We use cookies COOKIETEXT</div>
-<article><h1>The Article Title</h1>
+<article><h1>The Article Title<a class="mark" href="#t">#</a></h1>
 <p>First paragraph of the article, with <b>bold</b> and <a href="/x">one link</a> inside it.</p>
 <ul><li>alpha item</li><li>beta item</li></ul>
 <ol><li>first step</li><li>second step</li></ol>
@@ -172,3 +172,10 @@ check_grep "error names the file" "no-such-file.warc" "$T/.out"
 "$SPINDLE" extract -j 3 a.warc b.warc.gz c.warc.gz > j3.jsonl
 "$SPINDLE" extract a.warc b.warc.gz c.warc.gz > j1.jsonl
 check_files "--threads 3 gives the same output as 1" j1.jsonl j3.jsonl
+
+# a compressed HTML page on stdin, and empty input
+zstd -qc < boiler.html | "$SPINDLE" extract > zin.jsonl
+check_grep "zstd-compressed HTML on stdin" '"id":"-","text":"The Article Title' zin.jsonl
+printf '' | "$SPINDLE" extract --stats est.json > empty.jsonl
+check_eq "empty input: no document" 0 "$(wc -l < empty.jsonl)"
+check_grep "empty input counted" '"empty":1' est.json

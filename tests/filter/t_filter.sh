@@ -120,3 +120,7 @@ check_grep "error names file and line" "bad.jsonl:2:" "$T/.out"
 "$SPINDLE" filter -c none.conf --on-error=skip --stats bst.json bad.jsonl > bk.jsonl
 check_grep "skipped records counted" '"bad_json":1,"missing_field":1' bst.json
 check_eq "--on-error=skip keeps the good record" 1 "$(wc -l < bk.jsonl)"
+
+# the documented defaults are the real ones
+sed -n '/^## The defaults/,$p' "$root/schemas/filter-config.md" | sed '1,/^```$/d;/^```$/,$d' > doc.conf
+check_files "schemas/filter-config.md lists the defaults --print-config prints" defaults.conf doc.conf

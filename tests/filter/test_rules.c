@@ -363,7 +363,7 @@ Test(pii, look_alikes_are_left_alone)
 		"md5 d41d8cd98f00b204e9800998ecf8427e", "see http://192.168.1.1/admin", "std::vector<int>",
 		"mac 00:1A:2B:3C:4D:5E", "card 4111 1111 1111 1112", "epoch 1700000000000", "uuid 123e4567-e89b-12d3-a456-426614174000",
 		"oid 1.3.6.1.4.1.311", "npm foo@1.2.3", "price 1,234,567.89", "ref 12345-67890", "::", "a::b",
-		"phone-like version 100.200.3000.1", "see [1] and [2]", "rsync://user@[2001:db8::1]/x",
+		"phone-like version 100.200.3000.1", "quanta 3500 4111 1111 1111 1111 1514", "see [1] and [2]", "rsync://user@[2001:db8::1]/x",
 	};
 	for (size_t i = 0; i < sizeof neg / sizeof *neg; i++)
 		pii_count(neg[i], -1, 0);

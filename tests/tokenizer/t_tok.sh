@@ -136,3 +136,26 @@ printf 'ok line\n\xff\xfe bad\n' > "$T/bad.txt"
 check_rc "invalid UTF-8 in --text input fails" 1 "$SPINDLE" tok encode --text -m "$LL/tokenizer.model" "$T/bad.txt"
 check_grep "invalid UTF-8 message has the line" "bad.txt:2" "$T/.out"
 check_rc "encode without -m is a usage error" 2 "$SPINDLE" tok encode
+
+# --- training: spm_encode loads spindle's model and encodes like spindle; compression near spm_train's
+"$SPINDLE" tok train -q --vocab-size 1500 --character-coverage 0.999 --user-defined-symbols '<tab>,foo' \
+	-o "$T/trained.model" "$T/train.txt"
+check "tok train writes a model" test -s "$T/trained.model"
+for f in held lines; do
+	spm_encode --model "$T/trained.model" --output_format=id < "$T/$f.txt" > "$T/spm-trained.ids"
+	"$SPINDLE" tok encode --text -m "$T/trained.model" "$T/$f.txt" | ids_to_spm > "$T/sp-trained.ids"
+	check_files "trained model: ids equal spm_encode ($f)" "$T/spm-trained.ids" "$T/sp-trained.ids"
+done
+if [ -f "$T/ll.model" ]; then
+	a=$(spm_encode --model "$T/ll.model" --output_format=id < "$T/held.txt" | wc -w)
+	b=$(spm_encode --model "$T/trained.model" --output_format=id < "$T/held.txt" | wc -w)
+	check "trained model compresses held-out text within 3% of spm_train's ($b vs $a tokens)" \
+		awk -v a="$a" -v b="$b" 'BEGIN{ exit !(b <= a * 1.03) }'
+fi
+check_eq "trained model keeps user-defined symbols whole" "user_defined 2" "$("$SPINDLE" tok info -m "$T/trained.model" | grep -o 'user_defined [0-9]*')"
+"$SPINDLE" tok train -q --vocab-size 1500 --character-coverage 0.999 --sample-size 2000 -o "$T/sampled.model" "$T/train.txt"
+check "tok train --sample-size trains on a sample" test -s "$T/sampled.model"
+check_rc "tok train with a too small vocabulary is a usage error" 2 "$SPINDLE" tok train -q --vocab-size 100 -o "$T/x.model" "$T/train.txt"
+check_grep "too small vocabulary message" "required characters" "$T/.out"
+"$SPINDLE" tok train -q --vocab-size 1500 --character-coverage 0.999 -o "$T/jsonl.model" "$T/docs.jsonl"
+check "tok train reads JSONL documents" test -s "$T/jsonl.model"

@@ -1,0 +1,258 @@
+/* trainer.c - the training loop and resumable checkpoints (see trainer.h). */
+#include <json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "ckpt.h"
+#include "trainer.h"
+#include "spindle/io.h"
+#include "spindle/mem.h"
+
+void train_opts_default(train_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	adamw_hparams hp = ADAMW_LLAMA2;
+	o->mode = TRAIN_LM;
+	o->steps = 100;
+	o->warmup = -1;            /* -1: 2% of the steps, at least 1 (cli resolves) */
+	o->batch = 8;
+	o->accum = 1;
+	o->lr = 3e-4f;
+	o->min_lr_ratio = 0.1f;
+	o->clip = 1.0f;
+	o->hp = hp;
+	o->seed = 1337;
+	o->spike_k = 4.0f;
+	o->spike_warmup = 20;
+	o->bos = o->eos = -1;
+}
+
+int trainer_init(trainer *t, const train_opts *o, const model_config *cfg, train_data *d, FILE *log, sp_err *err)
+{
+	memset(t, 0, sizeof *t);
+	t->o = *o;
+	if (t->o.warmup < 0)
+		t->o.warmup = o->steps / 50 > 0 ? o->steps / 50 : 1;
+	t->data = d;
+	t->log = log;
+	int rows = o->mode == TRAIN_RM ? 2 * o->batch : o->batch;
+	SP_FORWARD(model_init(&t->m, cfg, rows, d->seq_len, err));
+	model_init_weights(&t->m, o->seed);
+	rng_seed(&t->rng, o->seed ^ 0x5EEDull);
+	int rc = adamw_init(&t->opt, t->m.n_params, err);
+	rc = rc ? rc : train_batch_alloc(&t->batch, rows, d->seq_len, err);
+	if (rc < 0)
+		trainer_release(t);
+	return rc;
+}
+
+void trainer_release(trainer *t)
+{
+	model_release(&t->m);
+	adamw_release(&t->opt);
+	train_batch_release(&t->batch);
+	sp_buf_release(&t->line);
+	sp_buf_release(&t->prov);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int trainer_step(trainer *t, sp_err *err)
+{
+	const train_opts *o = &t->o;
+	model *m = &t->m;
+	train_batch *b = &t->batch;
+	double t0 = now_s(), loss_sum = 0;
+	long correct = 0, pairs = 0;
+	uint64_t tokens = 0;
+	float lr = lr_schedule(t->step, o->warmup, o->steps, o->lr, o->min_lr_ratio);
+	sp_buf_reset(&t->prov);
+	sp_buf_appendc(&t->prov, '[');
+	model_zero_grad(m);
+	for (int a = 0; a < o->accum; a++) {
+		SP_FORWARD(t->data->next(t->data->ctx, b, err));
+		if (a)
+			sp_buf_appendc(&t->prov, ',');
+		/* each micro-batch's provenance is an array: splice its elements in */
+		if (b->provenance.len > 2)
+			sp_buf_append(&t->prov, b->provenance.p + 1, b->provenance.len - 2);
+		model_batch mb = train_batch_view(b);
+		if (o->mode == TRAIN_RM) {
+			int P = b->B / 2;
+			float rc[512], rr[512], dc[512], dr[512], dre[1024];
+			if (P > 512)
+				SP_RAISE(err, SP_EUSAGE, "at most 512 pairs per micro-batch");
+			model_forward(m, &mb, NULL, NULL);
+			for (int i = 0; i < P; i++) {
+				rc[i] = m->rewards[2 * i];
+				rr[i] = m->rewards[2 * i + 1];
+				correct += rc[i] > rr[i];
+			}
+			pairs += P;
+			loss_sum += rm_loss(rc, rr, b->margin, P, dc, dr);
+			for (int i = 0; i < P; i++) {
+				dre[2 * i] = dc[i] / (float)o->accum;
+				dre[2 * i + 1] = dr[i] / (float)o->accum;
+			}
+			model_backward(m, &mb, 0, dre);
+			for (int i = 0; i < b->B; i++)
+				tokens += (uint64_t)b->last[i] + 1;
+		} else {
+			float loss;
+			size_t n;
+			model_forward(m, &mb, &loss, &n);
+			if (n == 0)
+				loss = 0;
+			loss_sum += loss;
+			if (n)
+				model_backward(m, &mb, 1.0f / ((float)n * (float)o->accum), NULL);
+			tokens += (uint64_t)b->B * b->T;
+		}
+	}
+	sp_buf_appendc(&t->prov, ']');
+	float loss = (float)(loss_sum / o->accum);
+	float norm = adamw_clip(m->grads, m->n_params, o->clip);
+	/* spike: judged against an exponential moving mean and variance of earlier steps' losses */
+	double sd = sqrt(t->spike_var);
+	int spike = o->spike_k > 0 && t->spike_n >= o->spike_warmup && loss > t->spike_mean + o->spike_k * sd;
+	int skipped = spike && o->skip_spikes;
+	int finite = isfinite(loss) && isfinite(norm);
+	if (!skipped && finite)
+		adamw_update(&t->opt, m, lr, &o->hp);
+	if (!spike && finite) {
+		double alpha = t->spike_n < 10 ? 1.0 / (double)(t->spike_n + 1) : 0.05, dlt = loss - t->spike_mean;
+		t->spike_mean += alpha * dlt;
+		t->spike_var = (1 - alpha) * (t->spike_var + alpha * dlt * dlt);
+		t->spike_n++;
+	}
+	t->step++;
+	t->tokens += tokens;
+	t->last_loss = loss;
+	double dt = now_s() - t0;
+	if (!t->log)
+		return 0;
+	sp_buf *l = &t->line;
+	sp_buf_reset(l);
+	if (spike) {
+		t->n_spikes++;
+		sp_buf_appendf(l, "{\"event\":\"spike\",\"step\":%ld,\"loss\":%.6g,\"mean\":%.6g,\"std\":%.6g,\"k\":%g,\"skipped\":%s,\"batch\":",
+		               t->step, (double)loss, t->spike_mean, sd, (double)o->spike_k, skipped ? "true" : "false");
+		sp_buf_append(l, t->prov.p, t->prov.len);
+		sp_buf_appends(l, "}\n");
+	}
+	sp_buf_appendf(l, "{\"step\":%ld,\"loss\":%.6g,\"lr\":%.6g,\"grad_norm\":%.6g,\"tokens\":%llu,\"tokens_per_s\":%.1f",
+	               t->step, (double)loss, (double)lr, (double)norm, (unsigned long long)t->tokens, (double)tokens / dt);
+	if (o->mode == TRAIN_RM)
+		sp_buf_appendf(l, ",\"accuracy\":%.4f", pairs ? (double)correct / (double)pairs : 0.0);
+	if (spike)
+		sp_buf_appendf(l, ",\"spike\":true,\"skipped\":%s", skipped ? "true" : "false");
+	if (!finite)
+		sp_buf_appends(l, ",\"non_finite\":true");
+	sp_buf_appends(l, ",\"cursor\":");
+	t->data->tell(t->data->ctx, l);
+	sp_buf_appends(l, "}\n");
+	fwrite(l->p, 1, l->len, t->log);
+	fflush(t->log);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- checkpoints */
+
+int trainer_save(trainer *t, const char *dir, sp_err *err)
+{
+	char path[4096];
+	st_writer w = ST_WRITER_INIT;
+	SP_FORWARD(sp_mkdir_p(dir, err));
+	snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+	int rc = model_add_tensors(&w, &t->m, t->opt.m, "m.", err);
+	rc = rc ? rc : model_add_tensors(&w, &t->m, t->opt.v, "v.", err);
+	rc = rc ? rc : st_write(&w, path, err);
+	st_writer_release(&w);
+	rc = rc ? rc : ckpt_save_model(dir, &t->m, t->o.tokenizer_id, t->o.bos, t->o.eos, err);
+	if (rc < 0)
+		return rc;
+	/* floats as C99 hex literals ("%a"): exact, so a resumed run judges spikes identically */
+	sp_buf s = SP_BUF_INIT;
+	sp_buf_appendf(&s, "{\n  \"step\": %ld,\n  \"adam_t\": %llu,\n  \"tokens\": %llu,\n  \"mode\": \"%s\",\n"
+	               "  \"rng\": [\"%016llx\", \"%016llx\", \"%016llx\", \"%016llx\"],\n"
+	               "  \"spike\": {\"mean\": \"%a\", \"var\": \"%a\", \"n\": %ld, \"count\": %ld},\n  \"cursor\": ",
+	               t->step, (unsigned long long)t->opt.t, (unsigned long long)t->tokens,
+	               t->o.mode == TRAIN_RM ? "rm" : "lm", (unsigned long long)t->rng.s[0],
+	               (unsigned long long)t->rng.s[1], (unsigned long long)t->rng.s[2], (unsigned long long)t->rng.s[3],
+	               t->spike_mean, t->spike_var, t->spike_n, t->n_spikes);
+	t->data->tell(t->data->ctx, &s);
+	rc = sp_buf_appends(&s, "\n}\n");
+	if (rc < 0) {
+		sp_buf_release(&s);
+		SP_RAISE(err, SP_ENOMEM, "out of memory");
+	}
+	snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+	rc = sp_write_file_atomic(path, s.p, s.len, err);
+	sp_buf_release(&s);
+	return rc;
+}
+
+static int state_u64(json_object *o, const char *k, uint64_t *v, const char *path, sp_err *err)
+{
+	json_object *x;
+	if (!json_object_object_get_ex(o, k, &x) || !json_object_is_type(x, json_type_int))
+		SP_RAISE(err, SP_EDATA, "%s: no integer '%s'", path, k);
+	*v = (uint64_t)json_object_get_int64(x);
+	return 0;
+}
+
+int trainer_resume(trainer *t, const char *dir, sp_err *err)
+{
+	char path[4096];
+	sp_buf s = SP_BUF_INIT;
+	snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+	SP_FORWARD(sp_read_file(path, &s, err));
+	json_object *o = json_tokener_parse(s.p ? s.p : "");
+	sp_buf_release(&s);
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		SP_RAISE(err, SP_EDATA, "%s: not a JSON object (incomplete checkpoint?)", path);
+	}
+	uint64_t step = 0, adam_t = 0, tokens = 0;
+	int rc = state_u64(o, "step", &step, path, err);
+	rc = rc ? rc : state_u64(o, "adam_t", &adam_t, path, err);
+	rc = rc ? rc : state_u64(o, "tokens", &tokens, path, err);
+	json_object *rng, *spike, *cursor, *x;
+	if (rc == 0 && (!json_object_object_get_ex(o, "rng", &rng) || json_object_array_length(rng) != 4 ||
+	                !json_object_object_get_ex(o, "spike", &spike) || !json_object_object_get_ex(o, "cursor", &cursor)))
+		rc = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "%s: lacks rng, spike or cursor", path);
+	if (rc == 0) {
+		for (int i = 0; i < 4; i++)
+			t->rng.s[i] = strtoull(json_object_get_string(json_object_array_get_idx(rng, (size_t)i)), NULL, 16);
+		if (json_object_object_get_ex(spike, "mean", &x))
+			t->spike_mean = strtod(json_object_get_string(x), NULL);
+		if (json_object_object_get_ex(spike, "var", &x))
+			t->spike_var = strtod(json_object_get_string(x), NULL);
+		if (json_object_object_get_ex(spike, "n", &x))
+			t->spike_n = (long)json_object_get_int64(x);
+		if (json_object_object_get_ex(spike, "count", &x))
+			t->n_spikes = (long)json_object_get_int64(x);
+		t->step = (long)step;
+		t->opt.t = adam_t;
+		t->tokens = tokens;
+		rc = t->data->seek(t->data->ctx, json_object_to_json_string_ext(cursor, JSON_C_TO_STRING_PLAIN), err);
+	}
+	json_object_put(o);
+	if (rc < 0)
+		return rc;
+	SP_FORWARD(ckpt_load_model(dir, &t->m, 0, NULL, err));
+	st_file f = ST_FILE_INIT;
+	snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+	SP_FORWARD(st_open(&f, path, err));
+	rc = model_read_tensors(&f, &t->m, t->opt.m, "m.", 0, NULL, path, err);
+	rc = rc ? rc : model_read_tensors(&f, &t->m, t->opt.v, "v.", 0, NULL, path, err);
+	st_release(&f);
+	return rc;
+}

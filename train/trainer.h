@@ -1,0 +1,60 @@
+/* trainer.h - the training loop: gradient accumulation, clipping, AdamW on the Llama 2 schedule,
+ * JSONL step logs, loss-spike detection (with the batch's provenance, and optional skipping), and
+ * checkpoints that a resumed run continues from bit for bit (model, optimizer moments, RNG, data
+ * cursor, spike statistics). Used by `spindle train pretrain|sft|rm` (cli.c) and the tests.
+ * Ownership: trainer_init takes the data source (borrowed: the caller frees it after
+ * trainer_release); the trainer owns its model, optimizer and batch. */
+#ifndef SPINDLE_TRAIN_TRAINER_H
+#define SPINDLE_TRAIN_TRAINER_H
+
+#include <stdio.h>
+#include "adamw.h"
+#include "data.h"
+#include "model.h"
+#include "rng.h"
+
+enum { TRAIN_LM = 0, TRAIN_RM = 1 };
+
+typedef struct train_opts {
+	int mode;                /* TRAIN_LM (pretrain, sft) or TRAIN_RM */
+	long steps, warmup, save_every;
+	int batch, accum;        /* rows per micro-batch (RM: pairs), micro-batches per step */
+	float lr, min_lr_ratio, clip;
+	adamw_hparams hp;
+	uint64_t seed;
+	float spike_k;           /* a loss above mean + k std is a spike (0 = off) */
+	long spike_warmup;       /* steps of statistics before spikes are judged */
+	int skip_spikes;         /* drop the update of a spiking batch */
+	uint64_t tokenizer_id;
+	int bos, eos;
+} train_opts;
+
+void train_opts_default(train_opts *o);
+
+typedef struct trainer {
+	train_opts o;
+	model m;
+	adamw_state opt;
+	train_data *data;
+	train_batch batch;
+	train_rng rng;
+	long step;
+	uint64_t tokens;
+	double spike_mean, spike_var;
+	long spike_n, n_spikes;
+	float last_loss;
+	FILE *log;               /* JSONL step log (stdout in the CLI); NULL = silent */
+	sp_buf line, prov;
+} trainer;
+
+/* Builds the model for cfg (weights initialised from o->seed), the optimizer and the batch buffer. */
+int trainer_init(trainer *t, const train_opts *o, const model_config *cfg, train_data *d, FILE *log, sp_err *err);
+/* Restores a checkpoint directory written by trainer_save (model, optimizer, RNG, cursor). */
+int trainer_resume(trainer *t, const char *dir, sp_err *err);
+/* One optimizer step over accum micro-batches; logs one JSON line. */
+int trainer_step(trainer *t, sp_err *err);
+/* Writes the checkpoint (model.safetensors, config.json, optimizer.safetensors, trainer_state.json). */
+int trainer_save(trainer *t, const char *dir, sp_err *err);
+void trainer_release(trainer *t);
+
+#endif
