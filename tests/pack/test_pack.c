@@ -544,3 +544,29 @@ Test(pack, bucket_shuffle_resumes_to_the_same_dataset)
 	assert_same_file(p, q);
 	check_round_trip("cut");
 }
+
+Test(pack, a_small_mapping_limit_reads_the_same_sequences)
+{
+	pack_into("z", 3, 0, 0, NULL);
+	sp_shards *a = open_ds("z", 0), *b = open_ds("z", 3);
+	sp_shards_set_map_limit(b, 4);  /* far fewer than the shards: constant unmapping */
+	sp_shards_info info;
+	sp_shards_info_get(a, &info);
+	cr_assert_gt(info.n_shards, 20);
+	sp_seq x = SP_SEQ_INIT, y = SP_SEQ_INIT;
+	sp_err err = SP_ERR_INIT;
+	for (uint64_t i = 0; i < info.n_sequences + 10; i++) {
+		cr_assert_eq(sp_shards_next(a, &x, &err), 0, "%s", err.msg);
+		cr_assert_eq(sp_shards_next(b, &y, &err), 0, "%s", err.msg);
+		cr_assert_eq(x.index, y.index);
+		cr_assert_eq(memcmp(x.tokens, y.tokens, x.len * 4), 0);
+		if (i % 5 == 0) { /* the main thread maps too, while the prefetch thread runs */
+			cr_assert_eq(sp_shards_get(b, (i * 7) % info.n_sequences, &y, &err), 0, "%s", err.msg);
+			cr_assert_eq(y.index, (i * 7) % info.n_sequences);
+		}
+	}
+	sp_seq_release(&x);
+	sp_seq_release(&y);
+	sp_shards_close(a);
+	sp_shards_close(b);
+}
