@@ -159,3 +159,8 @@ check_rc "tok train with a too small vocabulary is a usage error" 2 "$SPINDLE" t
 check_grep "too small vocabulary message" "required characters" "$T/.out"
 "$SPINDLE" tok train -q --vocab-size 1500 --character-coverage 0.999 -o "$T/jsonl.model" "$T/docs.jsonl"
 check "tok train reads JSONL documents" test -s "$T/jsonl.model"
+"$SPINDLE" tok train -q --vocab-size 1500 --character-coverage 0.999 --sample-size 500 -o "$T/jsonl-s.model" "$T/docs.jsonl"
+check "tok train --sample-size on JSONL" test -s "$T/jsonl-s.model"
+"$SPINDLE" tok train -q --threads 2 --vocab-size 1500 --character-coverage 0.999 --user-defined-symbols '<tab>,foo' \
+	-o "$T/trained-j2.model" "$T/train.txt"
+check_files "tok train --threads 2 writes the same model as 1 thread" "$T/trained.model" "$T/trained-j2.model"
