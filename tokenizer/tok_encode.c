@@ -36,7 +36,6 @@ typedef struct scratch {
 	agenda_item *heap; size_t n_heap, cap_heap;
 	uint32_t *ids; size_t cap_ids;  /* one chunk's ids */
 	cache_entry *cache;
-	uint64_t serial;
 } scratch;
 
 static pthread_key_t scratch_key;
@@ -71,15 +70,12 @@ static scratch *get_scratch(const tok_model *m)
 		}
 	}
 	if (!s->cache) {
-		s->cache = sp_malloc(sizeof *s->cache << CACHE_BITS);
+		/* one cache for all models: an entry's hash mixes in the model's serial (below) */
+		s->cache = sp_calloc((size_t)1 << CACHE_BITS, sizeof *s->cache);
 		if (!s->cache)
 			return NULL;
-		s->serial = 0;
 	}
-	if (s->serial != m->serial) {
-		memset(s->cache, 0, sizeof *s->cache << CACHE_BITS);
-		s->serial = m->serial;
-	}
+	(void)m;
 	return s;
 }
 
@@ -469,7 +465,9 @@ static int encode_chunk(const tok_model *m, scratch *w, const char *s, size_t n,
 	cache_entry *e = NULL;
 	uint64_t h = 0;
 	if (n <= CACHE_KEY) {
-		h = sp_hash64(s, n, 0) | 1;
+		/* XOR with an odd multiple of the model's serial: for one chunk, different models always
+		 * get different h, so an entry never answers for another model (klen 0 marks empty) */
+		h = sp_hash64(s, n, 0) ^ (m->serial * 0x9E3779B97F4A7C15ull);
 		e = &w->cache[h >> (64 - CACHE_BITS)];
 		if (e->h == h && e->klen == n && memcmp(e->key, s, n) == 0)
 			return append_ids(m, out, out0, e->ids, e->nid);
@@ -554,8 +552,16 @@ int tok_decode(const tok_model *m, const uint32_t *ids, size_t n, sp_buf *out, s
 		int t = m->type[id];
 		if (t == TOK_BYTE) {
 			if (nb == sizeof bytes) {
-				rc = flush_bytes(out, bytes, nb);
-				nb = 0;
+				/* flush, but keep a trailing incomplete UTF-8 sequence for the next bytes */
+				size_t j = nb - 1;
+				while (j > nb - 4 && ((uint8_t)bytes[j] & 0xC0) == 0x80)
+					j--;
+				uint8_t lead = bytes[j];
+				size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+				size_t keep = need > nb - j ? nb - j : 0;
+				rc = flush_bytes(out, bytes, nb - keep);
+				memmove(bytes, bytes + nb - keep, keep);
+				nb = keep;
 			}
 			bytes[nb++] = (uint8_t)tok_hex2(tok_sym_str(m, id) + 3);
 			continue;
