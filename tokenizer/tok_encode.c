@@ -17,9 +17,9 @@
 
 /* ------------------------------------------------------------------ per-thread scratch */
 
-#define CACHE_BITS 17
-#define CACHE_KEY 62
-#define CACHE_IDS 14
+#define CACHE_BITS 16
+#define CACHE_KEY 126
+#define CACHE_IDS 30
 typedef struct cache_entry {
 	uint64_t h;
 	uint8_t klen, nid;

