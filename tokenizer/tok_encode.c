@@ -8,6 +8,7 @@
  * (words) are looked up in a per-thread direct-mapped cache before any merging. */
 #include <string.h>
 #include <pthread.h>
+#include <float.h>
 #include "tok_internal.h"
 #include "spindle/mem.h"
 #include "spindle/hash.h"
@@ -309,16 +310,18 @@ static int push_id(scratch *w, size_t *n, uint32_t id)
 
 #define SMALL_CHUNK 48
 
-static inline int small_pair(const tok_model *m, const sym *a, const sym *b, float *score, uint32_t *result)
+#define NO_PAIR (-FLT_MAX)
+
+static inline void small_pair(const tok_model *m, const sym *a, const sym *b, float *score, uint32_t *result)
 {
+	*score = NO_PAIR;
 	if (a->frozen || b->frozen || a->id == TOK_SYM_NONE || b->id == TOK_SYM_NONE)
-		return 0;
+		return;
 	const tok_pair *p = tok_pairs_get(m, a->id, b->id);
-	if (!p)
-		return 0;
-	*score = p->score;
-	*result = p->result;
-	return 1;
+	if (p) {
+		*score = p->score;
+		*result = p->result;
+	}
 }
 
 /* Encodes chunk s[0..n) into w->ids[0..*n_ids). */
@@ -367,18 +370,21 @@ static int bpe_chunk(const tok_model *m, scratch *w, const char *s, size_t n, si
 	w->syms[ns - 1].next = -1;
 	if (ns > 1 && ns <= SMALL_CHUNK) {
 		/* short chunks: repeated scans of a pair array beat a heap (same rule: best, then leftmost) */
+		/* no pair: NO_PAIR, below every real priority (tok_model_finish keeps scores finite) */
 		float ps[SMALL_CHUNK];
 		uint32_t pr[SMALL_CHUNK];
-		uint8_t ok[SMALL_CHUNK];
 		sym *y = w->syms;
 		for (size_t i = 0; i + 1 < ns; i++)
-			ok[i] = small_pair(m, &y[i], &y[i + 1], &ps[i], &pr[i]);
+			small_pair(m, &y[i], &y[i + 1], &ps[i], &pr[i]);
 		for (;;) {
-			size_t best = SIZE_MAX;
-			for (size_t i = 0; i + 1 < ns; i++)
-				if (ok[i] && (best == SIZE_MAX || ps[i] > ps[best]))
+			size_t best = 0;
+			float bs = ps[0];
+			for (size_t i = 1; i + 1 < ns; i++)
+				if (ps[i] > bs) {
+					bs = ps[i];
 					best = i;
-			if (best == SIZE_MAX)
+				}
+			if (bs == NO_PAIR)
 				break;
 			y[best].id = pr[best];
 			y[best].len += y[best + 1].len;
@@ -386,12 +392,13 @@ static int bpe_chunk(const tok_model *m, scratch *w, const char *s, size_t n, si
 			memmove(&y[best + 1], &y[best + 2], tail * sizeof *y);
 			memmove(&ps[best + 1], &ps[best + 2], tail * sizeof *ps);
 			memmove(&pr[best + 1], &pr[best + 2], tail * sizeof *pr);
-			memmove(&ok[best + 1], &ok[best + 2], tail * sizeof *ok);
 			ns--;
+			if (ns == 1)
+				break;
 			if (best > 0)
-				ok[best - 1] = small_pair(m, &y[best - 1], &y[best], &ps[best - 1], &pr[best - 1]);
+				small_pair(m, &y[best - 1], &y[best], &ps[best - 1], &pr[best - 1]);
 			if (best + 1 < ns)
-				ok[best] = small_pair(m, &y[best], &y[best + 1], &ps[best], &pr[best]);
+				small_pair(m, &y[best], &y[best + 1], &ps[best], &pr[best]);
 		}
 		for (size_t i = 0; i < ns; i++)
 			y[i].next = i + 1 < ns ? (int32_t)i + 1 : -1;
