@@ -259,6 +259,10 @@ static int cmd_encode(int argc, char **argv)
 		sp_free(pos);
 		return rc >= 0 ? rc : cli_failf(prog, CLI_USAGE, "-m MODEL is required");
 	}
+	if (n_pos == 0 && isatty(0)) {
+		sp_free(pos);
+		return cli_failf(prog, CLI_USAGE, "refusing to wait for documents on a terminal; give FILE or a pipe");
+	}
 	int bin = !strcmp(format, "bin");
 	if (bin && (rc = cli_refuse_tty_stdout(prog, out_path)) >= 0) {
 		sp_free(pos);
@@ -523,6 +527,10 @@ static int cmd_decode(int argc, char **argv)
 	if (!model || n_pos > 1) {
 		sp_free(pos);
 		return cli_failf(prog, CLI_USAGE, !model ? "-m MODEL is required" : "one input at most");
+	}
+	if (n_pos == 0 && isatty(0)) {
+		sp_free(pos);
+		return cli_failf(prog, CLI_USAGE, "refusing to wait for token ids on a terminal; give FILE or a pipe");
 	}
 	sp_err err = SP_ERR_INIT;
 	tok_model *m = NULL;
