@@ -130,7 +130,7 @@ static int task_has_room(ann_db *db, int64_t task_id, int64_t except, int *room,
 {
 	sqlite3_stmt *st;
 	SP_FORWARD(ann_prep(db, &st,
-		"SELECT t.gold OR (SELECT count(*) FROM annotations a WHERE a.task_id = t.id AND a.status = 'final') "
+		"SELECT t.gold OR t.n_final "
 		"+ (SELECT count(*) FROM assignments s WHERE s.task_id = t.id AND s.state = 'leased' AND s.expires_at > ?3 "
 		"AND s.id <> ?2) < t.replicas FROM tasks t WHERE t.id = ?1", err));
 	sqlite3_bind_int64(st, 1, task_id);
@@ -151,17 +151,19 @@ static int task_has_room(ann_db *db, int64_t task_id, int64_t except, int *room,
 	"AND NOT EXISTS (SELECT 1 FROM assignments s WHERE s.task_id = t.id AND s.annotator_id = ?2 " \
 	"  AND s.state IN ('answered', 'skipped', 'leased')) " \
 	"AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.task_id = t.id AND a.annotator_id = ?2 AND a.status = 'final') " \
-	"AND (t.gold = 1 OR (SELECT count(*) FROM annotations a WHERE a.task_id = t.id AND a.status = 'final') " \
+	"AND (t.gold = 1 OR t.n_final " \
 	"  + (SELECT count(*) FROM assignments s WHERE s.task_id = t.id AND s.state = 'leased' AND s.expires_at > ?3) < t.replicas) "
 
 static int pick_open(ann_db *db, int64_t annotator, int kind, int gold, int64_t *task_id, sp_err *err)
 {
 	sqlite3_stmt *st;
-	SP_FORWARD(ann_prep(db, &st, "SELECT t.id " OPEN_TASKS "AND t.gold = ?4 ORDER BY t.id LIMIT 1", err));
+	/* Non-gold: the top-level terms match the partial index tasks_open, so full tasks are skipped
+	 * without being visited. */
+	SP_FORWARD(ann_prep(db, &st, gold ? "SELECT t.id " OPEN_TASKS "AND t.gold = 1 ORDER BY t.id LIMIT 1"
+	                                  : "SELECT t.id " OPEN_TASKS "AND t.gold = 0 AND t.n_final < t.replicas ORDER BY t.id LIMIT 1", err));
 	sqlite3_bind_text(st, 1, kind_name(kind), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, annotator);
 	sqlite3_bind_double(st, 3, ann_now());
-	sqlite3_bind_int(st, 4, gold);
 	int s = sqlite3_step(st), rc = 0;
 	*task_id = 0;
 	if (s == SQLITE_ROW)

@@ -299,7 +299,13 @@ int dd_mh_options_finish(const char *prog, dd_mh_opts *m)
 	m->p.rows = (int)m->rows;
 	m->p.nfkc = m->nfkc;
 	m->p.seed = (uint64_t)m->seed;
-	dd_perms_init(&m->perms, m->p.bands * m->p.rows, m->p.seed);
+	/* the first bands x rows values make the band keys; the estimate check compares them all */
+	int total = m->p.bands * m->p.rows;
+	if (m->estimate_perms == 0 && !m->verify && !m->no_estimate)
+		m->estimate_perms = 256; /* the estimate's error at J = 0.8: 0.025 (0.038 with 112) */
+	if (m->estimate_perms > total)
+		total = (int)m->estimate_perms;
+	dd_perms_init(&m->perms, total, m->p.seed);
 	return -1;
 }
 
@@ -691,7 +697,7 @@ int dd_mh_check(const dd_mh_opts *m, double *t, int *positional)
 void dd_mh_opts_init(dd_mh_opts *m)
 {
 	memset(m, 0, sizeof *m);
-	m->margin = 0.03;
+	m->margin = 0.01;
 	m->ngram = 5;
 	m->threshold = -1; /* not given: 0.8 with the default 14 x 8 */
 	m->seed = 1;

@@ -24,7 +24,7 @@ int dd_parse_keep(const char *prog, const char *s, int *longest, const char **fi
 
 /* MinHash options shared by minhash, eval and the staged commands. */
 typedef struct dd_mh_opts {
-	long ngram, bands, rows, seed, threads;
+	long ngram, bands, rows, seed, threads, estimate_perms;
 	double threshold;
 	int threshold_given, verify, nfkc, no_estimate;
 	double margin;
@@ -40,7 +40,8 @@ typedef struct dd_mh_opts {
 	{ "rows", 0, SP_OPT_INT, &(m)->rows, "R", "rows per band (default 8)", NULL, 1, 512 }, \
 	{ "ngram", 0, SP_OPT_INT, &(m)->ngram, "N", "words per shingle (default 5)", NULL, 1, 64 }, \
 	{ "verify", 0, SP_OPT_FLAG, &(m)->verify, NULL, "keep only candidate pairs whose exact shingle-set Jaccard is >= T", NULL, 0, 0 }, \
-	{ "margin", 0, SP_OPT_DOUBLE, &(m)->margin, "D", "without --verify, keep candidate pairs whose MinHash estimate (equal signature values) is >= T - D (default 0.03)", NULL, 0, 0 }, \
+	{ "margin", 0, SP_OPT_DOUBLE, &(m)->margin, "D", "without --verify, keep candidate pairs whose MinHash estimate (equal signature values) is >= T - D (default 0.01)", NULL, 0, 0 }, \
+	{ "estimate-perms", 0, SP_OPT_INT, &(m)->estimate_perms, "N", "permutations the estimate check compares (default 256; the first bands x rows make the bands)", NULL, 1, 512 }, \
 	{ "no-estimate", 0, SP_OPT_FLAG, &(m)->no_estimate, NULL, "without --verify, keep every LSH candidate pair (no estimate check)", NULL, 0, 0 }, \
 	{ "keep", 0, SP_OPT_STR, &(m)->keep_s, "RULE", "which document of a cluster stays: first (default), longest, or field:NAME (highest number)", NULL, 0, 0 }, \
 	{ "nfkc", 0, SP_OPT_FLAG, &(m)->nfkc, NULL, "NFKC-normalise text before segmenting words", NULL, 0, 0 }, \

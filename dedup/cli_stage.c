@@ -178,7 +178,7 @@ int dd_cmd_signatures(int argc, char **argv)
 		wr_u32(&w, (uint32_t)m.p.rows, &err);
 		wr_u32(&w, (uint32_t)m.p.ngram, &err);
 		wr_u64(&w, m.p.seed, &err);
-		rc = wr_u32(&w, (uint32_t)(m.verify | (m.nfkc << 1) | (payload == 2 ? 4 : 0)), &err);
+		rc = wr_u32(&w, (uint32_t)(m.verify | (m.nfkc << 1) | (payload == 2 ? 4 : 0)) | ((uint32_t)m.perms.n << 8), &err);
 	}
 	sp_doc doc;
 	while (rc == 0 && (rc = sp_docs_next(docs, &doc, &err)) > 0) {
@@ -458,7 +458,7 @@ int dd_cmd_pairs(int argc, char **argv)
 		{ "shard", 0, SP_OPT_STR, &shard_s, "K/P", "this job takes bucket file k when k mod P == K (sorted by name)", NULL, 0, 0 },
 		{ "verify", 0, SP_OPT_FLAG, &m.verify, NULL, "keep only pairs with exact shingle-set Jaccard >= T (signatures made with --verify)", NULL, 0, 0 },
 		{ "threshold", 0, SP_OPT_DOUBLE, &m.threshold, "T", "the threshold pairs are checked against (default 0.8)", NULL, 0, 0 },
-		{ "margin", 0, SP_OPT_DOUBLE, &m.margin, "D", "without --verify: keep pairs whose MinHash estimate is >= T - D (default 0.03)", NULL, 0, 0 },
+		{ "margin", 0, SP_OPT_DOUBLE, &m.margin, "D", "without --verify: keep pairs whose MinHash estimate is >= T - D (default 0.01)", NULL, 0, 0 },
 		{ "no-estimate", 0, SP_OPT_FLAG, &m.no_estimate, NULL, "without --verify: keep every candidate pair", NULL, 0, 0 },
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
 	};

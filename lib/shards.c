@@ -23,6 +23,7 @@ typedef struct shard_map {
 	sp_shard_footer f;
 	uint64_t seq_base, doc_base;
 	char *path;
+	int mapped, refs;               /* under map_mu */
 } shard_map;
 
 typedef struct slot { sp_seq seq; int rc; sp_err err; } slot;
@@ -44,7 +45,14 @@ struct sp_shards {
 	pthread_t th;
 	pthread_mutex_t mu;
 	pthread_cond_t cv_full, cv_space;
+	/* Shards are mapped on first use and at most max_mapped at a time (a process has ~65k mappings
+	 * in all, a trillion-token dataset may have more shards): a clock over the mapped ones unmaps
+	 * one that no reader holds. */
+	pthread_mutex_t map_mu;
+	size_t *mapped_ix, n_mapped, max_mapped, hand;
 };
+
+#define DEFAULT_MAX_MAPPED 1024
 
 static void unmap_all(sp_shards *s)
 {
@@ -82,14 +90,99 @@ static int map_shard(shard_map *sm, const char *path, const sp_manifest_shard *m
 	sm->base = p;
 	int rc = sp_shard_header_decode(sm->base, sm->size, &sm->h, err);
 	rc = rc ? rc : sp_shard_footer_decode(sm->base, sm->size, &sm->f, err);
-	if (rc)
-		return sp_err_locate(err, path, 0);
-	if (sm->h.seq_len != m->seq_len || sm->h.token_bytes != m->token_bytes || sm->h.tokenizer_id != m->tokenizer_id ||
-	    sm->f.n_seqs != ms->n_sequences || !!(sm->h.flags & SP_SHARD_FLAG_ZSTD) != !!ms->zstd) {
-		sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "shard does not match the manifest (seq_len, token width, tokenizer, count or compression)");
+	if (rc == 0 && (sm->h.seq_len != m->seq_len || sm->h.token_bytes != m->token_bytes || sm->h.tokenizer_id != m->tokenizer_id ||
+	                sm->f.n_seqs != ms->n_sequences || !!(sm->h.flags & SP_SHARD_FLAG_ZSTD) != !!ms->zstd))
+		rc = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "shard does not match the manifest (seq_len, token width, tokenizer, count or compression)");
+	if (rc) {
+		munmap(sm->base, sm->size);
+		sm->base = NULL;
 		return sp_err_locate(err, path, 0);
 	}
 	return 0;
+}
+
+/* Checks that a shard exists with the manifest's size, without mapping it. */
+static int stat_shard(const shard_map *sm, const sp_manifest_shard *ms, sp_err *err)
+{
+	struct stat st;
+	if (stat(sm->path, &st) < 0) {
+		sp_err_set_(err, SP_EIO, __FILE__, __LINE__, "cannot open shard");
+		return sp_err_locate(err, sm->path, 0);
+	}
+	if ((uint64_t)st.st_size != ms->bytes) {
+		sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "shard has %lld bytes, the manifest says %llu",
+		            (long long)st.st_size, (unsigned long long)ms->bytes);
+		return sp_err_locate(err, sm->path, 0);
+	}
+	return 0;
+}
+
+/* Maps shard k if needed (unmapping an idle one when at the limit) and takes a reference. */
+static int shard_acquire(sp_shards *s, size_t k, sp_err *err)
+{
+	shard_map *sm = &s->sh[k];
+	int rc = 0;
+	pthread_mutex_lock(&s->map_mu);
+	if (!sm->mapped) {
+		size_t slot_no = s->n_mapped;
+		if (s->n_mapped == s->max_mapped) {
+			for (size_t tries = 0;; tries++) {
+				size_t j = s->mapped_ix[s->hand];
+				if (s->sh[j].refs == 0)
+					break;
+				s->hand = (s->hand + 1) % s->max_mapped;
+				if (tries > 2 * s->max_mapped) { /* cannot happen with 2 readers and a limit >= 4 */
+					pthread_mutex_unlock(&s->map_mu);
+					SP_RAISE(err, SP_EINTERNAL, "every mapped shard is in use");
+				}
+			}
+			slot_no = s->hand;
+			shard_map *old = &s->sh[s->mapped_ix[slot_no]];
+			munmap(old->base, old->size);
+			old->base = NULL;
+			old->mapped = 0;
+			s->hand = (s->hand + 1) % s->max_mapped;
+		}
+		rc = map_shard(sm, sm->path, &s->m.shards[k], &s->m, err);
+		if (rc == 0) {
+			sm->mapped = 1;
+			s->mapped_ix[slot_no] = k;
+			if (slot_no == s->n_mapped)
+				s->n_mapped++;
+		} else if (slot_no != s->n_mapped) {
+			/* the evicted slot is free now: move the last mapped one into it */
+			s->n_mapped--;
+			s->mapped_ix[slot_no] = s->mapped_ix[s->n_mapped];
+			s->hand = 0;
+		}
+	}
+	if (rc == 0)
+		sm->refs++;
+	pthread_mutex_unlock(&s->map_mu);
+	return rc;
+}
+
+static void shard_release(sp_shards *s, size_t k)
+{
+	pthread_mutex_lock(&s->map_mu);
+	s->sh[k].refs--;
+	pthread_mutex_unlock(&s->map_mu);
+}
+
+void sp_shards_set_map_limit(sp_shards *s, size_t max_mapped)
+{
+	pthread_mutex_lock(&s->map_mu);
+	if (max_mapped < 4)
+		max_mapped = 4;
+	if (max_mapped >= s->n_mapped) {
+		size_t *n = sp_realloc(s->mapped_ix, max_mapped * sizeof *n);
+		if (n) {
+			s->mapped_ix = n;
+			s->max_mapped = max_mapped;
+			s->hand = 0;
+		}
+	}
+	pthread_mutex_unlock(&s->map_mu);
 }
 
 int sp_shards_open(sp_shards **out, const char *dir, unsigned prefetch, sp_err *err)
@@ -118,8 +211,14 @@ int sp_shards_open(sp_shards **out, const char *dir, unsigned prefetch, sp_err *
 		sm->seq_base = base;
 		sm->doc_base = s->m.shards[i].doc_base;
 		base += s->m.shards[i].n_sequences;
-		if ((rc = map_shard(sm, sm->path, &s->m.shards[i], &s->m, err)))
+		if ((rc = stat_shard(sm, &s->m.shards[i], err)))
 			goto fail;
+	}
+	s->max_mapped = DEFAULT_MAX_MAPPED;
+	s->mapped_ix = sp_calloc(s->max_mapped, sizeof *s->mapped_ix);
+	if (!s->mapped_ix) {
+		rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+		goto fail;
 	}
 	s->has_order = s->m.has_order_seed;
 	sp_perm_init(&s->order, s->m.n_sequences, s->m.order_seed);
@@ -144,12 +243,14 @@ int sp_shards_open(sp_shards **out, const char *dir, unsigned prefetch, sp_err *
 		}
 	}
 	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->map_mu, NULL);
 	pthread_cond_init(&s->cv_full, NULL);
 	pthread_cond_init(&s->cv_space, NULL);
 	*out = s;
 	return 0;
 fail:
 	unmap_all(s);
+	sp_free(s->mapped_ix);
 	sp_manifest_release(&s->m);
 	ZSTD_freeDCtx(s->main_ctx.dctx);
 	ZSTD_freeDCtx(s->th_ctx.dctx);
@@ -194,6 +295,7 @@ static int read_phys(sp_shards *s, rctx *c, uint64_t phys, sp_seq *seq, sp_err *
 	}
 	const shard_map *sm = &s->sh[lo];
 	uint64_t local = phys - sm->seq_base;
+	SP_FORWARD(shard_acquire(s, lo, err));
 	sp_shard_ix ix;
 	sp_shard_ix_decode(sm->base + sm->f.index_offset + local * SP_SHARD_INDEX_ENTRY, &ix);
 	int rc = 0;
@@ -230,6 +332,7 @@ static int read_phys(sp_shards *s, rctx *c, uint64_t phys, sp_seq *seq, sp_err *
 	}
 	seq->shard = (uint32_t)lo;
 out:
+	shard_release(s, lo);
 	if (rc)
 		sp_err_locate(err, sm->path, 0);
 	return rc;
@@ -394,6 +497,8 @@ void sp_shards_close(sp_shards *s)
 		sp_seq_release(&s->ring[i].seq);
 	sp_free(s->ring);
 	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->map_mu);
+	sp_free(s->mapped_ix);
 	pthread_cond_destroy(&s->cv_full);
 	pthread_cond_destroy(&s->cv_space);
 	ZSTD_freeDCtx(s->main_ctx.dctx);

@@ -109,7 +109,10 @@ int sp_shard_rec_encode(sp_buf *out, const uint32_t *tokens, uint32_t seq_len, u
 	size_t total = align8(tok_end + n_docs * SP_SHARD_DOC_ENTRY + prov);
 	SP_FORWARD(sp_buf_grow(out, total));
 	unsigned char *p = (unsigned char *)out->p + out->len;
-	memset(p, 0, total);
+	/* zero only what the tokens and pieces do not overwrite: the two alignment gaps */
+	memset(p + 8 + (size_t)seq_len * token_bytes, 0, tok_end - 8 - (size_t)seq_len * token_bytes);
+	size_t used = tok_end + n_docs * SP_SHARD_DOC_ENTRY + prov;
+	memset(p + used, 0, total - used);
 	put32(p, n_valid);
 	put32(p + 4, (uint32_t)n_docs);
 	if (token_bytes == 2) {

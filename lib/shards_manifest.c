@@ -59,8 +59,8 @@ int sp_manifest_json(const sp_manifest *m, sp_buf *b)
 	                              m->pad_fill, m->add_bos ? "true" : "false", m->add_eos ? "true" : "false");
 	rc = rc ? rc : append_str_or_null(b, m->tail ? m->tail : "pad");
 	if (m->doc_shuffle)
-		rc = rc ? rc : sp_buf_appendf(b, ",\n  \"doc_shuffle\": {\"seed\": %" PRIu64 ", \"buffer_tokens\": %" PRIu64 "}",
-		                              m->doc_shuffle_seed, m->doc_shuffle_buffer);
+		rc = rc ? rc : sp_buf_appendf(b, ",\n  \"doc_shuffle\": {\"seed\": %" PRIu64 ", \"buffer_tokens\": %" PRIu64 ", \"buckets\": %" PRIu64 "}",
+		                              m->doc_shuffle_seed, m->doc_shuffle_buffer, m->doc_shuffle_buckets);
 	else
 		rc = rc ? rc : sp_buf_appends(b, ",\n  \"doc_shuffle\": null");
 	if (m->has_order_seed)
@@ -203,6 +203,9 @@ int sp_manifest_parse(const char *text, size_t n, const char *name, sp_manifest 
 		m->doc_shuffle = 1;
 		m->doc_shuffle_seed = get_u64(&j, v, "seed");
 		m->doc_shuffle_buffer = get_u64(&j, v, "buffer_tokens");
+		json_object *bk = NULL;
+		if (json_object_object_get_ex(v, "buckets", &bk) && json_object_is_type(bk, json_type_int))
+			m->doc_shuffle_buckets = (uint64_t)json_object_get_int64(bk);
 	}
 	if (json_object_object_get_ex(root, "order_seed", &v) && json_object_is_type(v, json_type_int)) {
 		m->has_order_seed = 1;

@@ -22,7 +22,7 @@ SP_COMMAND(pack, cmd_pack, "token streams to packed, sharded fixed-length sequen
 	const char *prog = "spindle pack";
 	const char *out_dir = NULL, *model = NULL, *bos = "auto", *eos = "auto", *tail = "pad";
 	long seq_len = 4096, shard_size = 1024, zstd_level = 0, vocab = 0, bos_id = -1, eos_id = -1, pad_id = -1;
-	long seed = 0, shuffle_buffer = 1L << 24, max_doc = 1L << 28, threads = 1;
+	long seed = 0, shuffle_buffer = 1L << 24, max_doc = 1L << 28, threads = 1, buckets = 0;
 	int zstd = 0, shuffle = 0, force = 0, no_sync = 0;
 	cli_common com;
 	cli_common_init(&com);
@@ -39,6 +39,7 @@ SP_COMMAND(pack, cmd_pack, "token streams to packed, sharded fixed-length sequen
 		{ "shuffle", 0, SP_OPT_FLAG, &shuffle, NULL, "shuffle documents in a bounded buffer and record a seeded sequence order", NULL, 0, 0 },
 		{ "seed", 0, SP_OPT_INT, &seed, "N", "shuffle seed (default 0)", NULL, 0, 0 },
 		{ "shuffle-buffer", 0, SP_OPT_INT, &shuffle_buffer, "N", "tokens held by the document shuffle (default 16M)", NULL, 1, 1L << 40 },
+		{ "shuffle-buckets", 0, SP_OPT_INT, &buckets, "K", "with --shuffle: shuffle globally in two passes through K temporary files in DIR (memory: ~1/K of the input)", NULL, 0, 4096 },
 		{ "vocab-size", 0, SP_OPT_INT, &vocab, "N", "vocabulary size (for JSONL input without -m)", NULL, 1, 0xFFFFFFFFL },
 		{ "bos-id", 0, SP_OPT_INT, &bos_id, "N", "BOS id (overrides the tokenizer's)", NULL, 0, 0xFFFFFFFEL },
 		{ "eos-id", 0, SP_OPT_INT, &eos_id, "N", "EOS id (overrides the tokenizer's)", NULL, 0, 0xFFFFFFFEL },
@@ -106,6 +107,12 @@ SP_COMMAND(pack, cmd_pack, "token streams to packed, sharded fixed-length sequen
 	o.shuffle = o.order_shuffle = shuffle;
 	o.seed = (uint64_t)seed;
 	o.shuffle_buffer = (uint64_t)shuffle_buffer;
+	o.shuffle_buckets = (unsigned)buckets;
+	if (buckets && !shuffle) {
+		sp_free(picked);
+		sp_free(pos);
+		return cli_failf(prog, CLI_USAGE, "--shuffle-buckets needs --shuffle");
+	}
 	o.on_error_skip = com.on_error_mode == SP_ON_ERROR_SKIP;
 	o.force = force;
 	o.no_sync = no_sync;

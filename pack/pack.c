@@ -69,7 +69,12 @@ typedef struct packer {
 	struct batch *cur;          /* the batch emit() appends to */
 	pack_in *in;
 	pack_result *res;
-	int phase;                  /* 0 reading input, 1 draining the shuffle buffer, 2 done */
+	int phase;                  /* 0 reading input, 3 packing the buckets, 1 draining the shuffle buffer / tail, 2 done */
+	/* bucket shuffle (--shuffle-buckets): pass 1 scatters documents into temporary bucket files, pass 2
+	 * shuffles one bucket at a time in memory */
+	FILE **bk; unsigned n_bk, bk_next;
+	sdoc *bdocs; size_t n_bdocs, bdoc_next;
+	uint64_t bk_ordinal;
 	sp_buf sbuf;
 } packer;
 
@@ -452,6 +457,130 @@ static int shuffle_push(packer *p, const uint32_t *ids, size_t n, const char *pr
 	return 0;
 }
 
+/* ---------------------------------------------------------------- bucket shuffle */
+
+static int bucket_path(packer *p, unsigned k, sp_buf *out)
+{
+	sp_buf_reset(out);
+	if (sp_buf_appendf(out, "%s/.bucket-%05u.tmp.bin", p->o->out_dir, k) < 0)
+		SP_RAISE(p->err, SP_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int bucket_open_all(packer *p)
+{
+	p->bk = sp_calloc(p->n_bk, sizeof *p->bk);
+	if (!p->bk)
+		SP_RAISE(p->err, SP_ENOMEM, "out of memory");
+	sp_buf path = SP_BUF_INIT;
+	for (unsigned k = 0; k < p->n_bk; k++) {
+		int rc = bucket_path(p, k, &path);
+		if (rc == 0 && !(p->bk[k] = fopen(path.p, "w+b"))) {
+			sp_err_set_(p->err, SP_EIO, __FILE__, __LINE__, "cannot create shuffle bucket");
+			rc = sp_err_locate(p->err, path.p, 0);
+		}
+		if (rc) {
+			sp_buf_release(&path);
+			return rc;
+		}
+	}
+	sp_buf_release(&path);
+	return 0;
+}
+
+/* Pass 1: appends a document to the bucket its seeded hash picks. */
+static int bucket_put(packer *p, const uint32_t *ids, size_t n, const char *prov, size_t prov_len)
+{
+	unsigned k = (unsigned)(sp_mix64(p->rng_key ^ sp_mix64(p->bk_ordinal++)) % p->n_bk);
+	uint32_t h[2] = { (uint32_t)n, (uint32_t)prov_len };
+	FILE *f = p->bk[k];
+	if (fwrite(h, sizeof h, 1, f) != 1 || fwrite(prov, 1, prov_len, f) != prov_len || fwrite(ids, 4, n, f) != n)
+		SP_RAISE(p->err, SP_EIO, "cannot write a shuffle bucket in %s", p->o->out_dir);
+	return 0;
+}
+
+static void bdocs_clear(packer *p)
+{
+	for (size_t i = 0; i < p->n_bdocs; i++) {
+		sp_free(p->bdocs[i].ids);
+		sp_free(p->bdocs[i].prov);
+	}
+	sp_free(p->bdocs);
+	p->bdocs = NULL;
+	p->n_bdocs = p->bdoc_next = 0;
+}
+
+/* Pass 2: loads bucket k into memory (then deletes its file) and shuffles it. */
+static int bucket_load(packer *p, unsigned k)
+{
+	bdocs_clear(p);
+	FILE *f = p->bk[k];
+	p->bk[k] = NULL;
+	size_t cap = 0;
+	int rc = 0;
+	if (fflush(f) || fseek(f, 0, SEEK_SET)) {
+		rc = sp_err_set_(p->err, SP_EIO, __FILE__, __LINE__, "cannot read back a shuffle bucket");
+		goto out;
+	}
+	uint32_t h[2];
+	while (fread(h, sizeof h, 1, f) == 1) {
+		if (p->n_bdocs == cap) {
+			size_t c = cap ? cap * 2 : 256;
+			sdoc *nd = sp_realloc(p->bdocs, c * sizeof *nd);
+			if (!nd) {
+				rc = sp_err_set_(p->err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+				goto out;
+			}
+			p->bdocs = nd;
+			cap = c;
+		}
+		sdoc d = { sp_malloc(h[0] ? (size_t)h[0] * 4 : 1), h[0], sp_malloc((size_t)h[1] + 1), h[1] };
+		if (!d.ids || !d.prov) {
+			sp_free(d.ids);
+			sp_free(d.prov);
+			rc = sp_err_set_(p->err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+			goto out;
+		}
+		p->bdocs[p->n_bdocs++] = d;
+		if (fread(d.prov, 1, h[1], f) != h[1] || fread(d.ids, 4, h[0], f) != h[0]) {
+			rc = sp_err_set_(p->err, SP_EIO, __FILE__, __LINE__, "shuffle bucket %u is truncated", k);
+			goto out;
+		}
+	}
+	if (ferror(f))
+		rc = sp_err_set_(p->err, SP_EIO, __FILE__, __LINE__, "cannot read shuffle bucket %u", k);
+	/* Fisher-Yates with the run's seeded generator */
+	for (size_t i = p->n_bdocs; rc == 0 && i > 1; i--) {
+		size_t j = (size_t)rng_below(p, i);
+		sdoc t = p->bdocs[i - 1];
+		p->bdocs[i - 1] = p->bdocs[j];
+		p->bdocs[j] = t;
+	}
+out:
+	fclose(f);
+	sp_buf path = SP_BUF_INIT;
+	if (bucket_path(p, k, &path) == 0)
+		unlink(path.p);
+	sp_buf_release(&path);
+	return rc;
+}
+
+static void bucket_release(packer *p)
+{
+	sp_buf path = SP_BUF_INIT;
+	for (unsigned k = 0; p->bk && k < p->n_bk; k++) {
+		if (!p->bk[k])
+			continue;
+		fclose(p->bk[k]);
+		if (bucket_path(p, k, &path) == 0)
+			unlink(path.p);
+	}
+	sp_buf_release(&path);
+	sp_free(p->bk);
+	p->bk = NULL;
+	bdocs_clear(p);
+}
+
 /* Handles one input document: skip/fail bad ones, then shuffle or pack it. */
 static int take_doc(packer *p, const pack_doc *d)
 {
@@ -496,6 +625,8 @@ static int take_doc(packer *p, const pack_doc *d)
 	sp_buf_reset(&p->sbuf);
 	if (d->id_len ? sp_buf_append(&p->sbuf, d->id, d->id_len) : sp_buf_appendf(&p->sbuf, "%s:%" PRIu64, d->input, d->record))
 		SP_RAISE(p->err, SP_ENOMEM, "out of memory");
+	if (p->n_bk)
+		return bucket_put(p, d->ids, d->n, p->sbuf.p, p->sbuf.len);
 	return o->shuffle ? shuffle_push(p, d->ids, d->n, p->sbuf.p, p->sbuf.len) : feed(p, d->ids, d->n, p->sbuf.p, p->sbuf.len);
 }
 
@@ -521,6 +652,19 @@ static int batch_produce(void *ctx, void *v, sp_err *err)
 				SP_FORWARD(take_doc(p, &d));
 				continue;
 			}
+			p->phase = p->n_bk ? 3 : 1;
+		}
+		if (p->phase == 3) {
+			if (p->bdoc_next < p->n_bdocs) {
+				const sdoc *d = &p->bdocs[p->bdoc_next++];
+				SP_FORWARD(feed(p, d->ids, d->n, d->prov, d->prov_len));
+				continue;
+			}
+			if (p->bk_next < p->n_bk) {
+				SP_FORWARD(bucket_load(p, p->bk_next++));
+				continue;
+			}
+			bdocs_clear(p);
 			p->phase = 1;
 		}
 		if (p->phase == 1) {
@@ -628,7 +772,7 @@ static int make_fingerprint(const pack_opts *o, const packer *p, sp_buf *f)
 	                        p->seq_len, o->shard_seqs, o->zstd_level, p->add_bos ? (int)p->bos : -1,
 	                        p->add_eos ? (int)p->eos : -1, o->tail_drop ? "drop" : "pad", o->shuffle);
 	if (o->shuffle)
-		rc = rc ? rc : sp_buf_appendf(f, ":%" PRIu64 ":%" PRIu64, o->seed, o->shuffle_buffer);
+		rc = rc ? rc : sp_buf_appendf(f, ":%" PRIu64 ":%" PRIu64 ":%u", o->seed, o->shuffle_buffer, o->shuffle_buckets);
 	rc = rc ? rc : sp_buf_appendf(f, " order=%d vocab=%u tokenizer=%016" PRIx64 " on_error=%s",
 	                              o->order_shuffle, p->vocab, p->man.tokenizer_id, o->on_error_skip ? "skip" : "fail");
 	if (o->fingerprint_extra)
@@ -667,6 +811,7 @@ static void packer_release(packer *p)
 	sp_buf_release(&p->ix);
 	sp_buf_release(&p->path);
 	sp_buf_release(&p->sbuf);
+	bucket_release(p);
 }
 
 int pack_run(const pack_opts *o, sp_stats *st, pack_result *res, sp_err *err)
@@ -743,7 +888,8 @@ int pack_run(const pack_opts *o, sp_stats *st, pack_result *res, sp_err *err)
 	man->add_eos = p->add_eos;
 	man->doc_shuffle = o->shuffle;
 	man->doc_shuffle_seed = o->seed;
-	man->doc_shuffle_buffer = o->shuffle_buffer;
+	man->doc_shuffle_buffer = o->shuffle_buckets ? 0 : o->shuffle_buffer;
+	man->doc_shuffle_buckets = o->shuffle ? o->shuffle_buckets : 0;
 	man->has_order_seed = o->order_shuffle;
 	man->order_seed = o->seed;
 	man->tail = sp_strdup(o->tail_drop ? "drop" : "pad");
@@ -796,6 +942,9 @@ int pack_run(const pack_opts *o, sp_stats *st, pack_result *res, sp_err *err)
 	p->rng_key = sp_mix64(o->seed ^ 0xD1B54A32D192ED03ull);
 	p->in = in;
 	p->res = res;
+	p->n_bk = o->shuffle ? o->shuffle_buckets : 0;
+	if (p->n_bk && (rc = bucket_open_all(p)))
+		goto out;
 	sp_pmap_spec spec = { o->threads > 1 ? o->threads : 1, 0, batch_new, batch_free, batch_produce, batch_work,
 	                      batch_consume, p };
 	rc = sp_pmap_run(&spec, err);

@@ -60,6 +60,7 @@ typedef struct pack_opts {
 	int bos, eos;                 /* -1 auto (add when the tokenizer has one and the stream lacks it), 0 no, 1 yes */
 	int tail_drop;                /* 1: drop the last partial sequence; 0: pad and mask it */
 	int shuffle; uint64_t seed; uint64_t shuffle_buffer; /* document shuffle in a bounded buffer (tokens) */
+	unsigned shuffle_buckets;     /* > 0: global two-pass shuffle through this many temporary bucket files */
 	int order_shuffle;            /* also record a seeded sequence order in the manifest */
 	int on_error_skip;            /* bad documents: skip and count instead of failing */
 	int force;                    /* discard an existing dataset or interrupted run in out_dir */

@@ -259,6 +259,10 @@ static int cmd_encode(int argc, char **argv)
 		sp_free(pos);
 		return rc >= 0 ? rc : cli_failf(prog, CLI_USAGE, "-m MODEL is required");
 	}
+	if (n_pos == 0 && isatty(0)) {
+		sp_free(pos);
+		return cli_failf(prog, CLI_USAGE, "refusing to wait for documents on a terminal; give FILE or a pipe");
+	}
 	int bin = !strcmp(format, "bin");
 	if (bin && (rc = cli_refuse_tty_stdout(prog, out_path)) >= 0) {
 		sp_free(pos);
@@ -524,6 +528,10 @@ static int cmd_decode(int argc, char **argv)
 		sp_free(pos);
 		return cli_failf(prog, CLI_USAGE, !model ? "-m MODEL is required" : "one input at most");
 	}
+	if (n_pos == 0 && isatty(0)) {
+		sp_free(pos);
+		return cli_failf(prog, CLI_USAGE, "refusing to wait for token ids on a terminal; give FILE or a pipe");
+	}
 	sp_err err = SP_ERR_INIT;
 	tok_model *m = NULL;
 	sp_in *in = NULL;
@@ -675,9 +683,99 @@ static int cmd_convert(int argc, char **argv)
 
 /* ------------------------------------------------------------------ train */
 
+/* Sentences from the inputs in order: lines of text files, or lines of JSONL documents' text. */
+typedef struct sent_iter {
+	const char **files; size_t n_files, cur;
+	int jsonl; const char *field;
+	sp_docs *docs; sp_in *in;
+	const char *pend; size_t pend_n;   /* rest of the current document's text */
+	uint64_t doc_line;
+	sp_buf line;
+	const char *name; uint64_t lineno;
+} sent_iter;
+
+static int is_jsonl_name(const char *f) { return strstr(f, ".jsonl") != NULL || strstr(f, ".ndjson") != NULL; }
+
+static void sent_iter_close(sent_iter *it)
+{
+	sp_docs_free(it->docs);
+	sp_in_free(it->in);
+	it->docs = NULL;
+	it->in = NULL;
+	it->pend = NULL;
+	it->pend_n = 0;
+}
+
+/* Returns 1 with the next non-empty sentence in *p, *n (borrowed until the next call), 0 at the end. */
+static int sent_next(sent_iter *it, const char **p, size_t *n, sp_err *err)
+{
+	for (;;) {
+		if (it->pend) {
+			if (it->pend_n == 0) {
+				it->pend = NULL;
+				continue;
+			}
+			const char *nl = memchr(it->pend, '\n', it->pend_n);
+			size_t l = nl ? (size_t)(nl - it->pend) : it->pend_n;
+			*p = it->pend;
+			*n = l;
+			it->pend += l + (nl ? 1 : 0);
+			it->pend_n -= l + (nl ? 1 : 0);
+			if (l)
+				return 1;
+			continue;
+		}
+		if (it->docs) {
+			sp_doc d;
+			int rc = sp_docs_next(it->docs, &d, err);
+			if (rc < 0)
+				return rc;
+			if (rc == 1) {
+				it->pend = d.text ? d.text : "";
+				it->pend_n = d.text_len;
+				it->lineno = d.rec->lineno;
+				continue;
+			}
+			sent_iter_close(it);
+			continue;
+		}
+		if (it->in) {
+			int rc = sp_in_getline(it->in, &it->line, err);
+			if (rc < 0)
+				return rc;
+			if (rc == 1) {
+				it->lineno = sp_in_lineno(it->in);
+				if (!it->line.len)
+					continue;
+				*p = it->line.p;
+				*n = it->line.len;
+				return 1;
+			}
+			sent_iter_close(it);
+			continue;
+		}
+		if (it->cur >= it->n_files)
+			return 0;
+		it->name = it->files[it->cur++];
+		if (it->jsonl || is_jsonl_name(it->name)) {
+			sp_docs_opts dop;
+			memset(&dop, 0, sizeof dop);
+			dop.inputs = &it->name;
+			dop.n_inputs = 1;
+			dop.shard.count = 1;
+			dop.field = it->field;
+			SP_FORWARD(sp_docs_open(&it->docs, &dop, err));
+		} else {
+			SP_FORWARD(sp_in_open(&it->in, it->name, err));
+		}
+	}
+}
+
 typedef struct train_src {
-	tok_trainer *t;
-	uint64_t sample, seen, rng;
+	tok_trainer **tr;              /* one trainer per worker */
+	tok_trainer *t;                /* tr[0] once the others are absorbed */
+	sent_iter it;
+	uint64_t sample, seen, rng, fed;
 	sp_buf *keep;                  /* reservoir of sentences (--sample-size) */
 	uint64_t bytes;
 } train_src;
@@ -690,41 +788,108 @@ static uint64_t next_rand(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-static int train_sentence(train_src *ts, const char *p, size_t n, sp_err *err)
+typedef struct tr_batch { sp_buf text; size_t *off, *len; uint64_t *lineno; const char **name; size_t n, cap; } tr_batch;
+
+static void *tr_batch_new(void *ctx) { (void)ctx; return sp_calloc(1, sizeof(tr_batch)); }
+
+static void tr_batch_free(void *ctx, void *p)
 {
-	ts->bytes += n + 1;
-	if (!ts->sample)
-		return tok_trainer_add(ts->t, p, n, err);
-	uint64_t slot = ts->seen < ts->sample ? ts->seen : next_rand(&ts->rng) % (ts->seen + 1);
-	ts->seen++;
-	if (slot < ts->sample) {
-		sp_buf_reset(&ts->keep[slot]);
-		if (sp_buf_append(&ts->keep[slot], p, n) < 0)
+	(void)ctx;
+	tr_batch *b = p;
+	if (!b)
+		return;
+	sp_buf_release(&b->text);
+	sp_free(b->off);
+	sp_free(b->len);
+	sp_free(b->lineno);
+	sp_free(b->name);
+	sp_free(b);
+}
+
+static int tr_batch_add(tr_batch *b, const char *p, size_t n, const char *name, uint64_t lineno)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 1024;
+		size_t *x;
+		if (!(x = sp_realloc(b->off, cap * sizeof *x))) return SP_ENOMEM;
+		b->off = x;
+		if (!(x = sp_realloc(b->len, cap * sizeof *x))) return SP_ENOMEM;
+		b->len = x;
+		uint64_t *l = sp_realloc(b->lineno, cap * sizeof *l);
+		if (!l) return SP_ENOMEM;
+		b->lineno = l;
+		const char **nm = sp_realloc(b->name, cap * sizeof *nm);
+		if (!nm) return SP_ENOMEM;
+		b->name = nm;
+		b->cap = cap;
+	}
+	b->off[b->n] = b->text.len;
+	b->len[b->n] = n;
+	b->lineno[b->n] = lineno;
+	b->name[b->n] = name;
+	b->n++;
+	return sp_buf_append(&b->text, p, n);
+}
+
+static int tr_produce(void *ctx, void *vb, sp_err *err)
+{
+	train_src *ts = ctx;
+	tr_batch *b = vb;
+	b->n = 0;
+	sp_buf_reset(&b->text);
+	while (b->text.len < (4u << 20) && b->n < 65536) {
+		const char *p;
+		size_t n;
+		if (ts->keep) {
+			if (ts->fed >= ts->sample || ts->fed >= ts->seen)
+				break;
+			p = ts->keep[ts->fed].p ? ts->keep[ts->fed].p : "";
+			n = ts->keep[ts->fed].len;
+			ts->fed++;
+			if (tr_batch_add(b, p, n, "sample", ts->fed) < 0)
+				SP_RAISE(err, SP_ENOMEM, "out of memory");
+			continue;
+		}
+		int rc = sent_next(&ts->it, &p, &n, err);
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			break;
+		ts->bytes += n + 1;
+		if (tr_batch_add(b, p, n, ts->it.name, ts->it.lineno) < 0)
 			SP_RAISE(err, SP_ENOMEM, "out of memory");
 	}
-	return 0;
+	return b->n > 0;
 }
 
-/* Feeds text split into lines (sentences, as spm_train reads them). */
-static int train_text(train_src *ts, const char *p, size_t n, sp_err *err)
+static int tr_work(void *ctx, int worker, void *vb, sp_buf *out, sp_err *err)
 {
-	while (n) {
-		const char *nl = memchr(p, '\n', n);
-		size_t l = nl ? (size_t)(nl - p) : n;
-		if (l)
-			SP_FORWARD(train_sentence(ts, p, l, err));
-		p += l + (nl ? 1 : 0);
-		n -= l + (nl ? 1 : 0);
+	(void)out;
+	train_src *ts = ctx;
+	tr_batch *b = vb;
+	for (size_t i = 0; i < b->n; i++) {
+		int rc = tok_trainer_add(ts->tr[worker], b->text.p + b->off[i], b->len[i], err);
+		if (rc < 0) {
+			sp_err_locate(err, b->name[i], b->lineno[i]);
+			return rc;
+		}
 	}
 	return 0;
 }
 
-static int is_jsonl_name(const char *f) { return strstr(f, ".jsonl") != NULL || strstr(f, ".ndjson") != NULL; }
+static int tr_consume(void *ctx, void *vb, const sp_buf *out, sp_err *err)
+{
+	(void)ctx;
+	(void)vb;
+	(void)out;
+	(void)err;
+	return 0;
+}
 
 static int cmd_train(int argc, char **argv)
 {
 	const char *prog = "spindle tok train", *out_path = NULL, *field = NULL, *users = NULL;
-	long vocab = 0, max_piece = 16, max_sentence = 4192, sample = 0, seed = 1;
+	long vocab = 0, max_piece = 16, max_sentence = 4192, sample = 0, seed = 1, threads = 1;
 	double coverage = 0.99995;
 	int no_bf = 0, no_digits = 0, no_ws_only = 0, no_prefix = 0, remove_ws = 0, quiet = 0, jsonl = 0;
 	const sp_opt table[] = {
@@ -742,6 +907,7 @@ static int cmd_train(int argc, char **argv)
 		{ "sample-size", 0, SP_OPT_INT, &sample, "N", "train on a uniform sample of N sentences (spm_train's input_sentence_size)", NULL, 0, 1L << 40 },
 		{ "seed", 0, SP_OPT_INT, &seed, "N", "seed of the sample (default 1)", NULL, 0, 0 },
 		{ "jsonl", 0, SP_OPT_FLAG, &jsonl, NULL, "inputs are JSONL documents (default for names containing .jsonl)", NULL, 0, 0 },
+		{ "threads", 'j', SP_OPT_INT, &threads, "N", "count words with N threads (the merges are sequential)", NULL, 1, 256 },
 		{ "field", 0, SP_OPT_STR, &field, "NAME", "text field of JSONL documents (default text)", NULL, 0, 0 },
 		{ "quiet", 'q', SP_OPT_FLAG, &quiet, NULL, "no summary on stderr", NULL, 0, 0 },
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
@@ -790,48 +956,48 @@ static int cmd_train(int argc, char **argv)
 	memset(&ts, 0, sizeof ts);
 	ts.sample = (uint64_t)sample;
 	ts.rng = (uint64_t)seed;
+	ts.it.files = pos;
+	ts.it.n_files = n_pos;
+	ts.it.jsonl = jsonl;
+	ts.it.field = field;
 	tok_model *m = NULL;
-	sp_buf out = SP_BUF_INIT, line = SP_BUF_INIT;
-	rc = tok_trainer_new(&ts.t, &o, &err);
+	sp_buf out = SP_BUF_INIT;
+	rc = 0;
+	ts.tr = sp_calloc((size_t)threads, sizeof *ts.tr);
+	if (!ts.tr)
+		rc = sp_err_set_(&err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+	for (long i = 0; rc == 0 && i < threads; i++)
+		rc = tok_trainer_new(&ts.tr[i], &o, &err);
 	if (rc == 0 && sample) {
+		/* first pass: a uniform sample of the sentences (reservoir), then train on it */
 		ts.keep = sp_calloc((size_t)sample, sizeof *ts.keep);
 		if (!ts.keep)
 			rc = sp_err_set_(&err, SP_ENOMEM, __FILE__, __LINE__, "out of memory: --sample-size %ld", sample);
-	}
-	for (size_t f = 0; f < n_pos && rc == 0; f++) {
-		if (jsonl || is_jsonl_name(pos[f])) {
-			sp_docs *d = NULL;
-			sp_docs_opts dop;
-			memset(&dop, 0, sizeof dop);
-			dop.inputs = &pos[f];
-			dop.n_inputs = 1;
-			dop.shard.count = 1;
-			dop.field = field;
-			if ((rc = sp_docs_open(&d, &dop, &err)) == 0) {
-				sp_doc doc;
-				while ((rc = sp_docs_next(d, &doc, &err)) == 1)
-					if ((rc = train_text(&ts, doc.text, doc.text_len, &err)) < 0)
-						break;
+		const char *p;
+		size_t n;
+		while (rc == 0) {
+			if ((rc = sent_next(&ts.it, &p, &n, &err)) != 1)
+				break;
+			rc = 0;
+			ts.bytes += n + 1;
+			uint64_t slot = ts.seen < ts.sample ? ts.seen : next_rand(&ts.rng) % (ts.seen + 1);
+			ts.seen++;
+			if (slot < ts.sample) {
+				sp_buf_reset(&ts.keep[slot]);
+				if (sp_buf_append(&ts.keep[slot], p, n) < 0)
+					rc = sp_err_set_(&err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
 			}
-			sp_docs_free(d);
-		} else {
-			sp_in *in = NULL;
-			if ((rc = sp_in_open(&in, pos[f], &err)) == 0) {
-				while ((rc = sp_in_getline(in, &line, &err)) == 1) {
-					if (line.len && (rc = train_sentence(&ts, line.p, line.len, &err)) < 0) {
-						if (rc == SP_EUTF8)
-							sp_err_locate(&err, pos[f], sp_in_lineno(in));
-						break;
-					}
-				}
-			}
-			sp_in_free(in);
 		}
 		if (rc > 0)
 			rc = 0;
 	}
-	for (uint64_t i = 0; rc == 0 && ts.keep && i < ts.sample && i < ts.seen; i++)
-		rc = tok_trainer_add(ts.t, ts.keep[i].p ? ts.keep[i].p : "", ts.keep[i].len, &err);
+	if (rc == 0) {
+		sp_pmap_spec spec = { (int)threads, 0, tr_batch_new, tr_batch_free, tr_produce, tr_work, tr_consume, &ts };
+		rc = sp_pmap_run(&spec, &err);
+	}
+	for (long i = 1; rc == 0 && i < threads; i++)
+		rc = tok_trainer_absorb(ts.tr[0], ts.tr[i], &err);
+	ts.t = ts.tr ? ts.tr[0] : NULL;
 	double t1 = sp_now();
 	if (rc == 0)
 		rc = tok_trainer_finish(ts.t, &m, &err);
@@ -853,10 +1019,13 @@ static int cmd_train(int argc, char **argv)
 	for (uint64_t i = 0; ts.keep && i < ts.sample; i++)
 		sp_buf_release(&ts.keep[i]);
 	sp_free(ts.keep);
-	tok_trainer_free(ts.t);
+	for (long i = 0; ts.tr && i < threads; i++)
+		tok_trainer_free(ts.tr[i]);
+	sp_free(ts.tr);
+	sent_iter_close(&ts.it);
+	sp_buf_release(&ts.it.line);
 	tok_model_free(m);
 	sp_buf_release(&out);
-	sp_buf_release(&line);
 	sp_free(ucopy);
 	sp_free(pos);
 	return code;

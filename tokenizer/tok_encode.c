@@ -8,6 +8,7 @@
  * (words) are looked up in a per-thread direct-mapped cache before any merging. */
 #include <string.h>
 #include <pthread.h>
+#include <float.h>
 #include "tok_internal.h"
 #include "spindle/mem.h"
 #include "spindle/hash.h"
@@ -17,9 +18,9 @@
 
 /* ------------------------------------------------------------------ per-thread scratch */
 
-#define CACHE_BITS 17
-#define CACHE_KEY 62
-#define CACHE_IDS 14
+#define CACHE_BITS 16
+#define CACHE_KEY 126
+#define CACHE_IDS 30
 typedef struct cache_entry {
 	uint64_t h;
 	uint8_t klen, nid;
@@ -36,7 +37,6 @@ typedef struct scratch {
 	agenda_item *heap; size_t n_heap, cap_heap;
 	uint32_t *ids; size_t cap_ids;  /* one chunk's ids */
 	cache_entry *cache;
-	uint64_t serial;
 } scratch;
 
 static pthread_key_t scratch_key;
@@ -71,15 +71,12 @@ static scratch *get_scratch(const tok_model *m)
 		}
 	}
 	if (!s->cache) {
-		s->cache = sp_malloc(sizeof *s->cache << CACHE_BITS);
+		/* one cache for all models: an entry's hash mixes in the model's serial (below) */
+		s->cache = sp_calloc((size_t)1 << CACHE_BITS, sizeof *s->cache);
 		if (!s->cache)
 			return NULL;
-		s->serial = 0;
 	}
-	if (s->serial != m->serial) {
-		memset(s->cache, 0, sizeof *s->cache << CACHE_BITS);
-		s->serial = m->serial;
-	}
+	(void)m;
 	return s;
 }
 
@@ -313,16 +310,18 @@ static int push_id(scratch *w, size_t *n, uint32_t id)
 
 #define SMALL_CHUNK 48
 
-static inline int small_pair(const tok_model *m, const sym *a, const sym *b, float *score, uint32_t *result)
+#define NO_PAIR (-FLT_MAX)
+
+static inline void small_pair(const tok_model *m, const sym *a, const sym *b, float *score, uint32_t *result)
 {
+	*score = NO_PAIR;
 	if (a->frozen || b->frozen || a->id == TOK_SYM_NONE || b->id == TOK_SYM_NONE)
-		return 0;
+		return;
 	const tok_pair *p = tok_pairs_get(m, a->id, b->id);
-	if (!p)
-		return 0;
-	*score = p->score;
-	*result = p->result;
-	return 1;
+	if (p) {
+		*score = p->score;
+		*result = p->result;
+	}
 }
 
 /* Encodes chunk s[0..n) into w->ids[0..*n_ids). */
@@ -371,18 +370,21 @@ static int bpe_chunk(const tok_model *m, scratch *w, const char *s, size_t n, si
 	w->syms[ns - 1].next = -1;
 	if (ns > 1 && ns <= SMALL_CHUNK) {
 		/* short chunks: repeated scans of a pair array beat a heap (same rule: best, then leftmost) */
+		/* no pair: NO_PAIR, below every real priority (tok_model_finish keeps scores finite) */
 		float ps[SMALL_CHUNK];
 		uint32_t pr[SMALL_CHUNK];
-		uint8_t ok[SMALL_CHUNK];
 		sym *y = w->syms;
 		for (size_t i = 0; i + 1 < ns; i++)
-			ok[i] = small_pair(m, &y[i], &y[i + 1], &ps[i], &pr[i]);
+			small_pair(m, &y[i], &y[i + 1], &ps[i], &pr[i]);
 		for (;;) {
-			size_t best = SIZE_MAX;
-			for (size_t i = 0; i + 1 < ns; i++)
-				if (ok[i] && (best == SIZE_MAX || ps[i] > ps[best]))
+			size_t best = 0;
+			float bs = ps[0];
+			for (size_t i = 1; i + 1 < ns; i++)
+				if (ps[i] > bs) {
+					bs = ps[i];
 					best = i;
-			if (best == SIZE_MAX)
+				}
+			if (bs == NO_PAIR)
 				break;
 			y[best].id = pr[best];
 			y[best].len += y[best + 1].len;
@@ -390,12 +392,13 @@ static int bpe_chunk(const tok_model *m, scratch *w, const char *s, size_t n, si
 			memmove(&y[best + 1], &y[best + 2], tail * sizeof *y);
 			memmove(&ps[best + 1], &ps[best + 2], tail * sizeof *ps);
 			memmove(&pr[best + 1], &pr[best + 2], tail * sizeof *pr);
-			memmove(&ok[best + 1], &ok[best + 2], tail * sizeof *ok);
 			ns--;
+			if (ns == 1)
+				break;
 			if (best > 0)
-				ok[best - 1] = small_pair(m, &y[best - 1], &y[best], &ps[best - 1], &pr[best - 1]);
+				small_pair(m, &y[best - 1], &y[best], &ps[best - 1], &pr[best - 1]);
 			if (best + 1 < ns)
-				ok[best] = small_pair(m, &y[best], &y[best + 1], &ps[best], &pr[best]);
+				small_pair(m, &y[best], &y[best + 1], &ps[best], &pr[best]);
 		}
 		for (size_t i = 0; i < ns; i++)
 			y[i].next = i + 1 < ns ? (int32_t)i + 1 : -1;
@@ -469,7 +472,9 @@ static int encode_chunk(const tok_model *m, scratch *w, const char *s, size_t n,
 	cache_entry *e = NULL;
 	uint64_t h = 0;
 	if (n <= CACHE_KEY) {
-		h = sp_hash64(s, n, 0) | 1;
+		/* XOR with an odd multiple of the model's serial: for one chunk, different models always
+		 * get different h, so an entry never answers for another model (klen 0 marks empty) */
+		h = sp_hash64(s, n, 0) ^ (m->serial * 0x9E3779B97F4A7C15ull);
 		e = &w->cache[h >> (64 - CACHE_BITS)];
 		if (e->h == h && e->klen == n && memcmp(e->key, s, n) == 0)
 			return append_ids(m, out, out0, e->ids, e->nid);
@@ -554,8 +559,16 @@ int tok_decode(const tok_model *m, const uint32_t *ids, size_t n, sp_buf *out, s
 		int t = m->type[id];
 		if (t == TOK_BYTE) {
 			if (nb == sizeof bytes) {
-				rc = flush_bytes(out, bytes, nb);
-				nb = 0;
+				/* flush, but keep a trailing incomplete UTF-8 sequence for the next bytes */
+				size_t j = nb - 1;
+				while (j > nb - 4 && ((uint8_t)bytes[j] & 0xC0) == 0x80)
+					j--;
+				uint8_t lead = bytes[j];
+				size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+				size_t keep = need > nb - j ? nb - j : 0;
+				rc = flush_bytes(out, bytes, nb - keep);
+				memmove(bytes, bytes + nb - keep, keep);
+				nb = keep;
 			}
 			bytes[nb++] = (uint8_t)tok_hex2(tok_sym_str(m, id) + 3);
 			continue;

@@ -3,6 +3,7 @@
  * our own, bounds-checked everywhere: model files are untrusted input), identity and accessors.
  * The tokenizer.json loader is tok_json.c; encoding is tok_encode.c. */
 #include <stdio.h>
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdatomic.h>
@@ -103,6 +104,12 @@ static int add_sym(tok_model *m, const char *s, size_t n, float score, int type)
 	uint32_t id = m->n_sym;
 	m->off[id] = (uint32_t)m->blob.len;
 	m->len[id] = (uint32_t)n;
+	/* priorities stay finite and above -FLT_MAX, the encoder's "no pair" mark (a NaN or infinite
+	 * score in a hostile file must not change which pairs can merge) */
+	if (!(score > -FLT_MAX / 2))
+		score = -FLT_MAX / 2;
+	else if (score > FLT_MAX / 2)
+		score = FLT_MAX / 2;
 	m->score[id] = score;
 	m->type[id] = (uint8_t)type;
 	if (sp_buf_append(&m->blob, s, n) < 0 || sp_buf_appendc(&m->blob, '\0') < 0)

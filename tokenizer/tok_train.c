@@ -127,6 +127,18 @@ void tok_trainer_counts(const tok_trainer *t, uint64_t *sentences, uint64_t *ski
 	*words = t->n_words;
 }
 
+int tok_trainer_absorb(tok_trainer *dst, tok_trainer *src, sp_err *err)
+{
+	for (size_t i = 0; i < src->cap_words; i++) {
+		const word *w = &src->words[i];
+		if (w->off != UINT32_MAX && word_add(dst, src->arena.p + w->off, w->len, w->count) < 0)
+			SP_RAISE(err, SP_ENOMEM, "out of memory");
+	}
+	dst->sentences += src->sentences;
+	dst->skipped += src->skipped;
+	return 0;
+}
+
 static inline int is_ws3(const char *p) { return (uint8_t)p[0] == 0xE2 && (uint8_t)p[1] == 0x96 && (uint8_t)p[2] == 0x81; }
 
 /* Length of the user-defined symbol (whitespace escaped) starting at s, 0 if none. */
@@ -328,8 +340,12 @@ static int pair_better(const bpe *b, int64_t cx, const pair *x, int64_t cy, cons
 	for (;;) {
 		while (xi < 2 && xo == xl[xi]) { xi++; xo = 0; }
 		while (yi < 2 && yo == yl[yi]) { yi++; yo = 0; }
-		if (xi == 2 || yi == 2)
-			return xi == 2 && yi != 2;
+		if (xi == 2 || yi == 2) {
+			if (xi != yi)
+				return xi == 2;
+			/* same string from different splits: a total order keeps training deterministic */
+			return x->a != y->a ? x->a < y->a : x->b < y->b;
+		}
 		uint8_t cx8 = (uint8_t)xs[xi][xo++], cy8 = (uint8_t)ys[yi][yo++];
 		if (cx8 != cy8)
 			return cx8 < cy8;

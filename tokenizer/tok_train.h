@@ -7,7 +7,8 @@
  * fallback pieces, user-defined symbols. Merges are exact greedy BPE (always the most frequent valid
  * pair; ties: shorter piece, then smaller bytes), where spm_train approximates with an active set.
  * Ownership: tok_trainer_new allocates, tok_trainer_free frees; tok_trainer_finish returns a model
- * the caller frees with tok_model_free. Not thread-safe: one trainer per thread. */
+ * the caller frees with tok_model_free. Not thread-safe: one trainer per thread, joined with
+ * tok_trainer_absorb. */
 #ifndef SPINDLE_TOK_TRAIN_H
 #define SPINDLE_TOK_TRAIN_H
 
@@ -31,6 +32,8 @@ typedef struct tok_trainer tok_trainer;
 int tok_trainer_new(tok_trainer **out, const tok_train_opts *o, sp_err *err);
 /* Adds one sentence (a line, without its newline; must be valid UTF-8). Returns 0, SP_EUTF8, SP_ENOMEM. */
 int tok_trainer_add(tok_trainer *t, const char *s, size_t n, sp_err *err);
+/* Adds src's word counts into dst (trainers fed by different threads). src is unchanged. */
+int tok_trainer_absorb(tok_trainer *dst, tok_trainer *src, sp_err *err);
 /* Counts for reporting. */
 void tok_trainer_counts(const tok_trainer *t, uint64_t *sentences, uint64_t *skipped, uint64_t *words);
 /* Learns the vocabulary and returns the model. */

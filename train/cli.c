@@ -14,6 +14,8 @@
 #include "ckpt.h"
 #include "data.h"
 #include "data_chat.h"
+#include "device.h"
+#include "dist.h"
 #include "sample.h"
 #include "trainer.h"
 #include "spindle/io.h"
@@ -27,6 +29,8 @@ typedef struct targs {
 	long dim, layers, heads, kv_heads, hidden, rank, world, stop_after;
 	double lr, min_lr_ratio, clip, wd, spike_k;
 	int resume, doc_mask, skip_spikes;
+	const char *device;     /* device (train/cuda): --device, --naive-attention */
+	int naive_attention;
 } targs;
 
 static void set_threads(long n)
@@ -114,11 +118,30 @@ static void train_options(targs *a, sp_opt *t, size_t *n)
 	OPT("rank", SP_OPT_INT, &a->rank, "I", "pretrain: this job's rank in a data-parallel run (default 0)");
 	OPT("world", SP_OPT_INT, &a->world, "N", "pretrain: number of data-parallel ranks (default 1)");
 	OPT("threads", SP_OPT_INT, &a->threads, "N", "CPU threads (default: all cores)");
+	OPT("device", SP_OPT_STR, &a->device, "cpu|cuda|auto", "where to train: cuda needs bin/spindle-cuda (make cuda) and a GPU; auto (default) takes the GPU when there is one. Under mpirun/srun with --device cuda, ranks average gradients over NCCL");
+	OPT("naive-attention", SP_OPT_FLAG, &a->naive_attention, NULL, "cuda: the reference attention kernel (stores T x T probabilities) instead of the fused one");
 	t[(*n)++] = (sp_opt){ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 };
 #undef OPT
 }
 
 enum { MODE_PRETRAIN, MODE_SFT, MODE_RM };
+
+/* device (train/cuda): a data-parallel checkpoint comes from rank 0, whose data cursor names rank 0;
+ * every other rank continues at the same position in its own part of the shards. */
+static int reseek_rank(train_data *d, int rank, sp_err *err)
+{
+	sp_buf b = SP_BUF_INIT;
+	d->tell(d->ctx, &b);
+	json_object *o = json_tokener_parse(b.p ? b.p : ""), *x;
+	sp_buf_release(&b);
+	int rc = 0;
+	if (o && json_object_object_get_ex(o, "rank", &x)) {
+		json_object_object_add(o, "rank", json_object_new_int(rank));
+		rc = d->seek(d->ctx, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), err);
+	}
+	json_object_put(o);
+	return rc;
+}
 
 static int run_training(int mode, int argc, char **argv)
 {
@@ -179,6 +202,24 @@ static int run_training(int mode, int argc, char **argv)
 	if (a.steps <= 0 || a.batch <= 0 || a.accum <= 0 || !(a.lr > 0) || a.world <= 0 || a.rank < 0 || a.rank >= a.world)
 		return cli_failf(prog, CLI_USAGE, "--steps, --batch, --accum, --lr and --world must be positive, 0 <= --rank < --world");
 	set_threads(a.threads);
+	/* device (train/cuda): the device, and on a GPU the data-parallel group mpirun/srun started */
+	int dev_kind = DEVICE_CPU;
+	dist_env de;
+	train_device *dev = NULL;
+	{
+		char gname[200], why[256];
+		sp_err derr = SP_ERR_INIT;
+		int ngpu = device_gpu_count(gname, sizeof gname, why, sizeof why);
+		if (device_choose(a.device, device_built_with_cuda(), ngpu, why, &dev_kind, &derr) < 0 ||
+		    dist_env_read(&de, NULL, NULL, &derr) < 0)
+			return cli_fail(prog, &derr);
+		if (dev_kind == DEVICE_CUDA && de.world > 1) {
+			a.rank = de.rank;
+			a.world = de.world;
+		} else {
+			de.world = 1;
+		}
+	}
 
 	sp_err err = SP_ERR_INIT;
 	tok_model *tok = NULL;
@@ -289,13 +330,26 @@ static int run_training(int mode, int argc, char **argv)
 	o.tokenizer_id = model_tok;
 	o.bos = tok ? tok_bos_id(tok) : -1;
 	o.eos = tok ? tok_eos_id(tok) : -1;
+	o.device_acts = dev_kind == DEVICE_CUDA;
 	if (trainer_init(&t, &o, &cfg, &d, stdout, &err) < 0) {
 		code = cli_fail(prog, &err);
 		goto done;
 	}
 	have_trainer = 1;
+	if (dev_kind == DEVICE_CUDA) {
+		if (train_device_open_dist("cuda", &t, !a.naive_attention, &de, a.out, &dev, &err) < 0) {
+			code = cli_fail(prog, &err);
+			goto done;
+		}
+		t.dev = dev;
+		fprintf(stderr, "%s: on %s", prog, dev->name);
+		if (de.world > 1)
+			fprintf(stderr, ", rank %d of %d (%s)", de.rank, de.world, de.launcher);
+		fputc('\n', stderr);
+	}
+	int saver = de.world <= 1 || de.rank == 0;   /* data-parallel ranks hold the same weights: rank 0 saves */
 	if (a.resume && file_exists(a.out, "trainer_state.json")) {
-		if (trainer_resume(&t, a.out, &err) < 0) {
+		if (trainer_resume(&t, a.out, &err) < 0 || (de.world > 1 && de.rank > 0 && reseek_rank(&d, de.rank, &err) < 0)) {
 			code = cli_fail(prog, &err);
 			goto done;
 		}
@@ -307,6 +361,8 @@ static int run_training(int mode, int argc, char **argv)
 			goto done;
 		}
 		fprintf(stderr, "%s: initialised from %s (%zu tensors not in it kept fresh)\n", prog, a.init_from, missing);
+		if (t.dev)
+			t.dev->ops->push(t.dev->ctx, &t.m, &t.opt);
 	}
 	if (sp_mkdir_p(a.out, &err) < 0) {
 		code = cli_fail(prog, &err);
@@ -325,18 +381,20 @@ static int run_training(int mode, int argc, char **argv)
 		}
 		if (t.step == start + 1)
 			first = t.last_loss;
-		if (o.save_every > 0 && t.step % o.save_every == 0 && t.step < stop && trainer_save(&t, a.out, &err) < 0) {
+		if (saver && o.save_every > 0 && t.step % o.save_every == 0 && t.step < stop && trainer_save(&t, a.out, &err) < 0) {
 			code = cli_fail(prog, &err);
 			goto done;
 		}
 	}
-	if (trainer_save(&t, a.out, &err) < 0) {
+	if (saver && trainer_save(&t, a.out, &err) < 0) {
 		code = cli_fail(prog, &err);
 		goto done;
 	}
 	fprintf(stderr, "%s: %ld steps, loss %.4f -> %.4f, %ld spikes; checkpoint in %s\n", prog, t.step - start,
 	        (double)first, (double)t.last_loss, t.n_spikes, a.out);
 done:
+	t.dev = NULL;
+	train_device_close(dev);
 	if (have_trainer)
 		trainer_release(&t);
 	if (d.free)
@@ -366,6 +424,8 @@ static int cmd_eval(int argc, char **argv)
 	const char *category = "all";
 	long batch = 8, max_batches = 0, threads = 0;
 	int doc_mask = 0;
+	const char *device = NULL;   /* device (train/cuda) */
+	train_device *dev = NULL;
 	const sp_opt table[] = {
 		{ "model", 0, SP_OPT_STR, &model_dir, "DIR", "checkpoint folder (config.json + model.safetensors)", NULL, 0, 0 },
 		{ "data", 0, SP_OPT_STR, &data, "PATH", "held-out shards folder (LM) or preference export JSONL (reward model)", NULL, 0, 0 },
@@ -376,6 +436,7 @@ static int cmd_eval(int argc, char **argv)
 		{ "max-batches", 0, SP_OPT_INT, &max_batches, "N", "stop after N batches (default: one pass over the data)", NULL, 0, 0 },
 		{ "doc-mask", 0, SP_OPT_FLAG, &doc_mask, NULL, "attention and positions stop at document boundaries", NULL, 0, 0 },
 		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads", NULL, 0, 0 },
+		{ "device", 0, SP_OPT_STR, &device, "cpu|cuda|auto", "where to evaluate (default auto: the GPU in a CUDA build when there is one)", NULL, 0, 0 },
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
 	};
 	const char **pos;
@@ -391,6 +452,13 @@ static int cmd_eval(int argc, char **argv)
 		return cli_failf(prog, CLI_USAGE, "--model and --data are required");
 	set_threads(threads);
 	sp_err err = SP_ERR_INIT;
+	{ /* device (train/cuda): a wrong --device fails before any work */
+		int kind;
+		char why[256];
+		int ngpu = device_gpu_count(NULL, 0, why, sizeof why);
+		if (device_choose(device, device_built_with_cuda(), ngpu, why, &kind, &err) < 0)
+			return cli_fail(prog, &err);
+	}
 	model_config c;
 	uint64_t tok_id;
 	if (ckpt_read_config(model_dir, &c, &tok_id, &err) < 0)
@@ -417,7 +485,8 @@ static int cmd_eval(int argc, char **argv)
 			goto done;
 		}
 		if (load_model_dir(prog, model_dir, (int)batch, d.seq_len, &m, NULL, &code) < 0 ||
-		    train_batch_alloc(&b, (int)batch, d.seq_len, &err) < 0) {
+		    train_batch_alloc(&b, (int)batch, d.seq_len, &err) < 0 ||
+		    train_device_open_model(device, &m, (int)batch, d.seq_len, 1, &dev, &err) < 0) {
 			if (code == CLI_OK)
 				code = cli_fail(prog, &err);
 			goto done;
@@ -436,9 +505,15 @@ static int cmd_eval(int argc, char **argv)
 			rows += (uint64_t)b.B;
 			model_batch mb = train_batch_view(&b);
 			size_t n;
-			model_forward(&m, &mb, NULL, &n);
-			for (size_t i = 0; i < (size_t)b.B * b.T; i++)
-				sum += m.losses[i];
+			if (dev) { /* the device's mean over counted targets, back to a sum */
+				float mean;
+				dev->ops->forward(dev->ctx, &mb, &mean, &n, NULL);
+				sum += n ? (double)mean * (double)n : 0.0;
+			} else {
+				model_forward(&m, &mb, NULL, &n);
+				for (size_t i = 0; i < (size_t)b.B * b.T; i++)
+					sum += m.losses[i];
+			}
 			count += n;
 		}
 		double loss = count ? sum / (double)count : NAN;
@@ -461,7 +536,8 @@ static int cmd_eval(int argc, char **argv)
 			goto done;
 		}
 		if (load_model_dir(prog, model_dir, 2 * (int)batch, c.max_seq_len, &m, NULL, &code) < 0 ||
-		    train_batch_alloc(&b, 2 * (int)batch, c.max_seq_len, &err) < 0) {
+		    train_batch_alloc(&b, 2 * (int)batch, c.max_seq_len, &err) < 0 ||
+		    train_device_open_model(device, &m, 2 * (int)batch, c.max_seq_len, 1, &dev, &err) < 0) {
 			if (code == CLI_OK)
 				code = cli_fail(prog, &err);
 			goto done;
@@ -474,7 +550,10 @@ static int cmd_eval(int argc, char **argv)
 			if (filled == 0)
 				break;
 			model_batch mb = train_batch_view(&b);
-			model_forward(&m, &mb, NULL, NULL);
+			if (dev)
+				dev->ops->forward(dev->ctx, &mb, NULL, NULL, m.rewards);
+			else
+				model_forward(&m, &mb, NULL, NULL);
 			for (int i = 0; i < filled; i++) {
 				float rc_ = m.rewards[2 * i], rr = m.rewards[2 * i + 1];
 				int lv = b.rating[i];
@@ -496,6 +575,7 @@ static int cmd_eval(int argc, char **argv)
 		printf("}}\n");
 	}
 done:
+	train_device_close(dev);
 	model_release(&m);
 	train_batch_release(&b);
 	if (d.free)
@@ -538,17 +618,31 @@ static void iso_now(char *buf, size_t n)
 }
 
 /* Generates after ids (prompt) into out_ids; returns finish reason "stop" or "length". */
-static const char *generate(decode_state *ds, const model *m, const tok_ids *prompt, long max_new, float temp, float top_p,
-                            int32_t eos, train_rng *r, tok_ids *out)
+/* one decoding step on the device's KV cache (train/cuda) when there is one, else the CPU's */
+static const float *step_token(decode_state *ds, device_decoder *dd, const model *m, int32_t t)
 {
-	decode_reset(ds);
+	if (!dd)
+		return decode_step(ds, m, t);
+	ds->n++;
+	return device_decoder_step(dd, t);
+}
+
+static const char *generate(decode_state *ds, device_decoder *dd, const model *m, const tok_ids *prompt, long max_new,
+                            float temp, float top_p, int32_t eos, train_rng *r, tok_ids *out)
+{
+	if (dd) {
+		device_decoder_reset(dd);
+		ds->n = 0;
+	} else {
+		decode_reset(ds);
+	}
 	out->n = 0;
 	/* a prompt longer than the context keeps its end, leaving room for the answer (up to half) */
 	size_t room = (size_t)(max_new < ds->n_ctx / 2 ? max_new : ds->n_ctx / 2), keep = (size_t)ds->n_ctx - (room ? room : 1);
 	size_t start = prompt->n > keep ? prompt->n - keep : 0;
 	const float *lg = NULL;
 	for (size_t i = start; i < prompt->n; i++)
-		lg = decode_step(ds, m, (int32_t)prompt->v[i]);
+		lg = step_token(ds, dd, m, (int32_t)prompt->v[i]);
 	for (long k = 0; k < max_new; k++) {
 		if (!lg || ds->n >= ds->n_ctx)
 			return "length";
@@ -556,7 +650,7 @@ static const char *generate(decode_state *ds, const model *m, const tok_ids *pro
 		if (t == eos)
 			return "stop";
 		tok_ids_push(out, (uint32_t)t);
-		lg = decode_step(ds, m, t);
+		lg = step_token(ds, dd, m, t);
 	}
 	return "length";
 }
@@ -567,6 +661,8 @@ static int cmd_sample(int argc, char **argv)
 	const char *out_path = "-", *variant = NULL, *model_name = NULL;
 	long max_new = 128, seed = 1, n_per = 1, threads = 0;
 	double temp = 0.8, top_p = 0.9;
+	const char *device = NULL;   /* device (train/cuda) */
+	device_decoder *dd = NULL;
 	const sp_opt table[] = {
 		{ "model", 0, SP_OPT_STR, &model_dir, "DIR", "checkpoint folder", NULL, 0, 0 },
 		{ "tokenizer", 0, SP_OPT_STR, &tokenizer, "FILE", "the model's tokenizer (.model or tokenizer.json)", NULL, 0, 0 },
@@ -581,6 +677,7 @@ static int cmd_sample(int argc, char **argv)
 		{ "variant", 0, SP_OPT_STR, &variant, "NAME", "the \"variant\" field (e.g. sft, rlhf-v1, step-1000)", NULL, 0, 0 },
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "write here (atomically) instead of stdout", NULL, 0, 0 },
 		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads", NULL, 0, 0 },
+		{ "device", 0, SP_OPT_STR, &device, "cpu|cuda|auto", "where to decode (default auto: the GPU in a CUDA build when there is one)", NULL, 0, 0 },
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
 	};
 	const char **pos;
@@ -628,7 +725,13 @@ static int cmd_sample(int argc, char **argv)
 		code = cli_failf(prog, CLI_REJECTED, "%s: the tokenizer has more tokens than the model", tokenizer);
 		goto done;
 	}
-	if (decode_init(&ds, &m, m.cfg.max_seq_len, &err) < 0 || sp_out_open(&out, out_path, 0, &err) < 0) {
+	if (device_decoder_open(device, &m, m.cfg.max_seq_len, &dd, &err) < 0) {
+		code = cli_fail(prog, &err);
+		goto done;
+	}
+	if (dd) /* the GPU holds the cache: the CPU decoder only counts positions */
+		ds.n_ctx = m.cfg.max_seq_len;
+	if ((!dd && decode_init(&ds, &m, m.cfg.max_seq_len, &err) < 0) || sp_out_open(&out, out_path, 0, &err) < 0) {
 		code = cli_fail(prog, &err);
 		goto done;
 	}
@@ -641,7 +744,7 @@ static int cmd_sample(int argc, char **argv)
 			goto done;
 		}
 		for (long k = 0; k < n_per; k++) {
-			generate(&ds, &m, &ids, max_new, (float)temp, (float)top_p, eos, &r, &gen);
+			generate(&ds, dd, &m, &ids, max_new, (float)temp, (float)top_p, eos, &r, &gen);
 			sp_buf_reset(&text);
 			sp_buf_reset(&line);
 			/* decode prompt and completion together (a piece's leading space survives), then
@@ -696,7 +799,7 @@ static int cmd_sample(int argc, char **argv)
 			for (long k = 0; k < n_per; k++) {
 				uint64_t sample_seed = (uint64_t)seed * 1000003u + rec.lineno * 101u + (uint64_t)k;
 				rng_seed(&r, sample_seed);
-				const char *why = generate(&ds, &m, &ids, max_new, (float)temp, (float)top_p, eos, &r, &gen);
+				const char *why = generate(&ds, dd, &m, &ids, max_new, (float)temp, (float)top_p, eos, &r, &gen);
 				sp_buf_reset(&text);
 				sp_buf_reset(&line);
 				if (tok_decode(tok, gen.v, gen.n, &text, &err) < 0) {
@@ -738,6 +841,7 @@ done:
 	tok_ids_release(&gen);
 	sp_buf_release(&text);
 	sp_buf_release(&line);
+	device_decoder_close(dd);
 	decode_release(&ds);
 	model_release(&m);
 	tok_model_free(tok);

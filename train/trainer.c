@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include "ckpt.h"
+#include "device.h"
 #include "trainer.h"
 #include "spindle/io.h"
 #include "spindle/mem.h"
@@ -38,7 +39,8 @@ int trainer_init(trainer *t, const train_opts *o, const model_config *cfg, train
 	t->data = d;
 	t->log = log;
 	int rows = o->mode == TRAIN_RM ? 2 * o->batch : o->batch;
-	SP_FORWARD(model_init(&t->m, cfg, rows, d->seq_len, err));
+	/* device_acts: the host model holds parameters for checkpoints only (a 1 x 1 activation block) */
+	SP_FORWARD(model_init(&t->m, cfg, o->device_acts ? 1 : rows, o->device_acts ? 1 : d->seq_len, err));
 	model_init_weights(&t->m, o->seed);
 	rng_seed(&t->rng, o->seed ^ 0x5EEDull);
 	int rc = adamw_init(&t->opt, t->m.n_params, err);
@@ -75,7 +77,11 @@ int trainer_step(trainer *t, sp_err *err)
 	float lr = lr_schedule(t->step, o->warmup, o->steps, o->lr, o->min_lr_ratio);
 	sp_buf_reset(&t->prov);
 	sp_buf_appendc(&t->prov, '[');
-	model_zero_grad(m);
+	train_device *dev = t->dev;
+	if (dev)
+		dev->ops->zero_grad(dev->ctx);
+	else
+		model_zero_grad(m);
 	for (int a = 0; a < o->accum; a++) {
 		SP_FORWARD(t->data->next(t->data->ctx, b, err));
 		if (a)
@@ -89,10 +95,14 @@ int trainer_step(trainer *t, sp_err *err)
 			float rc[512], rr[512], dc[512], dr[512], dre[1024];
 			if (P > 512)
 				SP_RAISE(err, SP_EUSAGE, "at most 512 pairs per micro-batch");
-			model_forward(m, &mb, NULL, NULL);
+			const float *rw = m->rewards;
+			if (dev) /* (a device model's host twin has no activations: rewards come into dre) */
+				dev->ops->forward(dev->ctx, &mb, NULL, NULL, (float *)(rw = dre));
+			else
+				model_forward(m, &mb, NULL, NULL);
 			for (int i = 0; i < P; i++) {
-				rc[i] = m->rewards[2 * i];
-				rr[i] = m->rewards[2 * i + 1];
+				rc[i] = rw[2 * i];
+				rr[i] = rw[2 * i + 1];
 				correct += rc[i] > rr[i];
 			}
 			pairs += P;
@@ -101,30 +111,49 @@ int trainer_step(trainer *t, sp_err *err)
 				dre[2 * i] = dc[i] / (float)o->accum;
 				dre[2 * i + 1] = dr[i] / (float)o->accum;
 			}
-			model_backward(m, &mb, 0, dre);
+			if (dev)
+				dev->ops->backward(dev->ctx, &mb, 0, dre);
+			else
+				model_backward(m, &mb, 0, dre);
 			for (int i = 0; i < b->B; i++)
 				tokens += (uint64_t)b->last[i] + 1;
 		} else {
 			float loss;
 			size_t n;
-			model_forward(m, &mb, &loss, &n);
+			if (dev)
+				dev->ops->forward(dev->ctx, &mb, &loss, &n, NULL);
+			else
+				model_forward(m, &mb, &loss, &n);
 			if (n == 0)
 				loss = 0;
 			loss_sum += loss;
-			if (n)
+			if (n && dev)
+				dev->ops->backward(dev->ctx, &mb, 1.0f / ((float)n * (float)o->accum), NULL);
+			else if (n)
 				model_backward(m, &mb, 1.0f / ((float)n * (float)o->accum), NULL);
 			tokens += (uint64_t)b->B * b->T;
 		}
 	}
 	sp_buf_appendc(&t->prov, ']');
 	float loss = (float)(loss_sum / o->accum);
-	float norm = adamw_clip(m->grads, m->n_params, o->clip);
+	if (dev) /* data-parallel ranks log, and judge spikes on, the mean over ranks: they must agree */
+		loss = train_device_mean(dev, loss);
+	float norm, gscale = 1.0f;
+	if (dev) { /* the device scales the gradients inside AdamW, as adamw_clip would have */
+		norm = dev->ops->grad_norm(dev->ctx);
+		if (o->clip > 0 && norm > o->clip)
+			gscale = o->clip / (norm + 1e-6f);
+	} else {
+		norm = adamw_clip(m->grads, m->n_params, o->clip);
+	}
 	/* spike: judged against an exponential moving mean and variance of earlier steps' losses */
 	double sd = sqrt(t->spike_var);
 	int spike = o->spike_k > 0 && t->spike_n >= o->spike_warmup && loss > t->spike_mean + o->spike_k * sd;
 	int skipped = spike && o->skip_spikes;
 	int finite = isfinite(loss) && isfinite(norm);
-	if (!skipped && finite)
+	if (!skipped && finite && dev)
+		dev->ops->update(dev->ctx, lr, &o->hp, ++t->opt.t, gscale);
+	else if (!skipped && finite)
 		adamw_update(&t->opt, m, lr, &o->hp);
 	if (!spike && finite) {
 		double alpha = t->spike_n < 10 ? 1.0 / (double)(t->spike_n + 1) : 0.05, dlt = loss - t->spike_mean;
@@ -169,6 +198,8 @@ int trainer_save(trainer *t, const char *dir, sp_err *err)
 {
 	char path[4096];
 	st_writer w = ST_WRITER_INIT;
+	if (t->dev)
+		t->dev->ops->pull(t->dev->ctx, &t->m, &t->opt);
 	SP_FORWARD(sp_mkdir_p(dir, err));
 	snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
 	int rc = model_add_tensors(&w, &t->m, t->opt.m, "m.", err);
@@ -254,5 +285,7 @@ int trainer_resume(trainer *t, const char *dir, sp_err *err)
 	rc = model_read_tensors(&f, &t->m, t->opt.m, "m.", 0, NULL, path, err);
 	rc = rc ? rc : model_read_tensors(&f, &t->m, t->opt.v, "v.", 0, NULL, path, err);
 	st_release(&f);
+	if (rc == 0 && t->dev)
+		t->dev->ops->push(t->dev->ctx, &t->m, &t->opt);
 	return rc;
 }

@@ -27,6 +27,7 @@ typedef struct train_opts {
 	int skip_spikes;         /* drop the update of a spiking batch */
 	uint64_t tokenizer_id;
 	int bos, eos;
+	int device_acts;         /* activations live on a device (train_device): the host model keeps none */
 } train_opts;
 
 void train_opts_default(train_opts *o);
@@ -45,6 +46,7 @@ typedef struct trainer {
 	float last_loss;
 	FILE *log;               /* JSONL step log (stdout in the CLI); NULL = silent */
 	sp_buf line, prov;
+	struct train_device *dev; /* device hook (device.h, train/cuda): NULL = the CPU; borrowed */
 } trainer;
 
 /* Builds the model for cfg (weights initialised from o->seed), the optimizer and the batch buffer. */

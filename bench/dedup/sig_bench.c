@@ -39,7 +39,7 @@ static void *run(void *arg)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: sig_bench FILE.jsonl THREADS\n");
+		fprintf(stderr, "usage: sig_bench FILE.jsonl THREADS [PERMUTATIONS]\n");
 		return 2;
 	}
 	int nt = atoi(argv[2]);
@@ -68,7 +68,7 @@ int main(int argc, char **argv)
 		nd++;
 	}
 	sp_docs_free(d);
-	dd_perms_init(&perms, 112, 1);
+	dd_perms_init(&perms, argc > 3 ? atoi(argv[3]) : 112, 1);
 	job *jobs = calloc((size_t)nt, sizeof *jobs);
 	pthread_t *th = calloc((size_t)nt, sizeof *th);
 	double w0 = now(CLOCK_MONOTONIC);

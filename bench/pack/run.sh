@@ -17,14 +17,14 @@ cc -O2 -std=c11 -D_GNU_SOURCE -Ilib/include -o "$W/reader_bench" bench/pack/read
 bytes=$(stat -c %s "$W/in.bin")
 ntok=$(( (bytes - 40) / 4 ))   # close enough: ids dominate the stream
 cat "$W/in.bin" > /dev/null    # warm the page cache
-best() { # best of 3 wall times of "$@"
-	local b=999999
+best() { # "wall cpu" seconds of the fastest of 3 runs of "$@" (cpu = user + system)
+	local b=999999 bc=0
 	for _ in 1 2 3; do
-		local t0 t1
-		t0=$(date +%s.%N); "$@" >/dev/null 2>&1; t1=$(date +%s.%N)
-		b=$(echo "$t1 - $t0" | bc -l | awk -v b="$b" '{print ($1 < b) ? $1 : b}')
+		/usr/bin/time -f "%e %U %S" -o "$W/.time" "$@" >/dev/null 2>&1
+		read -r e u s < "$W/.time"
+		if awk -v a="$e" -v b="$b" 'BEGIN{exit !(a < b)}'; then b=$e; bc=$(awk -v u="$u" -v s="$s" 'BEGIN{print u + s}'); fi
 	done
-	echo "$b"
+	echo "$b $bc"
 }
 t_cat=$(best sh -c "cat '$W/in.bin' > /dev/null")
 t_cp=$(best sh -c "cp '$W/in.bin' '$W/copy.bin'")
@@ -34,19 +34,22 @@ t_sync=$(best $B pack -q --force --seq-len 4096 -o "$W/plain" "$W/in.bin")
 t_zstd=$(best $B pack -q --force --no-sync --zstd --seq-len 4096 -o "$W/zstd" "$W/in.bin")
 t_plain2=$(best $B pack -q --force --no-sync --threads 2 --seq-len 4096 -o "$W/plain" "$W/in.bin")
 t_zstd2=$(best $B pack -q --force --no-sync --zstd --threads 2 --seq-len 4096 -o "$W/zstd" "$W/in.bin")
-rate() { awk -v n="$ntok" -v t="$1" 'BEGIN{printf "%.1f", n / t / 1e6}'; }
-ratio() { awk -v a="$1" -v b="$t_cat" 'BEGIN{printf "%.2f", a / b}'; }
-echo "input: $W/in.bin (pack writes there too), $bytes bytes, ~$ntok tokens; $(nproc) cores"
+rate() { awk -v n="$ntok" -v t="${1% *}" 'BEGIN{printf "%.1f", n / t / 1e6}'; }
+ratio() { awk -v a="${1% *}" -v b="${t_cat% *}" 'BEGIN{printf "%.2f", a / b}'; }
+cpu() { echo "${1#* }"; }
+cratio() { awk -v a="${1#* }" -v b="${t_cat#* }" 'BEGIN{printf "%.1f", (b > 0) ? a / b : 0}'; }
+row() { echo "| $1 | ${2% *} | $(rate "$2") | $(ratio "$2") | $(cpu "$2") | $(cratio "$2") |"; }
+echo "input: $W/in.bin (pack writes there too), $bytes bytes, ~$ntok tokens; $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
 echo
-echo "| run | seconds | M tokens/s | time / cat time |"
-echo "|---|---|---|---|"
-echo "| cat FILE > /dev/null (reference) | $t_cat | $(rate "$t_cat") | 1.00 |"
-echo "| cp FILE (read + write the same bytes; reference) | $t_cp | $(rate "$t_cp") | $(ratio "$t_cp") |"
-echo "| spindle pack, uncompressed, --no-sync | $t_plain | $(rate "$t_plain") | $(ratio "$t_plain") |"
-echo "| spindle pack, uncompressed, fsync per shard | $t_sync | $(rate "$t_sync") | $(ratio "$t_sync") |"
-echo "| spindle pack --threads 2, uncompressed, --no-sync | $t_plain2 | $(rate "$t_plain2") | $(ratio "$t_plain2") |"
-echo "| spindle pack --zstd (level 3, frame per sequence) | $t_zstd | $(rate "$t_zstd") | $(ratio "$t_zstd") |"
-echo "| spindle pack --zstd --threads 2 | $t_zstd2 | $(rate "$t_zstd2") | $(ratio "$t_zstd2") |"
+echo "| run | wall s | M tokens/s | wall / cat | cpu s | cpu / cat |"
+echo "|---|---|---|---|---|---|"
+row "cat FILE > /dev/null (reference)" "$t_cat"
+row "cp FILE (read + write the same bytes; reference)" "$t_cp"
+row "spindle pack, uncompressed, --no-sync" "$t_plain"
+row "spindle pack, uncompressed, fsync per shard" "$t_sync"
+row "spindle pack --threads 2, uncompressed, --no-sync" "$t_plain2"
+row "spindle pack --zstd (level 3, frame per sequence)" "$t_zstd"
+row "spindle pack --zstd --threads 2" "$t_zstd2"
 pb=$(cat "$W"/plain/shard-*.bin | wc -c); zb=$(cat "$W"/zstd/shard-*.bin | wc -c)
 echo
 echo "shards: uncompressed $pb bytes, zstd $zb bytes ($(awk -v a="$zb" -v b="$pb" 'BEGIN{printf "%.2f", a/b}') of uncompressed; random ids compress poorly, real text better)"

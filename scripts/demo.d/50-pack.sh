@@ -13,7 +13,7 @@ model=
 for m in "$DEMO"/tokenizer.model "$DEMO"/tok.model "$DEMO"/tokenizer.json; do
 	[ -f "$m" ] && { model=$m; break; }
 done
-"$SPINDLE" pack -q ${model:+-m "$model"} --seq-len "${DEMO_SEQ_LEN:-256}" --shard-size 256 --shuffle --seed 1 --force -o "$DEMO/shards" "$in"
+"$SPINDLE" pack -q ${model:+-m "$model"} --seq-len "${DEMO_SEQ_LEN:-256}" --shard-size 4096 --shuffle --seed 1 --force -o "$DEMO/shards" "$in"
 "$SPINDLE" shards verify "$DEMO/shards"
 "$SPINDLE" shards stats "$DEMO/shards"
 if [ -n "$model" ]; then

@@ -58,10 +58,18 @@ check_eq "schema version recorded" "$latest" "$(sq 'PRAGMA user_version')"
 # Migrations: a database made by migration 1 alone is brought up to date, its data kept.
 SQL="$(cd "$(dirname "$0")/../.." && pwd)/schemas/annotate.sql"
 sed -n '/^-- @migration 1:/,/^-- @migration 2:/p' "$SQL" | sqlite3 "$T/old.db"
-sqlite3 "$T/old.db" "PRAGMA user_version = 1; INSERT INTO prompts(id, category, dialog, n_turns, created_at) VALUES ('old', 'safety', '[{\"role\":\"user\",\"content\":\"x\"}]', 1, 0)"
+sqlite3 "$T/old.db" "PRAGMA user_version = 1; INSERT INTO prompts(id, category, dialog, n_turns, created_at) VALUES ('old', 'safety', '[{\"role\":\"user\",\"content\":\"x\"}]', 1, 0);
+	INSERT INTO annotators(id, name, created_at) VALUES (1, 'a', 0), (2, 'b', 0);
+	INSERT INTO tasks(id, kind, prompt_id, replicas, created_at) VALUES (1, 'sft', 'old', 2, 0);
+	INSERT INTO annotations(task_id, annotator_id, kind, status, response_text, source, started_at, created_at)
+	VALUES (1, 1, 'sft', 'final', 'r', 'written', 0, 1), (1, 2, 'sft', 'undone', 'r', 'written', 0, 1)"
 check "an old database opens" "$SPINDLE" annotate config --db "$T/old.db"
 check_eq "and is migrated to the latest version, data kept" "$latest 1 1" \
 	"$(sqlite3 "$T/old.db" "SELECT (SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM prompts), (SELECT count(*) FROM sqlite_master WHERE name = 'assignments_task_annotator')" | tr '|' ' ')"
 sqlite3 "$T/old.db" "PRAGMA user_version = 99"
 check_rc "a database from a newer spindle is refused" 1 "$SPINDLE" annotate report --db "$T/old.db"
 check_grep "saying so" "schema version 99 is newer" "$T/.out"
+check_eq "migration 3 counted the old final answers" "1" "$(sqlite3 "$T/old.db" "SELECT n_final FROM tasks WHERE id = 1")"
+sqlite3 "$T/old.db" "PRAGMA user_version = $latest; UPDATE annotations SET status = 'undone' WHERE annotator_id = 1;
+	INSERT INTO annotations(task_id, annotator_id, kind, status, response_text, source, started_at, created_at) VALUES (1, 2, 'sft', 'final', 's', 'written', 0, 2), (1, 1, 'sft', 'final', 't', 'written', 0, 3)"
+check_eq "triggers keep n_final equal to the final answers" "2 2" "$(sqlite3 "$T/old.db" "SELECT n_final, (SELECT count(*) FROM annotations WHERE task_id = 1 AND status = 'final') FROM tasks WHERE id = 1" | tr '|' ' ')"

@@ -178,6 +178,28 @@ $READ docs ordered > all.ord && head -20 all.ord > first.ord
 cmp -s first.shuf first.ord && not_ok "documents are shuffled" || ok "documents are shuffled"
 check_grep "the manifest records the sequence order seed" '"order_seed": 11' whole/manifest.json
 
+# global two-pass shuffle through buckets: documents from the start of the input end up anywhere
+"$SPINDLE" pack -q --seq-len 128 --shard-size 20 --shuffle --seed 5 --shuffle-buffer 2000 --no-sync -o localbuf big.bin
+check "pack with --shuffle-buckets 16" "$SPINDLE" pack -q --seq-len 128 --shard-size 20 --shuffle --seed 5 --shuffle-buckets 16 --no-sync -o buckets big.bin
+"$SPINDLE" pack -q --seq-len 128 --shard-size 20 --shuffle --seed 5 --shuffle-buckets 16 --no-sync -o buckets2 big.bin
+same=1; for f in buckets/*; do cmp -s "$f" "buckets2/${f##*/}" || same=0; done
+[ $same -eq 1 ] && ok "the bucket shuffle is deterministic" || not_ok "the bucket shuffle is deterministic"
+[ -z "$(ls -A buckets | grep '^\.')" ] && ok "no bucket files are left behind" || not_ok "no bucket files are left behind" "$(ls -A buckets | head -3)"
+check "the bucket-shuffled dataset verifies" "$SPINDLE" shards verify buckets
+$READ docs buckets > all.bk
+$PY -c 'import sys, json; print("\n".join(sorted(json.dumps(json.loads(l)["id"]) for l in open("all.bk"))))' > ids.bk
+check_files "bucket-shuffled dataset holds the same documents" ids.ord ids.bk
+spread() { $PY -c '
+import json, sys
+ids = [json.loads(l)["id"] for l in open(sys.argv[1])]
+n = len(ids)
+first = [k for k, i in enumerate(ids) if int(i.split("-")[1]) < n // 10]
+print("%.2f" % (sum(first) / len(first) / n))' "$1"; }
+sb=$(spread all.shuf); sl=$($READ docs localbuf > all.lb && spread all.lb); sk=$(spread all.bk)
+awk -v b="$sk" -v l="$sl" 'BEGIN{exit !(b > 0.35 && b < 0.65 && l < 0.2)}' \
+	&& ok "buckets spread the first 10% of documents over the whole dataset (mean position $sk; small buffer: $sl)" \
+	|| not_ok "buckets spread the first 10% of documents" "buckets $sk, small buffer $sl, default buffer $sb"
+
 # ---------------------------------------------------------------- --shard I/N and merge
 for k in 0 1 2 3; do $GEN part$k.bin 60 --vocab 32000 --seed $((20 + k)) --max-len 200 --no-ids; done
 for j in 0 1; do

@@ -128,6 +128,8 @@ Test(pack, permutation_is_a_bijection)
 }
 
 /* Rebuilds every document from the sequences read through the reader (manifest order) and compares. */
+static int info_shuffled;
+
 static void check_round_trip(const char *name)
 {
 	sp_shards *s = open_ds(name, 0);
@@ -149,11 +151,13 @@ static void check_round_trip(const char *name)
 		tokens += q.n_valid;
 		for (size_t d = 0; d < q.n_docs; d++) {
 			const sp_seq_doc *pc = &q.docs[d];
-			size_t k = (size_t)pc->doc_index;
+			/* the document is named by its provenance; unshuffled, its index is its input position */
+			cr_assert_eq(pc->doc_id[0], 'd');
+			size_t k = (size_t)strtoul(pc->doc_id + 1, NULL, 10);
 			cr_assert_lt(k, N_DOCS);
-			char want[32];
-			snprintf(want, sizeof want, "d%zu", k);
-			cr_assert_str_eq(pc->doc_id, want);
+			cr_assert_lt(pc->doc_index, N_DOCS);
+			if (!info_shuffled)
+				cr_assert_eq(pc->doc_index, k);
 			cr_assert_leq(pc->doc_offset + pc->len, C.n[k] + 2, "doc %zu piece beyond its end", k);
 			memcpy(doc[k] + pc->doc_offset, q.tokens + pc->start, pc->len * sizeof(uint32_t));
 			for (uint32_t t = pc->start; t < pc->start + pc->len; t++)
@@ -496,4 +500,73 @@ Test(pack, every_failed_allocation_is_an_error_not_a_crash)
 			cr_assert_eq(rc, SP_ENOMEM, "allocation %lu: %d %s", n, rc, err.msg);
 	}
 	cr_assert(done, "the reader never succeeded");
+}
+
+static int pack_buckets(const char *name, uint64_t stop_after, pack_result *r)
+{
+	char dir[400];
+	snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
+	const char *inputs[1] = { stream };
+	pack_opts o;
+	pack_opts_init(&o);
+	o.out_dir = dir;
+	o.inputs = inputs;
+	o.n_inputs = 1;
+	o.seq_len = 64;
+	o.shard_seqs = 8;
+	o.shuffle = o.order_shuffle = 1;
+	o.shuffle_buckets = 4;
+	o.seed = 3;
+	o.threads = 2;
+	o.no_sync = 1;
+	o.test_stop_after_shards = stop_after;
+	sp_err err = SP_ERR_INIT;
+	int rc = pack_run(&o, NULL, r, &err);
+	cr_assert_eq(rc, 0, "pack_run: %s: %s", err.name, err.msg);
+	return rc;
+}
+
+Test(pack, bucket_shuffle_resumes_to_the_same_dataset)
+{
+	pack_result r;
+	pack_buckets("whole", 0, &r);
+	pack_buckets("cut", 4, &r);
+	cr_assert(r.stopped);
+	pack_buckets("cut", 0, &r);
+	cr_assert_eq(r.resumed_shards, 4);
+	info_shuffled = 1;
+	char p[512], q[512];
+	snprintf(p, sizeof p, "%s/whole/manifest.json", tmpdir);
+	snprintf(q, sizeof q, "%s/cut/manifest.json", tmpdir);
+	assert_same_file(p, q);
+	snprintf(p, sizeof p, "%s/whole/shard-00005.bin", tmpdir);
+	snprintf(q, sizeof q, "%s/cut/shard-00005.bin", tmpdir);
+	assert_same_file(p, q);
+	check_round_trip("cut");
+}
+
+Test(pack, a_small_mapping_limit_reads_the_same_sequences)
+{
+	pack_into("z", 3, 0, 0, NULL);
+	sp_shards *a = open_ds("z", 0), *b = open_ds("z", 3);
+	sp_shards_set_map_limit(b, 4);  /* far fewer than the shards: constant unmapping */
+	sp_shards_info info;
+	sp_shards_info_get(a, &info);
+	cr_assert_gt(info.n_shards, 20);
+	sp_seq x = SP_SEQ_INIT, y = SP_SEQ_INIT;
+	sp_err err = SP_ERR_INIT;
+	for (uint64_t i = 0; i < info.n_sequences + 10; i++) {
+		cr_assert_eq(sp_shards_next(a, &x, &err), 0, "%s", err.msg);
+		cr_assert_eq(sp_shards_next(b, &y, &err), 0, "%s", err.msg);
+		cr_assert_eq(x.index, y.index);
+		cr_assert_eq(memcmp(x.tokens, y.tokens, x.len * 4), 0);
+		if (i % 5 == 0) { /* the main thread maps too, while the prefetch thread runs */
+			cr_assert_eq(sp_shards_get(b, (i * 7) % info.n_sequences, &y, &err), 0, "%s", err.msg);
+			cr_assert_eq(y.index, (i * 7) % info.n_sequences);
+		}
+	}
+	sp_seq_release(&x);
+	sp_seq_release(&y);
+	sp_shards_close(a);
+	sp_shards_close(b);
 }

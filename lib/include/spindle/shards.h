@@ -5,7 +5,7 @@
  * (dataset, seed, epoch, rank, world_size): every rank of a data-parallel job sees a disjoint share and
  * together they cover each sequence exactly once per epoch. A cursor (a few integers) says where a
  * reader is; saving and restoring it makes a resumed run see exactly the sequences an uninterrupted run
- * would have. Uncompressed shards are memory-mapped; a background thread prefetches the next sequences.
+ * would have. Shards are memory-mapped on first use; a background thread prefetches the next sequences.
  *
  * Ownership: sp_shards_open returns an object the caller frees with sp_shards_close. A sequence filled
  * by sp_shards_next is caller storage (SP_SEQ_INIT) released with sp_seq_release; its arrays are owned
@@ -67,6 +67,9 @@ void sp_shards_tell(const sp_shards *s, sp_shards_cursor *cursor);
 /* Sequences rank sees per epoch: the n_sequences slots are dealt round-robin over ranks, so ranks
  * below n_sequences % world_size get one more (every sequence exactly once per epoch). */
 uint64_t sp_shards_epoch_len(const sp_shards *s, uint32_t rank, uint32_t world_size);
+/* Shards are memory-mapped on first use, at most max_mapped at a time (default 1024; at least 4):
+ * raise it for datasets whose shards all fit, lower it to bound mappings. */
+void sp_shards_set_map_limit(sp_shards *s, size_t max_mapped);
 /* Reads sequence number index (manifest order) directly. */
 int sp_shards_get(sp_shards *s, uint64_t index, sp_seq *seq, sp_err *err);
 void sp_seq_release(sp_seq *seq);

@@ -86,7 +86,7 @@ typedef struct sp_manifest {
 	char *tokenizer_model;      /* model path given to pack (may be NULL) */
 	int add_bos, add_eos;
 	char *tail;                 /* "pad" or "drop" */
-	int doc_shuffle; uint64_t doc_shuffle_seed, doc_shuffle_buffer;
+	int doc_shuffle; uint64_t doc_shuffle_seed, doc_shuffle_buffer, doc_shuffle_buckets;
 	int has_order_seed; uint64_t order_seed; /* manifest order = seeded permutation of file order */
 	uint64_t n_sequences, n_tokens, n_padding, n_documents, n_dropped_tokens;
 	uint64_t hist[SP_HIST_BUCKETS];
