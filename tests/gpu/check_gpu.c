@@ -281,18 +281,19 @@ static void check_kernels(void)
 	expect("residual_forward", down32(g_rc, (size_t)N * D), rc, (size_t)N * D, 1e-6);
 
 	/* cross-entropy (with ignored targets) */
-	float *lg = hrand((size_t)N * V, 3, 1), losses[N];
+	float *lg = hrand((size_t)N * V, 3, 1), losses[N], lse_c[N];
 	gpu_bf16 *g_lg = up16(lg, (size_t)N * V);
 	float *g_loss = alloc32(N), *g_lse2 = alloc32(N);
-	crossentropy_forward(losses, lg, tgt, N, V);
+	crossentropy_forward(losses, lse_c, lg, tgt, N, V);
 	gpu_crossentropy_forward(g_loss, g_lse2, g_lg, d_tgt, N, V);
 	float *gl = down32(g_loss, N);
 	expect("crossentropy_forward losses", gl, losses, N, 1e-5);
+	expect("crossentropy_forward log-sum-exp", down32(g_lse2, N), lse_c, N, 1e-5);
 	int zeros = 1;
 	for (int i = 0; i < N; i++)
 		zeros &= tgt[i] >= 0 || gl[i] == 0.0f;
 	check("crossentropy ignores target -1 (SFT mask)", zeros);
-	crossentropy_backward(lg, tgt, 0.01f, N, V);
+	crossentropy_backward(lg, lse_c, tgt, 0.01f, N, V);
 	gpu_crossentropy_backward(g_lg, g_lse2, d_tgt, 0.01f, N, V);
 	expect("crossentropy_backward d_logits", down16(g_lg, (size_t)N * V), lg, (size_t)N * V, 1e-2);
 
