@@ -93,6 +93,34 @@ int dd_parse_keep(const char *prog, const char *s, int *longest, const char **fi
 	return cli_failf(prog, CLI_USAGE, "--keep must be first, longest or field:NAME, not '%s'", s);
 }
 
+/* Fills batch b with up to max_n documents (and at most 4 MiB) through add(). An input error met
+ * after some documents were taken is held in *pend_rc / *pend_err and reported by the next call, so
+ * the documents before it are still processed in order. Returns 1 (a batch), 0 (end) or an error. */
+static int fill_batch(dd_batch *b, size_t max_n, sp_docs *docs, const sp_stats *st, cli_progress *prog,
+                      int *pend_rc, sp_err *pend_err,
+                      int (*add)(void *ctx, dd_batch *b, const sp_doc *doc), void *ctx, sp_err *err)
+{
+	dd_batch_reset(b);
+	if (*pend_rc < 0) {
+		*err = *pend_err;
+		return *pend_rc;
+	}
+	sp_doc doc;
+	int rc = 0;
+	while (b->n < max_n && b->data.len < (4u << 20) && (rc = sp_docs_next(docs, &doc, err)) > 0) {
+		if (add(ctx, b, &doc))
+			SP_RAISE(err, SP_ENOMEM, "out of memory");
+		cli_progress_step(prog, st->records_in, sp_docs_raw_bytes(docs));
+	}
+	if (b->n && rc < 0) {
+		*pend_rc = rc;
+		*pend_err = *err;
+	}
+	if (b->n)
+		return 1;
+	return rc < 0 ? rc : 0;
+}
+
 /* ------------------------------------------------------------------ exact */
 typedef struct ex_ctx {
 	int pend_rc;       /* an input error met while a batch was part-filled: reported next */
@@ -111,45 +139,31 @@ typedef struct ex_ctx {
 static void *ex_batch_new(void *ctx) { (void)ctx; return sp_calloc(1, sizeof(dd_batch)); }
 static void ex_batch_free(void *ctx, void *b) { (void)ctx; dd_batch_free_(b); }
 
+/* dedup by another field: hash its JSON value (strings by their text) */
+static int ex_add(void *vctx, dd_batch *b, const sp_doc *doc)
+{
+	ex_ctx *c = vctx;
+	if (!c->key)
+		return dd_batch_add(b, doc, 0, NULL, 0);
+	json_object *v = sp_json_path(doc->rec->obj, c->key);
+	sp_doc d2 = *doc;
+	if (v && json_object_is_type(v, json_type_string)) {
+		d2.text = json_object_get_string(v);
+		d2.text_len = (size_t)json_object_get_string_len(v);
+	} else if (v) {
+		d2.text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+		d2.text_len = strlen(d2.text);
+	} else {
+		d2.text = NULL;
+		d2.text_len = 0;
+	}
+	return dd_batch_add(b, &d2, 0, NULL, 0);
+}
+
 static int ex_produce(void *vctx, void *vb, sp_err *err)
 {
 	ex_ctx *c = vctx;
-	dd_batch *b = vb;
-	dd_batch_reset(b);
-	if (c->pend_rc < 0) {
-		*err = c->pend_err;
-		return c->pend_rc;
-	}
-	sp_doc doc;
-	int rc = 0;
-	while (b->n < 512 && b->data.len < (4u << 20) && (rc = sp_docs_next(c->docs, &doc, err)) > 0) {
-		if (c->key) {
-			/* dedup by another field: hash its JSON value (strings by their text) */
-			json_object *v = sp_json_path(doc.rec->obj, c->key);
-			sp_doc d2 = doc;
-			if (v && json_object_is_type(v, json_type_string)) {
-				d2.text = json_object_get_string(v);
-				d2.text_len = (size_t)json_object_get_string_len(v);
-			} else if (v) {
-				d2.text = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
-				d2.text_len = strlen(d2.text);
-			} else {
-				d2.text = NULL;
-				d2.text_len = 0;
-			}
-			if (dd_batch_add(b, &d2, 0, NULL, 0))
-				SP_RAISE(err, SP_ENOMEM, "out of memory");
-		} else if (dd_batch_add(b, &doc, 0, NULL, 0))
-			SP_RAISE(err, SP_ENOMEM, "out of memory");
-		cli_progress_step(&c->prog, c->st.records_in, sp_docs_raw_bytes(c->docs));
-	}
-	if (b->n && rc < 0) {
-		c->pend_rc = rc;
-		c->pend_err = *err;
-	}
-	if (b->n)
-		return 1;
-	return rc < 0 ? rc : 0;
+	return fill_batch(vb, 512, c->docs, &c->st, &c->prog, &c->pend_rc, &c->pend_err, ex_add, c, err);
 }
 
 static int ex_work(void *vctx, int worker, void *vb, sp_buf *out, sp_err *err)
@@ -336,29 +350,16 @@ typedef struct mh_ctx {
 static void *mh_batch_new(void *ctx) { (void)ctx; return sp_calloc(1, sizeof(dd_batch)); }
 static void mh_batch_free(void *ctx, void *b) { (void)ctx; dd_batch_free_(b); }
 
+static int mh_add(void *vctx, dd_batch *b, const sp_doc *doc)
+{
+	mh_ctx *c = vctx;
+	return dd_batch_add(b, doc, c->want_id, c->m->keep_field, c->m->keep_longest);
+}
+
 static int mh_produce(void *vctx, void *vb, sp_err *err)
 {
 	mh_ctx *c = vctx;
-	dd_batch *b = vb;
-	dd_batch_reset(b);
-	if (c->pend_rc < 0) {
-		*err = c->pend_err;
-		return c->pend_rc;
-	}
-	sp_doc doc;
-	int rc = 0;
-	while (b->n < 256 && b->data.len < (4u << 20) && (rc = sp_docs_next(c->docs, &doc, err)) > 0) {
-		if (dd_batch_add(b, &doc, c->want_id, c->m->keep_field, c->m->keep_longest))
-			SP_RAISE(err, SP_ENOMEM, "out of memory");
-		cli_progress_step(&c->prog, c->st.records_in, sp_docs_raw_bytes(c->docs));
-	}
-	if (b->n && rc < 0) {
-		c->pend_rc = rc;
-		c->pend_err = *err;
-	}
-	if (b->n)
-		return 1;
-	return rc < 0 ? rc : 0;
+	return fill_batch(vb, 256, c->docs, &c->st, &c->prog, &c->pend_rc, &c->pend_err, mh_add, c, err);
 }
 
 static int mh_work(void *vctx, int worker, void *vb, sp_buf *out, sp_err *err)
