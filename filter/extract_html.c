@@ -139,7 +139,8 @@ static int utf16_guess(const char *p, size_t n)
 
 const char *extract_not_html(const char *ctype, size_t ctype_len, const char *p, size_t n)
 {
-	int u16 = (n >= 2 && ((unsigned char)p[0] == 0xff || (unsigned char)p[0] == 0xfe)) || utf16_guess(p, n);
+	const unsigned char *u = (const unsigned char *)p;
+	int u16 = (n >= 2 && ((u[0] == 0xff && u[1] == 0xfe) || (u[0] == 0xfe && u[1] == 0xff))) || utf16_guess(p, n);
 	if (ctype && ctype_len) {
 		int html = (ctype_len >= 9 && !strncasecmp(ctype, "text/html", 9)) ||
 		           (ctype_len >= 21 && !strncasecmp(ctype, "application/xhtml+xml", 21));
