@@ -57,7 +57,17 @@ check "the estimate check removes fewer than bare LSH candidates" test "$(wc -l 
 # a stage killed mid-write leaves no file under its name; the rerun gives the same bytes
 big=("$T/all.jsonl" "$T/all.jsonl" "$T/all.jsonl")
 cp "$T/all.jsonl" "$T/all2.jsonl"; cp "$T/all.jsonl" "$T/all3.jsonl"
-( timeout -s KILL 0.3 "$S" dedup signatures -q --verify -o "$T/k.bin" "$T/all.jsonl" "$T/all2.jsonl" "$T/all3.jsonl" ) 2>/dev/null
+# (the last input is a pipe that stalls after half the corpus, so the kill lands mid-job on any machine)
+mkfifo "$T/stall.jsonl"
+( head -n 300 "$T/all.jsonl"; exec sleep 30 ) > "$T/stall.jsonl" &
+feeder=$!
+"$S" dedup signatures -q --verify -o "$T/k.bin" "$T/all.jsonl" "$T/all2.jsonl" "$T/stall.jsonl" 2>/dev/null &
+job=$!
+for _ in $(seq 100); do ls "$T"/.k.bin.tmp.* >/dev/null 2>&1 && break; sleep 0.1; done
+sleep 0.3
+ls "$T"/.k.bin.tmp.* >/dev/null 2>&1 && ok "the stage was writing when killed" || not_ok "the stage was writing when killed" "$(ls -a "$T")"
+kill -KILL $job; wait $job 2>/dev/null
+kill $feeder 2>/dev/null; wait $feeder 2>/dev/null
 check "killed stage leaves no output file" test ! -e "$T/k.bin"
 "$S" dedup signatures -q --verify -o "$T/k.bin" "$T/all.jsonl" "$T/all2.jsonl" "$T/all3.jsonl"
 "$S" dedup signatures -q --verify -o "$T/k2.bin" "$T/all.jsonl" "$T/all2.jsonl" "$T/all3.jsonl"
