@@ -54,6 +54,10 @@ $(BUILD)/.objs: FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(OBJS) $(EXTRA_OBJS)' | cmp -s - $@ || echo '$(OBJS) $(EXTRA_OBJS)' > $@
 FORCE:
+# The link flags likewise, so a changed library (a folder's module.mk) relinks every program.
+$(BUILD)/.link: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(SP_LDFLAGS) $(LDFLAGS) $(SP_LDLIBS) $(LDLIBS)' | cmp -s - $@ || echo '$(SP_LDFLAGS) $(LDFLAGS) $(SP_LDLIBS) $(LDLIBS)' > $@
 
 $(BUILD)/commands.inc: $(SRCS) Makefile $(BUILD)/.objs
 	@mkdir -p $(BUILD)
@@ -65,9 +69,9 @@ $(LIB): $(OBJS) $(EXTRA_OBJS) $(BUILD)/.objs
 	@rm -f $@
 	ar rcs $@ $(OBJS) $(EXTRA_OBJS)
 
-$(BIN): $(BUILD)/cli/main.o $(LIB)
+$(BIN): $(BUILD)/cli/main.o $(LIB) $(BUILD)/.link
 	@mkdir -p $(dir $@)
-	$(CC) $(SP_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SP_LDLIBS) $(LDLIBS)
+	$(CC) $(SP_LDFLAGS) $(LDFLAGS) -o $@ $(filter-out $(BUILD)/.link,$^) $(SP_LDLIBS) $(LDLIBS)
 
 # ---------------------------------------------------------------- tests
 # Criterion units: a folder tests/DIR with test_*.c files becomes one binary of all its *.c files.
@@ -76,9 +80,9 @@ UNIT_BINS := $(UNIT_DIRS:%=$(BUILD)/tests/%.unit)
 .SECONDEXPANSION:
 .SECONDARY:
 unit_objs = $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/$(1)/*.c))
-$(BUILD)/tests/%.unit: $$(call unit_objs,$$*) $(LIB)
+$(BUILD)/tests/%.unit: $$(call unit_objs,$$*) $(LIB) $(BUILD)/.link
 	@mkdir -p $(dir $@)
-	$(CC) $(SP_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SP_LDLIBS) $(LDLIBS) -lcriterion
+	$(CC) $(SP_LDFLAGS) $(LDFLAGS) -o $@ $(filter-out $(BUILD)/.link,$^) $(SP_LDLIBS) $(LDLIBS) -lcriterion
 
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(dir $@)
@@ -88,9 +92,9 @@ $(BUILD)/tests/%.o: tests/%.c
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_NAMES := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%)
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz/%.replay)
-$(BUILD)/fuzz/%.replay: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_driver.o $(LIB)
+$(BUILD)/fuzz/%.replay: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_driver.o $(LIB) $(BUILD)/.link
 	@mkdir -p $(dir $@)
-	$(CC) $(SP_LDFLAGS) $(LDFLAGS) -o $@ $^ $(SP_LDLIBS) $(LDLIBS)
+	$(CC) $(SP_LDFLAGS) $(LDFLAGS) -o $@ $(filter-out $(BUILD)/.link,$^) $(SP_LDLIBS) $(LDLIBS)
 
 fuzz:
 	$(MAKE) SAN= BUILD=build-fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" $(FUZZ_NAMES:%=build-fuzz/fuzz/%)
