@@ -28,7 +28,7 @@ struct filter_scratch {
 	sp_buf redact;
 	fword *w; size_t n_w, cap_w;
 	fline *l; size_t n_l, cap_l;
-	uint64_t *gh; uint32_t *mark, *cand; size_t cap_g;
+	uint64_t *gh; uint32_t *mark, *cand, *cslot; size_t cap_g;
 	htab ht;
 	pcre2_match_data *md;
 };

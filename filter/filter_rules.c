@@ -6,6 +6,7 @@
  * and in schemas/filter-config.md. Characters are Unicode code points; words are whitespace-separated.
  * PII lives in filter_pii.c, text clean-up in filter_text.c, the CLD2 shim in filter_lang.cc. */
 #include <ctype.h>
+#include <pthread.h>
 #include <string.h>
 #include <unicode/uchar.h>
 #include "filter_int.h"
@@ -52,7 +53,7 @@ static int ht_reserve(htab *t, size_t items)
 
 /* Adds key; returns its count after adding (saturating at 2^24 - 1). The table is sized for the
  * items of one use (ht_reserve), so it never fills. */
-static uint32_t ht_add(htab *t, uint64_t key)
+static uint32_t ht_add_at(htab *t, uint64_t key, uint32_t *slot)
 {
 	size_t mask = t->used_cap - 1, i = (size_t)(key ^ (key >> 29)) & mask;
 	uint64_t k = HT_KEY(key);
@@ -60,30 +61,27 @@ static uint32_t ht_add(htab *t, uint64_t key)
 		uint64_t e = t->s[i];
 		if (!e) {
 			t->s[i] = k | 1;
+			*slot = (uint32_t)i;
 			return 1;
 		}
 		if ((e & ~0xFFFFFFull) == k) {
 			if ((e & 0xFFFFFF) != 0xFFFFFF)
 				t->s[i] = ++e;
+			*slot = (uint32_t)i;
 			return (uint32_t)(e & 0xFFFFFF);
 		}
 		i = (i + 1) & mask;
 	}
 }
 
-static uint32_t ht_get(const htab *t, uint64_t key)
+static uint32_t ht_add(htab *t, uint64_t key)
 {
-	size_t mask = t->used_cap - 1, i = (size_t)(key ^ (key >> 29)) & mask;
-	uint64_t k = HT_KEY(key);
-	for (;;) {
-		uint64_t e = t->s[i];
-		if (!e)
-			return 0;
-		if ((e & ~0xFFFFFFull) == k)
-			return (uint32_t)(e & 0xFFFFFF);
-		i = (i + 1) & mask;
-	}
+	uint32_t slot;
+	return ht_add_at(t, key, &slot);
 }
+
+/* The count now held in a slot that ht_add_at returned (slots do not move: the table never grows). */
+static uint32_t ht_count_at(const htab *t, uint32_t slot) { return (uint32_t)(t->s[slot] & 0xFFFFFF); }
 
 static void ht_release(htab *t)
 {
@@ -98,6 +96,13 @@ typedef struct tstats {
 	size_t hashes, ellipses, chars, newlines;
 	size_t lines, bullet_lines, ellipsis_lines, punct_lines;
 } tstats;
+
+/* The scan's classes, derived from cls once: S_NONSYM for any ASCII byte that is not punctuation,
+ * S_ALPHA for letters, S_SLOW for what needs more than a flag ('#' and '.' are counted; bytes >= 0x80
+ * start a UTF-8 sequence). */
+enum { S_WS = 1, S_ALPHA = 2, S_NONSYM = 4, S_SLOW = 8 };
+static unsigned char scls[256];
+static pthread_once_t scls_once = PTHREAD_ONCE_INIT;
 
 static inline int is_ws(unsigned char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
@@ -214,8 +219,18 @@ static int push_line(filter_scratch *s, const fline *l)
 
 /* One pass: words (with chars, hash, flags), lines (trimmed, with hash; blank lines kept with len 0)
  * and the counts the quality rules need. */
+static void scls_init(void)
+{
+	for (unsigned c = 0; c < 256; c++) {
+		unsigned k = cls[c];
+		scls[c] = (unsigned char)((k & C_WS) ? S_WS : c >= 0x80 || c == '#' || c == '.' ? S_SLOW :
+		                          (k & C_ALPHA) ? S_ALPHA | S_NONSYM : (k & C_PUNCT) ? 0 : S_NONSYM);
+	}
+}
+
 static int scan(filter_scratch *s, const char *t, size_t n, tstats *st)
 {
+	pthread_once(&scls_once, scls_init);
 	memset(st, 0, sizeof *st);
 	s->n_w = s->n_l = 0;
 	size_t i = 0;
@@ -234,20 +249,27 @@ static int scan(filter_scratch *s, const char *t, size_t n, tstats *st)
 				break;
 			size_t ws = j;
 			uint32_t chars = 0;
-			int alpha = 0, nonsym = 0;
+			unsigned acc = 0; /* S_ALPHA | S_NONSYM of the word's characters */
 			int dots = 0;
 			while (j < b) {
 				unsigned char c = (unsigned char)t[j];
-				unsigned k = cls[c];
-				if (k & C_WS)
+				unsigned k = scls[c];
+				if (!(k & (S_WS | S_SLOW))) {
+					/* the common case: a plain ASCII letter, digit or punctuation mark */
+					acc |= k;
+					dots = 0;
+					j++;
+					chars++;
+					continue;
+				}
+				if (k & S_WS)
 					break;
 				if (c < 0x80) {
-					if (k & C_ALPHA) alpha = nonsym = 1;
-					else if (!(k & C_PUNCT)) nonsym = 1;
-					else if (c == '#') st->hashes++;
-					if (c == '.') {
-						if (++dots == 3) { st->ellipses++; dots = 0; }
-					} else {
+					if (c == '#') {
+						st->hashes++;
+						dots = 0;
+					} else if (++dots == 3) { /* '.' */
+						st->ellipses++;
 						dots = 0;
 					}
 					j++;
@@ -257,13 +279,14 @@ static int scan(filter_scratch *s, const char *t, size_t n, tstats *st)
 					if (!kk)
 						kk = 1;
 					if (cp == 0x2026) st->ellipses++;
-					else if (u_isalpha((UChar32)cp)) alpha = nonsym = 1;
-					else if (!u_ispunct((UChar32)cp)) nonsym = 1;
+					else if (u_isalpha((UChar32)cp)) acc |= S_ALPHA | S_NONSYM;
+					else if (!u_ispunct((UChar32)cp)) acc |= S_NONSYM;
 					dots = 0;
 					j += kk;
 				}
 				chars++;
 			}
+			int alpha = (acc & S_ALPHA) != 0, nonsym = (acc & S_NONSYM) != 0;
 			fword w = { ws, (uint32_t)(j - ws), chars, word_hash(t + ws, j - ws) };
 			if (push_word(s, &w))
 				return SP_ENOMEM;
@@ -352,6 +375,10 @@ static int grow_grams(filter_scratch *s)
 	if (!c)
 		return SP_ENOMEM;
 	s->cand = c;
+	uint32_t *sl = sp_realloc(s->cslot, cap * sizeof *sl);
+	if (!sl)
+		return SP_ENOMEM;
+	s->cslot = sl;
 	s->cap_g = cap;
 	return 0;
 }
@@ -393,7 +420,7 @@ static int ngram_fractions(filter_scratch *s, size_t word_chars, double top[3], 
 		for (size_t k = 0; k < nc; k++) {
 			uint32_t i = s->cand[k];
 			s->gh[i] = mix(s->gh[i], s->w[i + n - 1].h);
-			uint32_t c = ht_add(&s->ht, s->gh[i]);
+			uint32_t c = ht_add_at(&s->ht, s->gh[i], &s->cslot[k]);
 			if (c > best) {
 				best = c;
 				best_i = i;
@@ -417,7 +444,7 @@ static int ngram_fractions(filter_scratch *s, size_t word_chars, double top[3], 
 		size_t m = 0;
 		for (size_t k = 0; k < nc; k++) {
 			uint32_t i = s->cand[k];
-			if (i + n < nw && ht_get(&s->ht, s->gh[i]) > 1)
+			if (i + n < nw && ht_count_at(&s->ht, s->cslot[k]) > 1)
 				s->cand[m++] = i;
 		}
 		nc = m;
@@ -989,7 +1016,7 @@ void filter_scratch_free(filter_scratch *s)
 	if (!s)
 		return;
 	sp_buf_release(&s->clean); sp_buf_release(&s->c4); sp_buf_release(&s->lower); sp_buf_release(&s->redact);
-	sp_free(s->w); sp_free(s->l); sp_free(s->gh); sp_free(s->mark); sp_free(s->cand);
+	sp_free(s->w); sp_free(s->l); sp_free(s->gh); sp_free(s->mark); sp_free(s->cand); sp_free(s->cslot);
 	ht_release(&s->ht);
 	pcre2_match_data_free(s->md);
 	sp_free(s);
