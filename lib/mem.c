@@ -3,6 +3,7 @@
  * single-threaded tests. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include "spindle/mem.h"
 
 static unsigned long fail_at, count;
@@ -26,6 +27,25 @@ void *sp_malloc(size_t n) { return should_fail() ? NULL : malloc(n ? n : 1); }
 void *sp_calloc(size_t c, size_t s) { return should_fail() ? NULL : calloc(c ? c : 1, s ? s : 1); }
 void *sp_realloc(void *p, size_t n) { return should_fail() ? NULL : realloc(p, n ? n : 1); }
 void sp_free(void *p) { free(p); }
+
+void *sp_calloc_big(size_t n)
+{
+	if (should_fail())
+		return NULL;
+	const size_t huge = (size_t)2 << 20;
+	if (n < huge / 2) {
+		void *p = calloc(1, n ? n : 1);
+		if (p)
+			memset(p, 0, n); /* written, not just mapped: see spindle/mem.h */
+		return p;
+	}
+	void *p = NULL;
+	if (posix_memalign(&p, huge, n) != 0)
+		return NULL;
+	(void)madvise(p, (n + huge - 1) & ~(huge - 1), MADV_HUGEPAGE);
+	memset(p, 0, n);
+	return p;
+}
 
 char *sp_strdup(const char *s)
 {

@@ -72,7 +72,7 @@ static scratch *get_scratch(const tok_model *m)
 	}
 	if (!s->cache) {
 		/* one cache for all models: an entry's hash mixes in the model's serial (below) */
-		s->cache = sp_calloc((size_t)1 << CACHE_BITS, sizeof *s->cache);
+		s->cache = sp_calloc_big(((size_t)1 << CACHE_BITS) * sizeof *s->cache);
 		if (!s->cache)
 			return NULL;
 	}

@@ -208,7 +208,7 @@ static inline size_t pair_slot(uint64_t key, size_t mask)
 static int pairs_grow(tok_model *m)
 {
 	size_t cap = m->pairs.slot ? (m->pairs.mask + 1) * 2 : 1024;
-	tok_pair *slot = sp_malloc(cap * sizeof *slot);
+	tok_pair *slot = sp_calloc_big(cap * sizeof *slot);
 	if (!slot)
 		return SP_ENOMEM;
 	for (size_t i = 0; i < cap; i++)

@@ -193,3 +193,24 @@ Test(pmap, a_worker_error_stops_the_run_after_the_items_before_it)
 		cr_assert_eq(c.consumed, 2345 / 7 * 7, "every batch before the failing one consumed");
 	}
 }
+
+Test(mem, calloc_big_is_zeroed_aligned_and_fails_on_injection)
+{
+	/* small (plain calloc) and big (2 MiB-aligned, huge-page advised) blocks */
+	size_t sizes[] = { 1, 4096, (size_t)3 << 20 };
+	for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+		unsigned char *p = sp_calloc_big(sizes[k]);
+		cr_assert_not_null(p);
+		size_t nonzero = 0;
+		for (size_t i = 0; i < sizes[k]; i++)
+			nonzero += p[i] != 0;
+		cr_assert_eq(nonzero, 0, "size %zu: %zu nonzero bytes", sizes[k], nonzero);
+		if (sizes[k] >= ((size_t)1 << 20))
+			cr_assert_eq((uintptr_t)p % ((size_t)2 << 20), 0, "big blocks are 2 MiB-aligned");
+		memset(p, 0xAB, sizes[k]);
+		sp_free(p);
+	}
+	sp_mem_fail_at(1);
+	cr_assert_null(sp_calloc_big((size_t)4 << 20), "an injected failure returns NULL");
+	sp_mem_fail_at(0);
+}
