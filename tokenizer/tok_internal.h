@@ -92,7 +92,27 @@ static inline int tok_hex2(const char *s)
 static inline const char *tok_sym_str(const tok_model *m, uint32_t id) { return m->blob.p + m->off[id]; }
 uint32_t tok_map_get(const tok_model *m, const char *s, size_t n);
 int tok_pairs_add(tok_model *m, uint32_t a, uint32_t b, uint32_t result, float score, int overwrite);
-const tok_pair *tok_pairs_get(const tok_model *m, uint32_t a, uint32_t b);
+/* The pair map's probe start, and its lookup (inline: the merge loops call it for every pair). */
+static inline size_t tok_pair_slot(uint64_t key, size_t mask)
+{
+	key ^= key >> 29;
+	key *= 0xBF58476D1CE4E5B9ull;
+	key ^= key >> 32;
+	return (size_t)key & mask;
+}
+static inline const tok_pair *tok_pairs_get(const tok_model *m, uint32_t a, uint32_t b)
+{
+	uint64_t key = (uint64_t)a << 32 | b;
+	size_t j = tok_pair_slot(key, m->pairs.mask);
+	for (;;) {
+		const tok_pair *p = &m->pairs.slot[j];
+		if (p->key == key)
+			return p;
+		if (p->key == UINT64_MAX)
+			return NULL;
+		j = (j + 1) & m->pairs.mask;
+	}
+}
 void tok_spec_defaults(tok_spec *s);
 
 /* Loaders (tok_model.c, tok_json.c). */

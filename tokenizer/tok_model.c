@@ -197,13 +197,6 @@ uint32_t tok_map_get(const tok_model *m, const char *s, size_t n)
 
 /* ------------------------------------------------------------------ pair map */
 
-static inline size_t pair_slot(uint64_t key, size_t mask)
-{
-	key ^= key >> 29;
-	key *= 0xBF58476D1CE4E5B9ull;
-	key ^= key >> 32;
-	return (size_t)key & mask;
-}
 
 static int pairs_grow(tok_model *m)
 {
@@ -217,7 +210,7 @@ static int pairs_grow(tok_model *m)
 		for (size_t i = 0; i <= m->pairs.mask; i++) {
 			if (m->pairs.slot[i].key == UINT64_MAX)
 				continue;
-			size_t j = pair_slot(m->pairs.slot[i].key, cap - 1);
+			size_t j = tok_pair_slot(m->pairs.slot[i].key, cap - 1);
 			while (slot[j].key != UINT64_MAX)
 				j = (j + 1) & (cap - 1);
 			slot[j] = m->pairs.slot[i];
@@ -234,7 +227,7 @@ int tok_pairs_add(tok_model *m, uint32_t a, uint32_t b, uint32_t result, float s
 	if (!m->pairs.slot || (m->pairs.n + 1) * 2 > m->pairs.mask + 1)
 		SP_FORWARD(pairs_grow(m));
 	uint64_t key = (uint64_t)a << 32 | b;
-	size_t j = pair_slot(key, m->pairs.mask);
+	size_t j = tok_pair_slot(key, m->pairs.mask);
 	while (m->pairs.slot[j].key != UINT64_MAX && m->pairs.slot[j].key != key)
 		j = (j + 1) & m->pairs.mask;
 	if (m->pairs.slot[j].key == key) {
@@ -251,19 +244,6 @@ int tok_pairs_add(tok_model *m, uint32_t a, uint32_t b, uint32_t result, float s
 	return 0;
 }
 
-const tok_pair *tok_pairs_get(const tok_model *m, uint32_t a, uint32_t b)
-{
-	uint64_t key = (uint64_t)a << 32 | b;
-	size_t j = pair_slot(key, m->pairs.mask);
-	for (;;) {
-		const tok_pair *p = &m->pairs.slot[j];
-		if (p->key == key)
-			return p;
-		if (p->key == UINT64_MAX)
-			return NULL;
-		j = (j + 1) & m->pairs.mask;
-	}
-}
 
 /* ------------------------------------------------------------------ derived tables */
 
