@@ -34,7 +34,7 @@ typedef struct xrun {
 	size_t max_body;
 	int on_error;
 	extract_result *res;      /* per worker */
-	sp_buf *scratch;          /* per worker (dechunked payloads) */
+	sp_buf *scratch;          /* per worker, 3 each: dechunked payload, decoded body, decoding temp */
 	sp_out *out;
 	sp_stats *st;
 	cli_progress prog;
@@ -206,15 +206,35 @@ static int xwork_one(xrun *r, int worker, xitem *it, sp_buf *out, sp_err *err)
 	const char *payload = it->body.p ? it->body.p : "", *ctype = it->ctype.p;
 	size_t payload_len = it->body.len, ctype_len = it->ctype.len;
 	if (it->http) {
-		int status = 0;
-		if (extract_http(it->body.p, it->body.len, &status, &ctype, &ctype_len, &payload, &payload_len,
-		                 &r->scratch[worker], NULL) < 0) {
+		extract_http_resp h;
+		sp_buf *sc = &r->scratch[3 * worker];
+		if (extract_http(it->body.p, it->body.len, &h, &sc[0], NULL) < 0) {
 			it->skip = "bad_http";
 			return 0;
 		}
-		if (status < 200 || status > 299) {
+		if (h.status < 200 || h.status > 299) {
 			it->skip = "http_status";
 			return 0;
+		}
+		ctype = h.ctype;
+		ctype_len = h.ctype_len;
+		payload = h.payload;
+		payload_len = h.payload_len;
+		if (h.coding_len) {
+			const char *why = NULL, *dp;
+			size_t dn;
+			int rc = extract_decode(h.coding, h.coding_len, h.payload, h.payload_len, r->max_body, &sc[1], &sc[2],
+			                        &dp, &dn, &why);
+			if (rc == SP_ENOMEM)
+				SP_RAISE(err, SP_ENOMEM, "out of memory");
+			if (rc == 0) {
+				payload = dp;
+				payload_len = dn;
+			} else if (!payload_len || extract_not_html(ctype, ctype_len, payload, payload_len)) {
+				/* (a body that does not decode but reads as HTML was stored decoded: kept as it is) */
+				it->skip = why;
+				return 0;
+			}
 		}
 	}
 	if (!payload_len) {
@@ -306,7 +326,7 @@ SP_COMMAND(extract, cmd_extract, "WARC and HTML files to JSONL documents of thei
 		{ "threads", 'j', SP_OPT_INT, &threads, "N", "worker threads (output stays in input order; default 1)", NULL, 1, 256 },
 		{ "link-density", 0, SP_OPT_DOUBLE, &link_density, "X", "drop blocks with 2+ links whose link text is more than X of their text (default 0.5)", NULL, 0, 0 },
 		{ "min-chars", 0, SP_OPT_INT, &min_chars, "N", "skip pages with less extracted text (default 1)", NULL, 0, 0 },
-		{ "max-record-mb", 0, SP_OPT_INT, &max_mb, "N", "skip WARC records larger than N MiB (default 32)", NULL, 1, 4096 },
+		{ "max-record-mb", 0, SP_OPT_INT, &max_mb, "N", "skip WARC records (and decoded HTTP bodies) larger than N MiB (default 32)", NULL, 1, 4096 },
 		{ "stats", 0, SP_OPT_STR, &com.stats_file, "FILE", "write a JSON summary of the run to FILE (skip reasons per record)", NULL, 0, 0 },
 		{ "on-error", 0, SP_OPT_CHOICE, &com.on_error, NULL, "unreadable or corrupt input files: skip (default) or fail", "fail|skip", 0, 0 },
 		{ "shard", 0, SP_OPT_STR, &com.shard_s, "I/N", "process only job I's share of N of the input files", NULL, 0, 0 },
@@ -322,7 +342,8 @@ SP_COMMAND(extract, cmd_extract, "WARC and HTML files to JSONL documents of thei
 	                   "plain, zstd, whole-file gzip or per-record gzip) give one document per HTML response or\n"
 	                   "resource record; any other file is one HTML page (stdin when no FILE). Non-HTML records,\n"
 	                   "binary payloads, non-2xx responses and damaged records (a truncated gzip member costs only\n"
-	                   "its record) are skipped and counted by reason in --stats.",
+	                   "its record) are skipped and counted by reason in --stats. HTTP bodies stored with their\n"
+	                   "Content-Encoding (gzip, deflate, br, zstd, or a list) are decoded, up to --max-record-mb.",
 	                   table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
@@ -359,7 +380,7 @@ SP_COMMAND(extract, cmd_extract, "WARC and HTML files to JSONL documents of thei
 	r.inputs = picked;
 	r.n_inputs = n_picked;
 	r.res = sp_calloc((size_t)threads, sizeof *r.res);
-	r.scratch = sp_calloc((size_t)threads, sizeof *r.scratch);
+	r.scratch = sp_calloc((size_t)threads * 3, sizeof *r.scratch);
 	if (!r.res || !r.scratch) {
 		code = cli_failf(prog, CLI_IO, "out of memory");
 		goto end;
@@ -380,7 +401,7 @@ end:
 	sp_out_free(r.out);
 	for (long i = 0; r.res && i < threads; i++)
 		extract_result_release(&r.res[i]);
-	for (long i = 0; r.scratch && i < threads; i++)
+	for (long i = 0; r.scratch && i < threads * 3; i++)
 		sp_buf_release(&r.scratch[i]);
 	sp_free(r.res);
 	sp_free(r.scratch);

@@ -63,11 +63,26 @@ typedef struct extract_result {
 void extract_global_init(void);
 void extract_result_release(extract_result *res);
 
-/* Splits an HTTP response (WARC "application/http" block): status code, the Content-Type header
- * value (borrowed into *ctype, not terminated: *ctype_len) and the payload (dechunked into
- * scratch when Transfer-Encoding is chunked). Returns 0 or SP_EDATA (not an HTTP response). */
-int extract_http(const char *p, size_t n, int *status, const char **ctype, size_t *ctype_len,
-                 const char **payload, size_t *payload_len, sp_buf *scratch, sp_err *err);
+/* An HTTP response (WARC "application/http" block), split. Header values are borrowed from the
+ * block (not NUL-terminated); absent headers have length 0. */
+typedef struct extract_http_resp {
+	int status;
+	const char *ctype; size_t ctype_len;      /* Content-Type */
+	const char *coding; size_t coding_len;    /* Content-Encoding ("gzip", "br", "gzip, br", ...) */
+	const char *payload; size_t payload_len;  /* the body, dechunked into scratch if chunked */
+} extract_http_resp;
+
+/* Splits p into r (dechunking into scratch when Transfer-Encoding is chunked). Returns 0 or SP_EDATA
+ * (not an HTTP response). */
+int extract_http(const char *p, size_t n, extract_http_resp *r, sp_buf *scratch, sp_err *err);
+
+/* Undoes a Content-Encoding (extract_decode.c): gzip / x-gzip, deflate (zlib-wrapped or raw), br,
+ * zstd, identity, or a comma-separated list of them (applied in order, so undone last to first).
+ * Returns 0 with the body in *out_p / *out_n (out, or p itself for identity), SP_EDATA with *why set
+ * ("content_encoding": a coding it does not know; "bad_content_encoding": the bytes do not decode;
+ * "decoded_too_large": more than max_out bytes), or SP_ENOMEM. */
+int extract_decode(const char *coding, size_t coding_len, const char *p, size_t n, size_t max_out, sp_buf *out,
+                   sp_buf *tmp, const char **out_p, size_t *out_n, const char **why);
 
 /* Why a payload is not extracted: 0 = it is HTML; else a reason name ("not_html", "binary"). */
 const char *extract_not_html(const char *ctype, size_t ctype_len, const char *p, size_t n);

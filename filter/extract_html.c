@@ -29,22 +29,20 @@ void extract_result_release(extract_result *res)
 
 /* ------------------------------------------------------------------ HTTP */
 
-int extract_http(const char *p, size_t n, int *status, const char **ctype, size_t *ctype_len,
-                 const char **payload, size_t *payload_len, sp_buf *scratch, sp_err *err)
+int extract_http(const char *p, size_t n, extract_http_resp *r, sp_buf *scratch, sp_err *err)
 {
-	*ctype = NULL;
-	*ctype_len = 0;
+	memset(r, 0, sizeof *r);
 	if (n < 12 || memcmp(p, "HTTP/", 5))
 		SP_RAISE(err, SP_EDATA, "not an HTTP response");
 	const char *sp = memchr(p, ' ', n < 16 ? n : 16);
-	*status = sp && isdigit((unsigned char)sp[1]) ? (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0') : 0;
+	r->status = sp && sp + 3 < p + n && isdigit((unsigned char)sp[1]) && isdigit((unsigned char)sp[2]) && isdigit((unsigned char)sp[3]) ? (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0') : 0;
 	size_t i = 0;
 	int chunked = 0;
 	for (;;) {
 		const char *nl = memchr(p + i, '\n', n - i);
 		if (!nl) { /* headers never end: no payload */
-			*payload = p + n;
-			*payload_len = 0;
+			r->payload = p + n;
+			r->payload_len = 0;
 			return 0;
 		}
 		size_t e = (size_t)(nl - p), le = e;
@@ -60,15 +58,23 @@ int extract_http(const char *p, size_t n, int *status, const char **ctype, size_
 			size_t a = 13;
 			while (a < ll && (l[a] == ' ' || l[a] == '\t'))
 				a++;
-			*ctype = l + a;
-			*ctype_len = ll - a;
+			r->ctype = l + a;
+			r->ctype_len = ll - a;
+		} else if (ll > 17 && !strncasecmp(l, "content-encoding:", 17)) {
+			size_t a = 17, b = ll;
+			while (a < b && (l[a] == ' ' || l[a] == '\t'))
+				a++;
+			while (b > a && (l[b - 1] == ' ' || l[b - 1] == '\t'))
+				b--;
+			r->coding = l + a;
+			r->coding_len = b - a;
 		} else if (ll > 18 && !strncasecmp(l, "transfer-encoding:", 18) && memmem(l, ll, "chunked", 7)) {
 			chunked = 1;
 		}
 		i = e + 1;
 	}
-	*payload = p + i;
-	*payload_len = n - i;
+	r->payload = p + i;
+	r->payload_len = n - i;
 	if (chunked) {
 		/* dechunk; if it does not parse, keep the raw payload (crawlers often store it decoded) */
 		sp_buf_reset(scratch);
@@ -102,8 +108,8 @@ int extract_http(const char *p, size_t n, int *status, const char **ctype, size_
 				j++;
 		}
 		if (ok) {
-			*payload = scratch->p ? scratch->p : "";
-			*payload_len = scratch->len;
+			r->payload = scratch->p ? scratch->p : "";
+			r->payload_len = scratch->len;
 		}
 	}
 	return 0;

@@ -8,6 +8,8 @@ SPEC: KIND:FILE[:CONTENT_TYPE] where KIND is
   resource  a resource record holding FILE
   request   a request record (to be skipped)
   status404 an HTTP 404 response
+  coded     an HTTP 200 response whose body is FILE as it is, sent with "Content-Encoding: CONTENT_TYPE"
+            (the third field names the coding here; the Content-Type is text/html)
   truncated a response whose gzip member is cut in half (gzip-records only)
 A warcinfo record comes first. Record ids are <urn:uuid:...> derived from the index."""
 import gzip, sys, uuid
@@ -19,9 +21,10 @@ def record(wtype, uri, body, ctype, idx):
             % (wtype, rid, 1 + idx % 9, uri, ctype, len(body)))
     return head.encode() + body + b"\r\n\r\n"
 
-def http(status, ctype, body):
+def http(status, ctype, body, coding=None):
     reason = {200: "OK", 404: "Not Found"}[status]
-    h = "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nServer: test\r\n\r\n" % (status, reason, ctype, len(body))
+    enc = "Content-Encoding: %s\r\n" % coding if coding else ""
+    h = "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%sContent-Length: %d\r\nServer: test\r\n\r\n" % (status, reason, ctype, enc, len(body))
     return h.encode() + body
 
 def main():
@@ -35,6 +38,8 @@ def main():
         uri = "http://test.example/%d/%s" % (i, path.rsplit("/", 1)[-1])
         if kind in ("response", "truncated"):
             r = record("response", uri, http(200, ctype, body), "application/http; msgtype=response", i)
+        elif kind == "coded":
+            r = record("response", uri, http(200, "text/html", body, ctype), "application/http; msgtype=response", i)
         elif kind == "status404":
             r = record("response", uri, http(404, ctype, body), "application/http; msgtype=response", i)
         elif kind == "resource":
