@@ -132,17 +132,28 @@ static int enc_produce(void *vctx, void *vb, sp_err *err)
 	return b->n > 0;
 }
 
+/* Decimal digits of v at o; returns the end. Two digits per step from a table (ids are 1-6 digits). */
 static char *put_u32(char *o, uint32_t v)
 {
+	static const char pairs[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	                               "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	                               "8081828384858687888990919293949596979899";
 	char tmp[12];
-	int k = 0;
-	do {
-		tmp[k++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (k)
-		*o++ = tmp[--k];
-	return o;
+	int k = 12;
+	while (v >= 100) {
+		uint32_t r = v % 100;
+		v /= 100;
+		tmp[--k] = pairs[2 * r + 1];
+		tmp[--k] = pairs[2 * r];
+	}
+	if (v >= 10) {
+		tmp[--k] = pairs[2 * v + 1];
+		tmp[--k] = pairs[2 * v];
+	} else {
+		tmp[--k] = (char)('0' + v);
+	}
+	memcpy(o, tmp + k, (size_t)(12 - k));
+	return o + (12 - k);
 }
 
 static void put_le32(uint8_t *p, uint32_t v)
