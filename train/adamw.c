@@ -62,11 +62,16 @@ float adamw_clip(float *g, size_t n, float max_norm)
 	if (part) {
 #pragma omp parallel for schedule(static) if(n > PAR_MIN_WORK)
 		for (size_t c = 0; c < n_chunks; c++) {
-			double s = 0;
-			size_t end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;
-			for (size_t i = c * CHUNK; i < end; i++)
-				s += (double)g[i] * g[i];
-			part[c] = s;
+			/* eight running sums (a fixed order, so still the same bits for any thread count): one
+			 * sum would be a chain of dependent adds, eight let the loop vectorize */
+			double s8[8] = { 0 };
+			size_t i = c * CHUNK, end = (c + 1) * CHUNK < n ? (c + 1) * CHUNK : n;
+			for (; i + 8 <= end; i += 8)
+				for (int k = 0; k < 8; k++)
+					s8[k] += (double)g[i + k] * g[i + k];
+			for (int k = 0; i < end; i++, k++)
+				s8[k] += (double)g[i] * g[i];
+			part[c] = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
 		}
 		for (size_t c = 0; c < n_chunks; c++)
 			total += part[c];

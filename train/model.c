@@ -256,8 +256,8 @@ void model_backward(model *m, const model_batch *b, float dloss, const float *d_
 	const model_tensor_info *ti = m->ti;
 
 	memset(m->d_resid, 0, ND * sizeof(float));
-	memset(m->d_xn, 0, ND * sizeof(float));
 	if (c->reward_head) {
+		memset(m->d_xn, 0, ND * sizeof(float));
 		for (int i = 0; i < B; i++) {
 			size_t row = (size_t)i * T + b->last[i];
 			for (int j = 0; j < D; j++) {
@@ -267,7 +267,7 @@ void model_backward(model *m, const model_batch *b, float dloss, const float *d_
 		}
 	} else {
 		crossentropy_backward(m->logits, m->lse, b->targets, dloss, N, V);
-		matmul_backward(m->d_xn, m->g[P_LM_HEAD], m->logits, m->xnf, m->p[P_LM_HEAD], N, D, V);
+		matmul_backward(m->d_xn, 0, m->g[P_LM_HEAD], m->logits, m->xnf, m->p[P_LM_HEAD], N, D, V);
 	}
 	rmsnorm_backward(m->d_resid, m->g[P_FINAL_NORM], m->d_xn, LAYER(m->resid, c->n_layers, NM * D),
 	                 m->p[P_FINAL_NORM], m->rstdf, N, D);
@@ -282,28 +282,23 @@ void model_backward(model *m, const model_batch *b, float dloss, const float *d_
 #define PL(i) LAYER(m->p[i], l, ti[i].layer_size)
 #define GL(i) LAYER(m->g[i], l, ti[i].layer_size)
 		/* feed-forward branch: d_resid is dL/d(layer output) = dL/d(mid) through the skip */
-		memset(m->d_hs, 0, NF * sizeof(float));
-		matmul_backward(m->d_hs, GL(P_WDOWN), m->d_resid, hs, PL(P_WDOWN), N, F, D);
-		memset(m->d_hg, 0, NF * sizeof(float));
-		memset(m->d_hu, 0, NF * sizeof(float));
+		/* (the first product into each gradient buffer sets it: no zeroing) */
+		matmul_backward(m->d_hs, 0, GL(P_WDOWN), m->d_resid, hs, PL(P_WDOWN), N, F, D);
 		swiglu_backward(m->d_hg, m->d_hu, m->d_hs, hg, hu, NF);
-		memset(m->d_xn, 0, ND * sizeof(float));
-		matmul_backward(m->d_xn, GL(P_WGATE), m->d_hg, xn2, PL(P_WGATE), N, D, F);
-		matmul_backward(m->d_xn, GL(P_WUP), m->d_hu, xn2, PL(P_WUP), N, D, F);
+		matmul_backward(m->d_xn, 0, GL(P_WGATE), m->d_hg, xn2, PL(P_WGATE), N, D, F);
+		matmul_backward(m->d_xn, 1, GL(P_WUP), m->d_hu, xn2, PL(P_WUP), N, D, F);
 		rmsnorm_backward(m->d_resid, GL(P_FFN_NORM), m->d_xn, mid, PL(P_FFN_NORM), rstd2, N, D);
 		/* attention branch */
-		memset(m->d_ao, 0, ND * sizeof(float));
-		matmul_backward(m->d_ao, GL(P_WO), m->d_resid, ao, PL(P_WO), N, D, D);
+		matmul_backward(m->d_ao, 0, GL(P_WO), m->d_resid, ao, PL(P_WO), N, D, D);
 		memset(m->d_q, 0, ND * sizeof(float));
 		memset(m->d_k, 0, NKV * sizeof(float));
 		memset(m->d_v, 0, NKV * sizeof(float));
 		attention_backward(m->d_q, m->d_k, m->d_v, m->d_att, m->d_ao, q, k, v, att, B, T, H, KVH, hd);
 		rope_backward(m->d_q, b->pos, m->rope_cos, m->rope_sin, N, H, hd);
 		rope_backward(m->d_k, b->pos, m->rope_cos, m->rope_sin, N, KVH, hd);
-		memset(m->d_xn, 0, ND * sizeof(float));
-		matmul_backward(m->d_xn, GL(P_WQ), m->d_q, xn1, PL(P_WQ), N, D, D);
-		matmul_backward(m->d_xn, GL(P_WK), m->d_k, xn1, PL(P_WK), N, D, KVD);
-		matmul_backward(m->d_xn, GL(P_WV), m->d_v, xn1, PL(P_WV), N, D, KVD);
+		matmul_backward(m->d_xn, 0, GL(P_WQ), m->d_q, xn1, PL(P_WQ), N, D, D);
+		matmul_backward(m->d_xn, 1, GL(P_WK), m->d_k, xn1, PL(P_WK), N, D, KVD);
+		matmul_backward(m->d_xn, 1, GL(P_WV), m->d_v, xn1, PL(P_WV), N, D, KVD);
 		rmsnorm_backward(m->d_resid, GL(P_ATTN_NORM), m->d_xn, x, PL(P_ATTN_NORM), rstd1, N, D);
 #undef PL
 #undef GL

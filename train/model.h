@@ -103,7 +103,9 @@ void rmsnorm_backward(float *d_inp, float *d_weight, const float *d_out, const f
                       const float *weight, const float *rstd, int N, int D);
 /* out[N,OC] = inp[N,C] W[OC,C]^T */
 void matmul_forward(float *out, const float *inp, const float *weight, int N, int C, int OC);
-void matmul_backward(float *d_inp, float *d_weight, const float *d_out, const float *inp,
+/* d_W[OC,C] += d_out^T inp; d_inp[N,C] = d_out W (acc_inp 0) or += it (acc_inp 1). d_inp or d_weight
+ * may be NULL. (The first product into a buffer sets it, so the buffer needs no zeroing.) */
+void matmul_backward(float *d_inp, int acc_inp, float *d_weight, const float *d_out, const float *inp,
                      const float *weight, int N, int C, int OC);
 /* Rotates x [N, n_heads, head_dim] in place by position (HuggingFace rotate_half layout). */
 void rope_forward(float *x, const int32_t *pos, const float *cos_t, const float *sin_t, int N, int n_heads, int head_dim);
@@ -116,6 +118,7 @@ void attention_backward(float *d_q, float *d_k, float *d_v, float *d_att, const 
                         const float *q, const float *k, const float *v, const float *att,
                         int B, int T, int H, int KVH, int hd);
 void swiglu_forward(float *out, const float *gate, const float *up, size_t n);
+/* Sets d_gate and d_up (does not add to them), as the CUDA twin. */
 void swiglu_backward(float *d_gate, float *d_up, const float *d_out, const float *gate, const float *up, size_t n);
 void residual_forward(float *out, const float *a, const float *b, size_t n);
 /* losses[i] = -log softmax(logits[i])[targets[i]] and lse[i] = log sum exp(logits[i]) (both 0 where

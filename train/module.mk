@@ -1,5 +1,9 @@
 # train/module.mk - the CPU trainer: OpenBLAS sgemm for matrix products, OpenMP threads for the rest.
 SP_CFLAGS += -fopenmp
+# The trainer's elementwise loops (AdamW's sqrtf, vexp.h's e^x with its clamps) vectorize only without
+# errno to set and without trapping compares (PyTorch builds with the same two flags), and with a cost
+# model that allows a scalar epilogue. Only train/ objects get these.
+$(BUILD)/train/%.o: CFLAGS += -fno-math-errno -fno-trapping-math -fvect-cost-model=dynamic
 SP_LDFLAGS += -fopenmp
 # OpenBLAS's serial build: the trainer runs its own threads around sgemm, and the pthread build's
 # pool starts with the process and spins (sched_yield) for ~0.1 s of a core on every spindle command.

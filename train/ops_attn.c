@@ -6,6 +6,7 @@
 #include <math.h>
 #include <omp.h>
 #include "model.h"
+#include "vexp.h"
 
 static int visible(const int32_t *seg, int i, int j)
 {
@@ -29,15 +30,29 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
 		for (int i = 0; i < T; i++) {
 			float *row = P + (size_t)i * T;
 			float mx = -INFINITY;
-			for (int j = 0; j <= i; j++)
-				if (visible(sg, i, j) && row[j] > mx)
-					mx = row[j];
-			double s = 0;
-			for (int j = 0; j < T; j++) {
-				float e = visible(sg, i, j) ? expf(row[j] - mx) : 0.0f;
-				row[j] = e;
-				s += e;
+			if (!sg)
+				mx = train_maxf(row, i + 1);
+			else
+				for (int j = 0; j <= i; j++)
+					if (visible(sg, i, j) && row[j] > mx)
+						mx = row[j];
+			/* the causal part in eight running sums (fixed order; vectorizes), the future is 0 */
+			double s8[8] = { 0 };
+			int c = 0;
+			for (; c + 8 <= i + 1; c += 8)
+				for (int l8 = 0; l8 < 8; l8++) {
+					float e = !sg || sg[i] == sg[c + l8] ? train_expf(row[c + l8] - mx) : 0.0f;
+					row[c + l8] = e;
+					s8[l8] += e;
+				}
+			for (int l8 = 0; c <= i; c++, l8++) {
+				float e = !sg || sg[i] == sg[c] ? train_expf(row[c] - mx) : 0.0f;
+				row[c] = e;
+				s8[l8] += e;
 			}
+			for (; c < T; c++)
+				row[c] = 0.0f;
+			double s = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
 			float inv = (float)(1.0 / s);
 			for (int j = 0; j <= i; j++)
 				row[j] *= inv;
@@ -70,10 +85,14 @@ void attention_backward(float *d_q, float *d_k, float *d_v, float *d_att, const 
 			for (int i = 0; i < T; i++) {
 				const float *p = P + (size_t)i * T;
 				float *dp = dP + (size_t)i * T;
-				double dot = 0;
-				for (int j = 0; j <= i; j++)
-					dot += (double)p[j] * dp[j];
-				float fd = (float)dot;
+				double d8[8] = { 0 };
+				int c = 0;
+				for (; c + 8 <= i + 1; c += 8)
+					for (int l8 = 0; l8 < 8; l8++)
+						d8[l8] += (double)p[c + l8] * dp[c + l8];
+				for (int l8 = 0; c <= i; c++, l8++)
+					d8[l8] += (double)p[c] * dp[c];
+				float fd = (float)(((d8[0] + d8[1]) + (d8[2] + d8[3])) + ((d8[4] + d8[5]) + (d8[6] + d8[7])));
 				for (int j = 0; j < T; j++)
 					dp[j] = j <= i ? p[j] * (dp[j] - fd) : 0.0f;
 			}

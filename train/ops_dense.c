@@ -58,17 +58,17 @@ void matmul_forward(float *out, const float *inp, const float *weight, int N, in
 	}
 }
 
-void matmul_backward(float *d_inp, float *d_weight, const float *d_out, const float *inp,
+void matmul_backward(float *d_inp, int acc_inp, float *d_weight, const float *d_out, const float *inp,
                      const float *weight, int N, int C, int OC)
 {
 #pragma omp parallel if((size_t)N * C * OC > 16 * PAR_MIN_WORK)
 	{
 		int a, b;
-		/* d_inp[N,C] += d_out[N,OC] W[OC,C], rows of N per thread */
+		/* d_inp[N,C] (+)= d_out[N,OC] W[OC,C], rows of N per thread */
 		split(N, &a, &b);
 		if (d_inp && b > a)
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, b - a, C, OC, 1.0f, d_out + (size_t)a * OC, OC,
-			            weight, C, 1.0f, d_inp + (size_t)a * C, C);
+			            weight, C, acc_inp ? 1.0f : 0.0f, d_inp + (size_t)a * C, C);
 		/* d_W[OC,C] += d_out^T[OC,N] inp[N,C], rows of OC per thread */
 		split(OC, &a, &b);
 		if (d_weight && b > a)

@@ -17,7 +17,7 @@ void swiglu_backward(float *d_gate, float *d_up, const float *d_out, const float
 	for (size_t i = 0; i < n; i++) {
 		float g = gate[i], s = 1.0f / (1.0f + expf(-g));
 		float silu = g * s;
-		d_up[i] += d_out[i] * silu;
-		d_gate[i] += d_out[i] * up[i] * s * (1.0f + g * (1.0f - s));
+		d_up[i] = d_out[i] * silu;
+		d_gate[i] = d_out[i] * up[i] * s * (1.0f + g * (1.0f - s));
 	}
 }

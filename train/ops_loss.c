@@ -2,16 +2,21 @@
  * and Llama 2's reward-model ranking loss with a margin. */
 #include <math.h>
 #include "model.h"
+#include "vexp.h"
 
-/* log sum exp of a row: max-shifted float exponentials summed in double */
+/* log sum exp of a row: max-shifted float exponentials summed in double, in eight running sums (a
+ * fixed order, so the same bits for any thread count; one sum would be a chain that cannot vectorize) */
 static float row_lse(const float *z, int V)
 {
-	float mx = z[0];
-	for (int j = 1; j < V; j++)
-		mx = z[j] > mx ? z[j] : mx;
-	double s = 0;
-	for (int j = 0; j < V; j++)
-		s += expf(z[j] - mx);
+	float mx = train_maxf(z, V);
+	double s8[8] = { 0 };
+	int j = 0;
+	for (; j + 8 <= V; j += 8)
+		for (int k = 0; k < 8; k++)
+			s8[k] += train_expf(z[j + k] - mx);
+	for (int k = 0; j < V; j++, k++)
+		s8[k] += train_expf(z[j] - mx);
+	double s = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
 	return mx + (float)log(s);
 }
 
@@ -37,7 +42,7 @@ void crossentropy_backward(float *logits, const float *lse, const int32_t *targe
 		}
 		float l = lse[i];
 		for (int j = 0; j < V; j++)
-			z[j] = dloss * expf(z[j] - l);
+			z[j] = dloss * train_expf(z[j] - l);
 		z[targets[i]] -= dloss;
 	}
 }

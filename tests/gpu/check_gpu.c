@@ -202,7 +202,7 @@ static void check_kernels(void)
 	float *dyy = hrand((size_t)N * F, 1, 1), *da = hrand((size_t)N * D, 1, 0), *dwm = hrand((size_t)F * D, 1, 0);
 	float *g_da = up32(da, (size_t)N * D), *g_dwm = up32(dwm, (size_t)F * D);
 	gpu_bf16 *g_dyy = up16(dyy, (size_t)N * F);
-	matmul_backward(da, dwm, dyy, a, wm, N, D, F);
+	matmul_backward(da, 1, dwm, dyy, a, wm, N, D, F);
 	gpu_matmul_backward(g_da, 1, g_dwm, g_dyy, g_a, g_wm, N, D, F);
 	expect("matmul_backward d_inp (adds)", down32(g_da, (size_t)N * D), da, (size_t)N * D, 1e-4);
 	expect("matmul_backward d_weight (adds)", down32(g_dwm, (size_t)F * D), dwm, (size_t)F * D, 1e-4);

@@ -149,3 +149,33 @@ Test(data, malformed_exports_name_file_and_line)
 	tok_model_free(tok);
 	unlink(path);
 }
+
+/* ------------------------------------------------------------------ train_expf against libm */
+#include <math.h>
+#include "../../train/vexp.h"
+
+Test(vexp, matches_libm_expf_within_a_few_ulps)
+{
+	double worst = 0;
+	float worst_x = 0;
+	/* every 97th float bit pattern in [-87, 88] (both signs), plus 0 and the ends */
+	for (uint32_t u = 0; u < 0x42B00000u; u += 97) {
+		for (int sign = 0; sign < 2; sign++) {
+			uint32_t b = u | (sign ? 0x80000000u : 0);
+			float x;
+			memcpy(&x, &b, sizeof x);
+			if (x < -87.0f || x > 88.0f)
+				continue;
+			double want = exp((double)x), got = train_expf(x);
+			double rel = fabs(got - want) / want;
+			if (rel > worst) {
+				worst = rel;
+				worst_x = x;
+			}
+		}
+	}
+	cr_assert_lt(worst, 4 * 1.1920929e-07, "worst relative error %g at x = %.9g", worst, (double)worst_x);
+	cr_assert_eq(train_expf(0.0f), 1.0f);
+	cr_assert(train_expf(-INFINITY) >= 0.0f && train_expf(-INFINITY) < 1e-37f, "-inf clamps to ~0");
+	cr_assert(isfinite(train_expf(1000.0f)), "no overflow to inf");
+}
