@@ -161,17 +161,61 @@ const st_tensor *st_find(const st_file *f, const char *name)
 	return NULL;
 }
 
+/* IEEE half to float, exactly (normals, subnormals, infinities, NaN). */
+static float half_to_float(uint16_t h)
+{
+	uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 0x1F, m = h & 0x3FF, bits;
+	if (e == 0x1F) {
+		bits = sign | 0x7F800000u | (m << 13);
+	} else if (e) {
+		bits = sign | ((e + 112) << 23) | (m << 13);
+	} else if (m) { /* subnormal: normalise */
+		e = 113;
+		while (!(m & 0x400)) {
+			m <<= 1;
+			e--;
+		}
+		bits = sign | (e << 23) | ((m & 0x3FF) << 13);
+	} else {
+		bits = sign;
+	}
+	float x;
+	memcpy(&x, &bits, sizeof x);
+	return x;
+}
+
 int st_read_f32(const st_file *f, const char *name, float *dst, size_t n, const char *file, sp_err *err)
 {
 	const st_tensor *t = st_find(f, name);
 	if (!t)
 		SP_RAISE(err, SP_ENOTFOUND, "%s: no tensor '%s'", file, name);
-	if (strcmp(t->dtype, "F32"))
-		SP_RAISE(err, SP_EDATA, "%s: tensor '%s' is %s; only F32 checkpoints are read", file, name, t->dtype);
-	if (t->end - t->begin != n * sizeof(float))
+	int f32 = !strcmp(t->dtype, "F32"), bf16 = !strcmp(t->dtype, "BF16"), f16 = !strcmp(t->dtype, "F16");
+	int f64 = !strcmp(t->dtype, "F64");
+	if (!f32 && !bf16 && !f16 && !f64)
+		SP_RAISE(err, SP_EDATA, "%s: tensor '%s' is %s; F32, BF16, F16 and F64 tensors are read", file, name, t->dtype);
+	size_t es = (size_t)dtype_size(t->dtype);
+	if (t->end - t->begin != n * es)
 		SP_RAISE(err, SP_EDATA, "%s: tensor '%s' has %llu values, the model needs %zu", file, name,
-		         (unsigned long long)((t->end - t->begin) / 4), n);
-	memcpy(dst, f->bytes + f->data_start + t->begin, n * sizeof(float));
+		         (unsigned long long)((t->end - t->begin) / es), n);
+	/* half and double checkpoints (as HuggingFace publishes Llama) are widened/narrowed to float32 */
+	const uint8_t *src = f->bytes + f->data_start + t->begin;
+	if (f32) {
+		memcpy(dst, src, n * sizeof(float));
+	} else if (bf16) {
+		for (size_t i = 0; i < n; i++) {
+			uint32_t b = (uint32_t)src[2 * i] << 16 | (uint32_t)src[2 * i + 1] << 24;
+			memcpy(&dst[i], &b, sizeof b);
+		}
+	} else if (f16) {
+		for (size_t i = 0; i < n; i++)
+			dst[i] = half_to_float((uint16_t)(src[2 * i] | src[2 * i + 1] << 8));
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			double d;
+			memcpy(&d, src + 8 * i, sizeof d);
+			dst[i] = (float)d;
+		}
+	}
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /* safetensors.h - reading and writing safetensors files (HuggingFace's tensor container: a u64
  * header length, a JSON header naming each tensor's dtype, shape and byte range, then the bytes).
- * Only F32 tensors are read and written (the trainer is float32); anything else is reported.
+ * The trainer is float32: it writes F32, and reads F32, BF16, F16 and F64 tensors (converted to
+ * float32, as HuggingFace publishes Llama checkpoints in half precision); anything else is reported.
  * The header parser treats the file as hostile: every length, offset and shape is checked before use.
  * Ownership: st_file is caller storage (ST_FILE_INIT) released with st_release; tensor names and
  * data are owned by it. */
@@ -38,7 +39,8 @@ int st_parse(st_file *f, const uint8_t *bytes, size_t n, const char *name, sp_er
 /* Reads path and parses it; f owns the bytes. */
 int st_open(st_file *f, const char *path, sp_err *err);
 const st_tensor *st_find(const st_file *f, const char *name);
-/* Copies tensor name (F32, n floats expected) into dst. SP_ENOTFOUND or SP_EDATA (shape/dtype). */
+/* Copies tensor name (n values of F32, BF16, F16 or F64) into dst as float32. SP_ENOTFOUND or
+ * SP_EDATA (shape/dtype). */
 int st_read_f32(const st_file *f, const char *name, float *dst, size_t n, const char *file, sp_err *err);
 void st_release(st_file *f);
 

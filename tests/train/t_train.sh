@@ -39,6 +39,49 @@ if "$S" pack --help >/dev/null 2>&1; then
 	cp "$T/.out" "$T/eval.out"
 	check "eval prints loss and perplexity" $PY -c "
 import json,sys,math; d=json.loads(open('$T/eval.out').read().strip().splitlines()[-1]); assert d['tokens']>0 and abs(math.exp(d['loss'])-d['perplexity'])<1e-2*d['perplexity']"
+	# half-precision checkpoints (as HuggingFace publishes Llama): BF16 and F16 copies of the model
+	# (rounded by numpy) must evaluate exactly like F32 files holding the same rounded values
+	$PY - "$T/run" "$T" <<'PYEOF'
+import json, os, shutil, struct, sys
+import numpy as np
+src, out = sys.argv[1], sys.argv[2]
+f = open(os.path.join(src, "model.safetensors"), "rb")
+n = struct.unpack("<Q", f.read(8))[0]
+head = json.loads(f.read(n))
+data = f.read()
+def write(d, tensors, dtype):
+    os.makedirs(d, exist_ok=True)
+    shutil.copy(os.path.join(src, "config.json"), d)
+    h, blobs, at = {"__metadata__": {"format": "pt"}}, [], 0
+    for name, arr in tensors:
+        b = arr.tobytes()
+        h[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [at, at + len(b)]}
+        blobs.append(b)
+        at += len(b)
+    j = json.dumps(h).encode()
+    j += b" " * (-len(j) % 8)
+    with open(os.path.join(d, "model.safetensors"), "wb") as g:
+        g.write(struct.pack("<Q", len(j)) + j + b"".join(blobs))
+ts = [(k, np.frombuffer(data[v["data_offsets"][0]:v["data_offsets"][1]], "<f4").reshape(v["shape"]))
+      for k, v in head.items() if k != "__metadata__"]
+u = [(k, a.view("<u4")) for k, a in ts]
+bf = [(k, ((x + 0x7FFF + ((x >> 16) & 1)) >> 16).astype("<u2")) for k, x in u]   # round to nearest even
+write(os.path.join(out, "m_bf16"), bf, "BF16")
+write(os.path.join(out, "m_bf16_f32"), [(k, (x.astype("<u4") << 16).view("<f4")) for k, x in bf], "F32")
+write(os.path.join(out, "m_f16"), [(k, a.astype("<f2")) for k, a in ts], "F16")
+write(os.path.join(out, "m_f16_f32"), [(k, a.astype("<f2").astype("<f4")) for k, a in ts], "F32")
+write(os.path.join(out, "m_f64"), [(k, a.astype("<f8")) for k, a in ts], "F64")
+PYEOF
+	for m in m_bf16 m_bf16_f32 m_f16 m_f16_f32 m_f64; do
+		"$S" train eval --model "$T/$m" --data "$DATA" --max-batches 2 > "$T/$m.eval" 2>/dev/null
+	done
+	check "a BF16 checkpoint loads (evaluates)" test -s "$T/m_bf16.eval"
+	check_files "BF16 checkpoint == F32 of the same bf16 values" "$T/m_bf16.eval" "$T/m_bf16_f32.eval"
+	check_files "F16 checkpoint == F32 of the same f16 values" "$T/m_f16.eval" "$T/m_f16_f32.eval"
+	"$S" train eval --model "$T/run" --data "$DATA" --max-batches 2 > "$T/m_f32.eval" 2>/dev/null
+	check_files "F64 checkpoint of the F32 weights == the F32 checkpoint" "$T/m_f64.eval" "$T/m_f32.eval"
+	check "the rounding to half precision changed the loss a little" $PY -c "
+import json; a, b = (json.loads(open(p).read().strip().splitlines()[-1])['loss'] for p in ('$T/m_f32.eval', '$T/m_bf16.eval')); assert a != b and abs(a - b) < 0.05, (a, b)"
 	# resume in the middle of a shard sequence: 64-token sequences, 32-token rows, 3 rows a batch
 	R2="--data $DATA --preset tiny --seq-len 32 --batch 3 --steps 6 --lr 1e-3 --threads 1"
 	"$S" train pretrain $R2 --out "$T/sa" 2>/dev/null | sed 's/"tokens_per_s":[0-9.]*,//' > "$T/sa.log"
