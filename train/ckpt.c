@@ -3,6 +3,7 @@
 #include <json.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include "ckpt.h"
 #include "spindle/buf.h"
 #include "spindle/io.h"
@@ -178,14 +179,95 @@ int ckpt_save_model(const char *dir, const model *m, uint64_t tokenizer_id, int 
 	return rc ? rc : ckpt_write_config(dir, &m->cfg, tokenizer_id, bos, eos, err);
 }
 
+/* A checkpoint split over several files (HuggingFace's model.safetensors.index.json: "weight_map"
+ * from tensor name to file name): every tensor the model needs must be mapped (unless skip_missing);
+ * each file is opened once and holds its share. */
+static int load_sharded(const char *dir, const char *index, model *m, int skip_missing, size_t *n_missing, sp_err *err)
+{
+	sp_buf text = SP_BUF_INIT;
+	SP_FORWARD(sp_read_file(index, &text, err));
+	json_object *root = json_tokener_parse(text.p ? text.p : ""), *map = NULL;
+	sp_buf_release(&text);
+	if (!root || !json_object_object_get_ex(root, "weight_map", &map) || !json_object_is_type(map, json_type_object)) {
+		json_object_put(root);
+		SP_RAISE(err, SP_EDATA, "%s: not a safetensors index (no \"weight_map\" object)", index);
+	}
+	/* the files, in first-mention order; each must be a plain name in dir */
+	const char *files[4096];
+	size_t n_files = 0, need = 0, mapped = 0;
+	int rc = 0;
+	json_object_object_foreach(map, key, val) {
+		(void)key;
+		const char *fn = json_object_is_type(val, json_type_string) ? json_object_get_string(val) : NULL;
+		if (!fn || !*fn || strchr(fn, '/') || !strcmp(fn, "..")) {
+			sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "%s: tensor '%.100s' maps to a bad file name", index, key);
+			rc = SP_EDATA;
+			break;
+		}
+		size_t k = 0;
+		while (k < n_files && strcmp(files[k], fn))
+			k++;
+		if (k == n_files) {
+			if (n_files == sizeof files / sizeof *files) {
+				sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "%s: too many files", index);
+				rc = SP_EDATA;
+				break;
+			}
+			files[n_files++] = fn;
+		}
+	}
+	/* every tensor the model needs is in the map (or counted missing) */
+	char name[160];
+	for (int i = 0; rc == 0 && i < P_COUNT; i++) {
+		int layers = m->ti[i].per_layer ? m->cfg.n_layers : 1;
+		for (int l = 0; l < layers && m->ti[i].layer_size; l++) {
+			model_tensor_name(m, i, l, name, sizeof name);
+			need++;
+			json_object *v;
+			if (json_object_object_get_ex(map, name, &v)) {
+				mapped++;
+			} else if (!skip_missing) {
+				sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "%s: no tensor '%s' in the weight map", index, name);
+				rc = SP_EDATA;
+				break;
+			}
+		}
+	}
+	size_t found = 0;
+	for (size_t k = 0; rc == 0 && k < n_files; k++) {
+		char p[4096];
+		snprintf(p, sizeof p, "%s/%s", dir, files[k]);
+		st_file f = ST_FILE_INIT;
+		size_t absent = 0;
+		if ((rc = st_open(&f, p, err)) == 0)
+			rc = model_read_tensors(&f, m, m->params, "", 1, &absent, p, err);
+		found += need - absent;
+		st_release(&f);
+	}
+	if (rc == 0 && found != mapped) {
+		sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "%s: the index maps %zu of the model's tensors, its files hold %zu",
+		            index, mapped, found);
+		rc = SP_EDATA;
+	}
+	json_object_put(root);
+	if (rc == 0 && n_missing)
+		*n_missing = need - mapped;
+	return rc;
+}
+
 int ckpt_load_model(const char *path, model *m, int skip_missing, size_t *n_missing, sp_err *err)
 {
 	char p[4096];
 	size_t n = strlen(path);
-	if (n > 12 && !strcmp(path + n - 12, ".safetensors"))
+	if (n > 12 && !strcmp(path + n - 12, ".safetensors")) {
 		snprintf(p, sizeof p, "%s", path);
-	else
+	} else {
 		snprintf(p, sizeof p, "%s/model.safetensors", path);
+		char idx[4096];
+		snprintf(idx, sizeof idx, "%s/model.safetensors.index.json", path);
+		if (access(p, F_OK) != 0 && access(idx, F_OK) == 0)
+			return load_sharded(path, idx, m, skip_missing, n_missing, err);
+	}
 	st_file f = ST_FILE_INIT;
 	SP_FORWARD(st_open(&f, p, err));
 	int rc = model_read_tensors(&f, m, m->params, "", skip_missing, n_missing, p, err);

@@ -80,6 +80,37 @@ PYEOF
 	check_files "F16 checkpoint == F32 of the same f16 values" "$T/m_f16.eval" "$T/m_f16_f32.eval"
 	"$S" train eval --model "$T/run" --data "$DATA" --max-batches 2 > "$T/m_f32.eval" 2>/dev/null
 	check_files "F64 checkpoint of the F32 weights == the F32 checkpoint" "$T/m_f64.eval" "$T/m_f32.eval"
+	# a sharded checkpoint (model.safetensors.index.json + two files, as HuggingFace splits big models)
+	$PY - "$T/m_bf16" "$T/m_shard" <<'PYEOF'
+import json, os, shutil, struct, sys
+src, out = sys.argv[1], sys.argv[2]
+os.makedirs(out, exist_ok=True)
+shutil.copy(os.path.join(src, "config.json"), out)
+f = open(os.path.join(src, "model.safetensors"), "rb")
+n = struct.unpack("<Q", f.read(8))[0]
+head = json.loads(f.read(n))
+data = f.read()
+names = [k for k in head if k != "__metadata__"]
+parts, wmap = [names[: len(names) // 2], names[len(names) // 2 :]], {}
+for i, part in enumerate(parts):
+    fn = "model-%05d-of-%05d.safetensors" % (i + 1, len(parts))
+    h, blobs, at = {"__metadata__": {"format": "pt"}}, [], 0
+    for k in part:
+        b = data[head[k]["data_offsets"][0]:head[k]["data_offsets"][1]]
+        h[k] = {"dtype": head[k]["dtype"], "shape": head[k]["shape"], "data_offsets": [at, at + len(b)]}
+        blobs.append(b)
+        at += len(b)
+        wmap[k] = fn
+    j = json.dumps(h).encode()
+    j += b" " * (-len(j) % 8)
+    open(os.path.join(out, fn), "wb").write(struct.pack("<Q", len(j)) + j + b"".join(blobs))
+json.dump({"metadata": {}, "weight_map": wmap}, open(os.path.join(out, "model.safetensors.index.json"), "w"))
+PYEOF
+	"$S" train eval --model "$T/m_shard" --data "$DATA" --max-batches 2 > "$T/m_shard.eval" 2>/dev/null
+	check_files "a sharded (index.json) BF16 checkpoint == the one-file one" "$T/m_shard.eval" "$T/m_bf16.eval"
+	sed -i 's/model-00002-of-00002/model-00001-of-00002/g' "$T/m_shard/model.safetensors.index.json"
+	check_rc "an index that maps tensors to a file without them is refused" 1 "$S" train eval --model "$T/m_shard" --data "$DATA" --max-batches 2
+	check_grep "the refusal names the index" "model.safetensors.index.json" "$T/.out"
 	check "the rounding to half precision changed the loss a little" $PY -c "
 import json; a, b = (json.loads(open(p).read().strip().splitlines()[-1])['loss'] for p in ('$T/m_f32.eval', '$T/m_bf16.eval')); assert a != b and abs(a - b) < 0.05, (a, b)"
 	# resume in the middle of a shard sequence: 64-token sequences, 32-token rows, 3 rows a batch

@@ -179,3 +179,14 @@ Test(vexp, matches_libm_expf_within_a_few_ulps)
 	cr_assert(train_expf(-INFINITY) >= 0.0f && train_expf(-INFINITY) < 1e-37f, "-inf clamps to ~0");
 	cr_assert(isfinite(train_expf(1000.0f)), "no overflow to inf");
 }
+
+/* ------------------------------------------------------------------ the BLAS the trainer links */
+#include <cblas.h>
+
+Test(blas, openblas_is_safe_to_call_from_the_trainers_threads)
+{
+	/* The trainer calls sgemm from several OpenMP threads at once. OpenBLAS's single-threaded
+	 * ("serial") build keeps unlocked shared buffers: linked once, it changed eval losses now and
+	 * then under load. 0 = that build; 1 = pthreads; 2 = OpenMP (what train/module.mk links). */
+	cr_assert_neq(openblas_get_parallel(), 0, "the sequential OpenBLAS is not safe for concurrent calls");
+}
