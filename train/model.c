@@ -9,6 +9,19 @@
 #include "rng.h"
 #include "spindle/mem.h"
 
+/* OpenBLAS (the pthread build, train/module.mk) starts a pool of threads in its library constructor,
+ * sized to the machine; they spin for ~0.1 s of every core before they sleep, a cost every spindle
+ * command paid (pack: 0.3 CPU-s instead of 0.13). The trainer runs sgemm single-threaded inside its
+ * own OpenMP threads, so the pool is stopped as soon as the program starts: this constructor runs
+ * after the libraries' ones and before main. (blas_thread_shutdown_ is OpenBLAS's own fork-safety
+ * hook; a later multi-threaded call would start the pool again.) */
+void blas_thread_shutdown_(void);
+__attribute__((constructor)) static void model_blas_quiet(void)
+{
+	openblas_set_num_threads(1);
+	blas_thread_shutdown_();
+}
+
 typedef struct preset { const char *name; int dim, n_layers, n_heads, n_kv_heads, hidden_dim, max_seq_len; } preset;
 
 /* hidden_dim follows Llama's rule: 2/3 of 4*dim, rounded up to a multiple (of 8 here, 256 in 7B). */

@@ -5,13 +5,13 @@ SP_CFLAGS += -fopenmp
 # model that allows a scalar epilogue. Only train/ objects get these.
 $(BUILD)/train/%.o: CFLAGS += -fno-math-errno -fno-trapping-math -fvect-cost-model=dynamic
 SP_LDFLAGS += -fopenmp
-# OpenBLAS's OpenMP build: the trainer calls sgemm from inside its own OpenMP regions, where this
-# build runs single-threaded and is safe to call concurrently (the serial build is not: concurrent
-# calls raced and changed results now and then), and it starts no thread pool of its own (the
-# pthread build's pool starts with every spindle command and spins ~0.1 s of each core).
-# (Debian's libopenblas-openmp-dev; without it, the default OpenBLAS.)
+# OpenBLAS's pthread build, named explicitly: the trainer calls sgemm from several OpenMP threads at
+# once, which this build's locking makes safe (the serial build is not safe: results changed now and
+# then; the OpenMP build serialises such calls: no speed-up from threads). cli/main.c limits it to
+# one thread of its own before it starts (its pool would spin at every spindle command's start).
+# (Debian's libopenblas-pthread-dev, which libopenblas-dev pulls in; without it, the default.)
 comma := ,
-OPENBLAS_DIR := $(firstword $(wildcard /usr/lib/*/openblas-openmp))
+OPENBLAS_DIR := $(firstword $(wildcard /usr/lib/*/openblas-pthread))
 SP_LDLIBS += $(if $(OPENBLAS_DIR),-L$(OPENBLAS_DIR) -Wl$(comma)-rpath$(comma)$(OPENBLAS_DIR)) -lopenblas
 # The CUDA trainer (issue 9/10): its rules live in train/cuda/module.mk (make cuda, make check-gpu).
 -include train/cuda/module.mk
