@@ -187,6 +187,6 @@ Test(blas, openblas_is_safe_to_call_from_the_trainers_threads)
 {
 	/* The trainer calls sgemm from several OpenMP threads at once. OpenBLAS's single-threaded
 	 * ("serial") build keeps unlocked shared buffers: linked once, it changed eval losses now and
-	 * then under load. 0 = that build; 1 = pthreads; 2 = OpenMP (what train/module.mk links). */
+	 * then under load. 0 = that build; 1 = pthreads (what train/module.mk links); 2 = OpenMP. */
 	cr_assert_neq(openblas_get_parallel(), 0, "the sequential OpenBLAS is not safe for concurrent calls");
 }
