@@ -628,7 +628,7 @@ static const float *step_token(decode_state *ds, device_decoder *dd, const model
 }
 
 static const char *generate(decode_state *ds, device_decoder *dd, const model *m, const tok_ids *prompt, long max_new,
-                            float temp, float top_p, int32_t eos, train_rng *r, tok_ids *out)
+                            float temp, int top_k, float top_p, int32_t eos, train_rng *r, tok_ids *out)
 {
 	if (dd) {
 		device_decoder_reset(dd);
@@ -646,7 +646,7 @@ static const char *generate(decode_state *ds, device_decoder *dd, const model *m
 	for (long k = 0; k < max_new; k++) {
 		if (!lg || ds->n >= ds->n_ctx)
 			return "length";
-		int32_t t = sample_token(lg, m->cfg.vocab_size, temp, top_p, r);
+		int32_t t = sample_token(lg, m->cfg.vocab_size, temp, top_k, top_p, r);
 		if (t == eos)
 			return "stop";
 		tok_ids_push(out, (uint32_t)t);
@@ -661,6 +661,7 @@ static int cmd_sample(int argc, char **argv)
 	const char *out_path = "-", *variant = NULL, *model_name = NULL;
 	long max_new = 128, seed = 1, n_per = 1, threads = 0;
 	double temp = 0.8, top_p = 0.9;
+	long top_k = 0;
 	const char *device = NULL;   /* device (train/cuda) */
 	device_decoder *dd = NULL;
 	const sp_opt table[] = {
@@ -671,6 +672,7 @@ static int cmd_sample(int argc, char **argv)
 		{ "n", 'n', SP_OPT_INT, &n_per, "N", "samples per prompt (default 1)", NULL, 0, 0 },
 		{ "temperature", 0, SP_OPT_DOUBLE, &temp, "X", "sampling temperature (default 0.8; 0 = greedy)", NULL, 0, 0 },
 		{ "top-p", 0, SP_OPT_DOUBLE, &top_p, "X", "nucleus sampling mass (default 0.9; 1 = off)", NULL, 0, 0 },
+		{ "top-k", 0, SP_OPT_INT, &top_k, "N", "sample among the N most likely tokens only (default 0 = off)", NULL, 0, 0 },
 		{ "max-new-tokens", 0, SP_OPT_INT, &max_new, "N", "tokens to generate at most (default 128)", NULL, 0, 0 },
 		{ "seed", 0, SP_OPT_INT, &seed, "N", "sampling seed (default 1)", NULL, 0, 0 },
 		{ "model-name", 0, SP_OPT_STR, &model_name, "NAME", "the \"model\" field of the records (default: the checkpoint path)", NULL, 0, 0 },
@@ -683,14 +685,15 @@ static int cmd_sample(int argc, char **argv)
 	const char **pos;
 	size_t n_pos;
 	int rc = cli_parse(prog, "spindle train sample --model DIR --tokenizer TOK (--prompts FILE | --prompt TEXT) [OPTIONS]",
-	                   "Generates with a KV cache (temperature, top-p, seed, max tokens, stop at EOS). With --prompts,\n"
+	                   "Generates with a KV cache (temperature, top-k, top-p, seed, max tokens, stop at EOS). With --prompts,\n"
 	                   "each prompt's dialog is put in Llama 2's chat format and every sample is written as a response\n"
 	                   "record (annotate-response.schema.json) ready for `spindle annotate import responses`.",
 	                   table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
 	sp_free(pos);
-	if (!model_dir || !tokenizer || (!prompts == !prompt) || max_new < 0 || n_per <= 0 || temp < 0 || top_p <= 0 || top_p > 1)
+	if (!model_dir || !tokenizer || (!prompts == !prompt) || max_new < 0 || n_per <= 0 || temp < 0 || top_p <= 0 || top_p > 1 ||
+	    top_k < 0 || top_k > INT32_MAX)
 		return cli_failf(prog, CLI_USAGE, "--model, --tokenizer and one of --prompts or --prompt are required (see --help)");
 	set_threads(threads);
 	sp_err err = SP_ERR_INIT;
@@ -744,7 +747,7 @@ static int cmd_sample(int argc, char **argv)
 			goto done;
 		}
 		for (long k = 0; k < n_per; k++) {
-			generate(&ds, dd, &m, &ids, max_new, (float)temp, (float)top_p, eos, &r, &gen);
+			generate(&ds, dd, &m, &ids, max_new, (float)temp, (int)top_k, (float)top_p, eos, &r, &gen);
 			sp_buf_reset(&text);
 			sp_buf_reset(&line);
 			/* decode prompt and completion together (a piece's leading space survives), then
@@ -799,7 +802,7 @@ static int cmd_sample(int argc, char **argv)
 			for (long k = 0; k < n_per; k++) {
 				uint64_t sample_seed = (uint64_t)seed * 1000003u + rec.lineno * 101u + (uint64_t)k;
 				rng_seed(&r, sample_seed);
-				const char *why = generate(&ds, dd, &m, &ids, max_new, (float)temp, (float)top_p, eos, &r, &gen);
+				const char *why = generate(&ds, dd, &m, &ids, max_new, (float)temp, (int)top_k, (float)top_p, eos, &r, &gen);
 				sp_buf_reset(&text);
 				sp_buf_reset(&line);
 				if (tok_decode(tok, gen.v, gen.n, &text, &err) < 0) {
@@ -817,8 +820,8 @@ static int cmd_sample(int argc, char **argv)
 					sp_buf_appends(&line, ",\"variant\":");
 					sp_buf_append_json_str(&line, variant, strlen(variant));
 				}
-				sp_buf_appendf(&line, ",\"temperature\":%g,\"top_p\":%g,\"max_new_tokens\":%ld,\"seed\":%llu,\"n_tokens\":%zu,"
-				               "\"finish_reason\":\"%s\",\"created_at\":\"%s\"}", temp, top_p, max_new,
+				sp_buf_appendf(&line, ",\"temperature\":%g,\"top_p\":%g,\"top_k\":%ld,\"max_new_tokens\":%ld,\"seed\":%llu,\"n_tokens\":%zu,"
+				               "\"finish_reason\":\"%s\",\"created_at\":\"%s\"}", temp, top_p, top_k, max_new,
 				               (unsigned long long)sample_seed, gen.n, why, created);
 				if (sp_jsonl_write_raw(out, line.p, line.len, &err) < 0) {
 					code = cli_fail(prog, &err);
@@ -977,7 +980,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
 	{ "sft", cmd_sft, "supervised fine-tuning on an annotate SFT export" },
 	{ "rm", cmd_rm, "train a reward model on an annotate preference export" },
 	{ "eval", cmd_eval, "loss/perplexity on held-out shards, or reward-model accuracy per rating" },
-	{ "sample", cmd_sample, "generate responses (KV cache, temperature, top-p) for annotation" },
+	{ "sample", cmd_sample, "generate responses (KV cache, temperature, top-k, top-p) for annotation" },
 	{ "plot", cmd_plot, "draw a training log's loss curve (PNG) and a text sparkline" },
 };
 

@@ -113,7 +113,7 @@ static int by_prob_desc(const void *a, const void *b)
 	return x->i < y->i ? -1 : x->i > y->i;
 }
 
-int32_t sample_token(const float *logits, int V, float temperature, float top_p, train_rng *r)
+int32_t sample_token(const float *logits, int V, float temperature, int top_k, float top_p, train_rng *r)
 {
 	int32_t best = 0;
 	for (int i = 1; i < V; i++)
@@ -131,18 +131,27 @@ int32_t sample_token(const float *logits, int V, float temperature, float top_p,
 		sum += pi[i].p;
 	}
 	int n = V;
-	if (top_p > 0 && top_p < 1) {
+	if ((top_p > 0 && top_p < 1) || (top_k > 0 && top_k < V)) {
 		qsort(pi, (size_t)V, sizeof *pi, by_prob_desc);
+		if (top_k > 0 && top_k < V) {
+			n = top_k;
+			sum = 0;
+			for (int i = 0; i < n; i++)
+				sum += pi[i].p;
+		}
+	}
+	if (top_p > 0 && top_p < 1) {
+		int lim = n;
 		double cum = 0;
-		for (n = 0; n < V; n++) {
+		for (n = 0; n < lim; n++) {
 			cum += pi[n].p / sum;
 			if (cum >= top_p) {
 				n++;
 				break;
 			}
 		}
-		if (n > V)
-			n = V;
+		if (n > lim)
+			n = lim;
 		sum = 0;
 		for (int i = 0; i < n; i++)
 			sum += pi[i].p;

@@ -21,7 +21,8 @@ void decode_reset(decode_state *d);
  * the next call). The caller keeps d->n < d->n_ctx. */
 const float *decode_step(decode_state *d, const model *m, int32_t token);
 /* Draws a token: argmax when temperature <= 0, else from softmax(logits / temperature) restricted to
- * the smallest set of tokens whose probability reaches top_p. */
-int32_t sample_token(const float *logits, int V, float temperature, float top_p, train_rng *r);
+ * the top_k most likely tokens (top_k <= 0: no limit) and, among those, to the smallest set whose
+ * probability reaches top_p. */
+int32_t sample_token(const float *logits, int V, float temperature, int top_k, float top_p, train_rng *r);
 
 #endif

@@ -157,6 +157,10 @@ cat > "$T/prompts.jsonl" <<'P'
 {"id":"p1","category":"helpfulness","dialog":[{"role":"user","content":"How do I read a manual page?"}]}
 {"id":"p2","category":"safety","dialog":[{"role":"system","content":"Be brief."},{"role":"user","content":"What is a license?"},{"role":"assistant","content":"A grant of rights."},{"role":"user","content":"Which one is free?"}]}
 P
+"$S" train sample --model "$T/run" --tokenizer "$T/tok.model" --prompt "The" --max-new-tokens 12 --temperature 0 > "$T/greedy.txt" 2>/dev/null
+"$S" train sample --model "$T/run" --tokenizer "$T/tok.model" --prompt "The" --max-new-tokens 12 --temperature 1.5 --top-k 1 --seed 5 > "$T/topk1.txt" 2>/dev/null
+check "sample --top-k 1 is greedy at any temperature" test -s "$T/greedy.txt"
+check_files "sample --top-k 1 == --temperature 0" "$T/greedy.txt" "$T/topk1.txt"
 check_rc "sample writes response records for prompts" 0 "$S" train sample --model "$T/run" --tokenizer "$T/tok.model" --prompts "$T/prompts.jsonl" -n 2 --max-new-tokens 8 --variant step-40 -o "$T/responses.jsonl"
 check "response records have annotate's required fields" J "$T/responses.jsonl" '
 assert len(d)==4

@@ -306,13 +306,32 @@ Test(sample, temperature_zero_is_argmax_and_top_p_keeps_the_nucleus)
 	float lg[5] = { 0.1f, 3.0f, 2.9f, -1.0f, 0.0f };
 	train_rng r;
 	rng_seed(&r, 1);
-	cr_expect_eq(sample_token(lg, 5, 0, 1, &r), 1);
+	cr_expect_eq(sample_token(lg, 5, 0, 0, 1, &r), 1);
 	int seen[5] = { 0 };
 	for (int i = 0; i < 2000; i++)
-		seen[sample_token(lg, 5, 1.0f, 0.9f, &r)]++;
+		seen[sample_token(lg, 5, 1.0f, 0, 0.9f, &r)]++;
 	cr_expect(seen[1] > 0 && seen[2] > 0, "the two likely tokens are drawn");
 	cr_expect(seen[0] == 0 && seen[3] == 0 && seen[4] == 0, "tokens outside the 0.9 nucleus are never drawn");
 	for (int i = 0; i < 2000; i++)
-		seen[sample_token(lg, 5, 1.0f, 1.0f, &r)]++;
+		seen[sample_token(lg, 5, 1.0f, 0, 1.0f, &r)]++;
 	cr_expect(seen[0] > 0 && seen[4] > 0, "top_p 1 samples the whole vocabulary");
+}
+
+Test(sample, top_k_keeps_the_k_most_likely_tokens)
+{
+	float lg[5] = { 0.1f, 3.0f, 2.9f, -1.0f, 2.0f };
+	train_rng r;
+	rng_seed(&r, 2);
+	int seen[5] = { 0 };
+	for (int i = 0; i < 3000; i++)
+		cr_assert_eq(sample_token(lg, 5, 1.0f, 1, 1.0f, &r), 1, "top_k 1 is the argmax at any temperature");
+	for (int i = 0; i < 3000; i++)
+		seen[sample_token(lg, 5, 5.0f, 3, 1.0f, &r)]++;
+	cr_expect(seen[1] > 0 && seen[2] > 0 && seen[4] > 0, "the three most likely tokens are drawn");
+	cr_expect(seen[0] == 0 && seen[3] == 0, "the others never are, even at a high temperature");
+	/* top_k and top_p together: the nucleus is taken inside the k tokens */
+	int seen2[5] = { 0 };
+	for (int i = 0; i < 3000; i++)
+		seen2[sample_token(lg, 5, 1.0f, 3, 0.5f, &r)]++;
+	cr_expect(seen2[1] > 0 && seen2[4] == 0 && seen2[0] == 0 && seen2[3] == 0, "top_p 0.5 inside top_k 3");
 }
