@@ -15,11 +15,12 @@
  * own OpenMP threads, so the pool is stopped as soon as the program starts: this constructor runs
  * after the libraries' ones and before main. (blas_thread_shutdown_ is OpenBLAS's own fork-safety
  * hook; a later multi-threaded call would start the pool again.) */
-void blas_thread_shutdown_(void);
+void blas_thread_shutdown_(void) __attribute__((weak)); /* absent from builds without a pool */
 __attribute__((constructor)) static void model_blas_quiet(void)
 {
 	openblas_set_num_threads(1);
-	blas_thread_shutdown_();
+	if (blas_thread_shutdown_)
+		blas_thread_shutdown_();
 }
 
 typedef struct preset { const char *name; int dim, n_layers, n_heads, n_kv_heads, hidden_dim, max_seq_len; } preset;
