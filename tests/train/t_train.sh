@@ -111,6 +111,13 @@ PYEOF
 	sed -i 's/model-00002-of-00002/model-00001-of-00002/g' "$T/m_shard/model.safetensors.index.json"
 	check_rc "an index that maps tensors to a file without them is refused" 1 "$S" train eval --model "$T/m_shard" --data "$DATA" --max-batches 2
 	check_grep "the refusal names the index" "model.safetensors.index.json" "$T/.out"
+	# hostile indexes: clear refusals naming the file, never a read outside the folder
+	for bad in 'not json' '{"weight_map": []}' '{"weight_map": {"model.norm.weight": "../m_bf16/model.safetensors"}}' \
+		'{"weight_map": {"model.norm.weight": 7}}' '{"weight_map": {}}'; do
+		printf '%s' "$bad" > "$T/m_shard/model.safetensors.index.json"
+		check_rc "a bad index is refused: $bad" 1 "$S" train eval --model "$T/m_shard" --data "$DATA" --max-batches 2
+		check_grep "and the refusal names it: $bad" "model.safetensors.index.json" "$T/.out"
+	done
 	check "the rounding to half precision changed the loss a little" $PY -c "
 import json; a, b = (json.loads(open(p).read().strip().splitlines()[-1])['loss'] for p in ('$T/m_f32.eval', '$T/m_bf16.eval')); assert a != b and abs(a - b) < 0.05, (a, b)"
 	# resume in the middle of a shard sequence: 64-token sequences, 32-token rows, 3 rows a batch
