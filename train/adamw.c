@@ -2,6 +2,7 @@
  * (Loshchilov and Hutter) as in Llama 2: lr * wd * w is subtracted for decayed tensors. */
 #include <math.h>
 #include "adamw.h"
+#include "vexp.h"
 #include "spindle/mem.h"
 
 int adamw_init(adamw_state *s, size_t n, sp_err *err)
@@ -71,7 +72,7 @@ float adamw_clip(float *g, size_t n, float max_norm)
 					s8[k] += (double)g[i + k] * g[i + k];
 			for (int k = 0; i < end; i++, k++)
 				s8[k] += (double)g[i] * g[i];
-			part[c] = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
+			part[c] = train_sum8(s8);
 		}
 		for (size_t c = 0; c < n_chunks; c++)
 			total += part[c];

@@ -63,7 +63,7 @@ void attention_forward(float *out, float *att, const float *q, const float *k, c
 			}
 			for (; c < T; c++)
 				row[c] = 0.0f;
-			double s = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
+			double s = train_sum8(s8);
 			float inv = (float)(1.0 / s);
 			for (int j = 0; j <= i; j++)
 				row[j] *= inv;
@@ -112,7 +112,7 @@ void attention_backward(float *d_q, float *d_k, float *d_v, float *d_att, const 
 						d8[l8] += (double)p[c + l8] * dp[c + l8];
 				for (int l8 = 0; c <= i; c++, l8++)
 					d8[l8] += (double)p[c] * dp[c];
-				float fd = (float)(((d8[0] + d8[1]) + (d8[2] + d8[3])) + ((d8[4] + d8[5]) + (d8[6] + d8[7])));
+				float fd = (float)train_sum8(d8);
 				for (int j = 0; j < T; j++)
 					dp[j] = j <= i ? p[j] * (dp[j] - fd) : 0.0f;
 			}

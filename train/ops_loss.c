@@ -16,7 +16,7 @@ static float row_lse(const float *z, int V)
 			s8[k] += train_expf(z[j + k] - mx);
 	for (int k = 0; j < V; j++, k++)
 		s8[k] += train_expf(z[j] - mx);
-	double s = ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
+	double s = train_sum8(s8);
 	return mx + (float)log(s);
 }
 

@@ -2,6 +2,7 @@
  * CPU twins of the CUDA kernels; sums are in double per row so results do not depend on threads. */
 #include <math.h>
 #include "model.h"
+#include "vexp.h"
 
 /* sum of a[j] * b[j] (* c[j] when c) in double, in eight running sums: a fixed order (the same bits
  * for any thread count) that lets the loop vectorize, where one sum is a chain of dependent adds */
@@ -14,7 +15,7 @@ static double dot8(const float *a, const float *b, const float *c, int n)
 			s8[k] += (double)a[j + k] * b[j + k] * (c ? c[j + k] : 1.0f);
 	for (int k = 0; j < n; j++, k++)
 		s8[k] += (double)a[j] * b[j] * (c ? c[j] : 1.0f);
-	return ((s8[0] + s8[1]) + (s8[2] + s8[3])) + ((s8[4] + s8[5]) + (s8[6] + s8[7]));
+	return train_sum8(s8);
 }
 
 void rmsnorm_forward(float *out, float *rstd, const float *inp, const float *weight, int N, int D, float eps)

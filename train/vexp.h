@@ -1,5 +1,6 @@
-/* vexp.h - a float e^x and a row maximum the compiler can vectorize, for the trainer's softmax and
- * cross-entropy loops (libm's expf is a call per element: ~6% of a CPU training step went there).
+/* vexp.h - a float e^x, a row maximum and a fixed-order sum that the compiler can vectorize, for
+ * the trainer's reductions, softmax and cross-entropy loops (libm's expf is a call per element:
+ * ~6% of a CPU training step went there).
  *
  * e^x = 2^n * e^r with n = round(x / ln 2) and |r| <= ln(2)/2 (ln 2 split in two parts so r is exact
  * to float precision); e^r by its Taylor series to r^7 (truncation below 1.2e-8 relative), 2^n put
@@ -31,6 +32,12 @@ static inline float train_expf(float x)
 	float scale;
 	memcpy(&scale, &bits, sizeof scale);
 	return p * scale;
+}
+
+/* The eight running sums of a reduction, added in a fixed order (the same bits for any thread count). */
+static inline double train_sum8(const double s[8])
+{
+	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
 /* The largest of v[0..n) (n >= 1), in eight lanes so the loop vectorizes. */
