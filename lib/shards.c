@@ -353,6 +353,16 @@ int sp_shards_get(sp_shards *s, uint64_t index, sp_seq *seq, sp_err *err)
 	return 0;
 }
 
+int sp_shards_get_stored(sp_shards *s, uint64_t pos, sp_seq *seq, sp_err *err)
+{
+	if (pos >= s->m.n_sequences)
+		SP_RAISE(err, SP_EUSAGE, "sequence %llu is beyond the dataset's %llu",
+		         (unsigned long long)pos, (unsigned long long)s->m.n_sequences);
+	SP_FORWARD(read_phys(s, &s->main_ctx, pos, seq, err));
+	seq->index = pos;
+	return 0;
+}
+
 /* The manifest index at cursor c (which must be inside its epoch). */
 static uint64_t index_at(const sp_shards *s, const sp_shards_cursor *c)
 {

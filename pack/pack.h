@@ -100,6 +100,14 @@ int pack_verify(const char *dir, uint64_t *n_checked, sp_err *err);
  * (or copied) under new names, document indexes rebased, one manifest written last. */
 int pack_merge(const char *out_dir, const char *const *dirs, size_t n_dirs, int order_shuffle, uint64_t seed,
                int no_sync, sp_err *err);
+typedef struct pack_export_result {
+	uint64_t n_documents, n_tokens, n_sequences;
+	int token_bytes;
+} pack_export_result;
+/* Writes the dataset in dir as Megatron-LM's indexed dataset prefix.bin + prefix.idx (one Megatron
+ * sequence per document, padding dropped; uint16 tokens below 65500 vocabulary, else int32). The
+ * .bin is committed first and the .idx last, each atomically. */
+int pack_export_megatron(const char *dir, const char *prefix, int no_sync, pack_export_result *res, sp_err *err);
 /* Appends the text report of `spindle shards stats` to out. */
 int pack_stats_text(const sp_manifest *m, sp_buf *out);
 

@@ -72,6 +72,9 @@ uint64_t sp_shards_epoch_len(const sp_shards *s, uint32_t rank, uint32_t world_s
 void sp_shards_set_map_limit(sp_shards *s, size_t max_mapped);
 /* Reads sequence number index (manifest order) directly. */
 int sp_shards_get(sp_shards *s, uint64_t index, sp_seq *seq, sp_err *err);
+/* Reads the sequence at position pos of file order (shard after shard, record after record), the
+ * order documents were packed in; seq->index is then pos. For exports that rebuild documents. */
+int sp_shards_get_stored(sp_shards *s, uint64_t pos, sp_seq *seq, sp_err *err);
 void sp_seq_release(sp_seq *seq);
 void sp_shards_close(sp_shards *s);
 
