@@ -7,6 +7,8 @@
 #   make fuzz       libFuzzer targets (clang) in build-fuzz/
 #   make cuda       the CUDA trainer, when nvcc is found
 #   make bench      benchmarks against the reference tools (bench/RESULTS.md)
+#   make install    bin/spindle, man pages, bash completion, the Python shard reader (PREFIX, DESTDIR)
+#   make uninstall  removes exactly what install wrote
 #
 # Every tool folder's *.c files go into libspindle.a; a folder may add flags in its module.mk.
 # A tool registers its subcommand with an SP_COMMAND(...) line in its cli.c (see cli/cli.h).
@@ -128,8 +130,38 @@ demo: deps
 bench: all
 	bench/run.sh
 
+# ---------------------------------------------------------------- install
+# Man pages come from each command's --help (scripts/man.sh); install records every file it wrote in
+# $(DESTDIR)$(PREFIX)/share/spindle/installed.txt, which uninstall reads. INSTALL_BIN=PATH installs
+# an already-built program without building (the tests use it).
+PREFIX ?= /usr/local
+DESTDIR ?=
+INSTALL_BIN ?=
+MANDIR ?= $(BUILD)/man
+INST := $(DESTDIR)$(PREFIX)
+ibin := $(or $(INSTALL_BIN),$(BIN))
+
+man: $(MANDIR)/pages.txt
+$(MANDIR)/pages.txt: $(if $(INSTALL_BIN),,$(BIN)) scripts/man.sh
+	scripts/man.sh $(ibin) $(MANDIR)
+
+install: $(if $(INSTALL_BIN),,$(BIN)) $(MANDIR)/pages.txt
+	install -d $(INST)/bin $(INST)/share/man/man1 $(INST)/share/bash-completion/completions $(INST)/share/spindle/python
+	install -m 755 $(ibin) $(INST)/bin/spindle
+	cd $(MANDIR) && install -m 644 $$(cat pages.txt) $(abspath $(INST))/share/man/man1/
+	install -m 644 scripts/completion/spindle.bash $(INST)/share/bash-completion/completions/spindle
+	install -m 644 python/spindle_shards.py $(INST)/share/spindle/python/
+	{ echo bin/spindle; sed 's|^|share/man/man1/|' $(MANDIR)/pages.txt; \
+	  echo share/bash-completion/completions/spindle; echo share/spindle/python/spindle_shards.py; \
+	  echo share/spindle/installed.txt; } > $(INST)/share/spindle/installed.txt
+
+uninstall:
+	@test -f $(INST)/share/spindle/installed.txt || { echo "uninstall: nothing installed under $(INST)"; exit 1; }
+	cd $(INST) && xargs rm -f < share/spindle/installed.txt
+	-rmdir $(INST)/share/spindle/python $(INST)/share/spindle 2>/dev/null
+
 clean:
 	rm -rf build build-san build-fuzz bin
 
-.PHONY: FORCE all test test-build check asan deps demo bench clean fuzz
+.PHONY: FORCE all test test-build check asan deps demo bench clean fuzz man install uninstall
 -include $(OBJS:.o=.d) $(BUILD)/cli/main.d $(wildcard $(BUILD)/tests/*/*.d)

@@ -404,7 +404,7 @@ SP_COMMAND(shards, cmd_shards, "check, describe, decode, merge and export packed
 	}
 	int help = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
 	FILE *f = help ? stdout : stderr;
-	fprintf(f, "usage: spindle shards verify|stats|cat|merge|export ...\n\n"
+	fprintf(f, "usage: spindle shards verify|stats|cat|merge|export ...\n\nCommands:\n"
 	           "  verify DIR               check every checksum, index and count; name the bad shard and sequence\n"
 	           "  stats DIR                tokens, sequences, documents, padding, document-length histogram\n"
 	           "  cat DIR --seq K          decode sequence K to text with document boundaries marked\n"
