@@ -16,9 +16,10 @@ enum { BATCH_ITEMS = 64, BATCH_BYTES = 8 << 20 };
 
 typedef struct xitem {
 	int http;                 /* body is an HTTP response (WARC response record) */
+	int wet;                  /* body is text already (WET: a conversion record of text/plain) */
 	const char *source;
 	uint64_t number;
-	sp_buf id, uri, date, ctype, body;
+	sp_buf id, uri, date, ctype, body, refers_to;
 	const char *skip;         /* set by the worker: reason it was skipped */
 	size_t out_bytes;
 } xitem;
@@ -47,7 +48,7 @@ static void *xbatch_new(void *ctx) { (void)ctx; return sp_calloc(1, sizeof(xbatc
 static void xitem_release(xitem *it)
 {
 	sp_buf_release(&it->id); sp_buf_release(&it->uri); sp_buf_release(&it->date);
-	sp_buf_release(&it->ctype); sp_buf_release(&it->body);
+	sp_buf_release(&it->ctype); sp_buf_release(&it->body); sp_buf_release(&it->refers_to);
 }
 
 static void xbatch_free(void *ctx, void *v)
@@ -171,7 +172,9 @@ static int xproduce(void *ctx, void *v, sp_err *err)
 		const char *ct = r->rec.content_type.p;
 		int http = !strcmp(r->rec.type, "response") && !strncasecmp(ct, "application/http", 16);
 		int resource = !strcmp(r->rec.type, "resource");
-		if (!http && !resource) {
+		/* Common Crawl's WET files: the text it extracted, one conversion record per page */
+		int wet = !strcmp(r->rec.type, "conversion") && !strncasecmp(ct, "text/plain", 10);
+		if (!http && !resource && !wet) {
 			skip_type(r, r->rec.type);
 			continue;
 		}
@@ -179,10 +182,11 @@ static int xproduce(void *ctx, void *v, sp_err *err)
 		if (!it)
 			SP_RAISE(err, SP_ENOMEM, "out of memory");
 		it->http = http;
+		it->wet = wet;
 		it->source = r->inputs[r->cur];
 		it->number = r->rec.number;
 		if (copy(&it->id, &r->rec.id) || copy(&it->uri, &r->rec.uri) || copy(&it->date, &r->rec.date) ||
-		    copy(&it->ctype, &r->rec.content_type))
+		    copy(&it->ctype, &r->rec.content_type) || copy(&it->refers_to, &r->rec.refers_to))
 			SP_RAISE(err, SP_ENOMEM, "out of memory");
 		if (!it->id.len && (sp_buf_appendf(&it->id, "%s#%llu", it->source, (unsigned long long)it->number) < 0))
 			SP_RAISE(err, SP_ENOMEM, "out of memory");
@@ -201,8 +205,43 @@ static int add_str(sp_buf *o, const char *key, const char *s, size_t n)
 	return sp_buf_appendf(o, ",\"%s\":", key) < 0 || sp_buf_append_json_str(o, s, n) < 0 ? SP_ENOMEM : 0;
 }
 
+/* A WET conversion record: its text is the document, as Common Crawl extracted it. */
+static int xwork_wet(xrun *r, xitem *it, sp_buf *out, sp_err *err)
+{
+	const char *text = it->body.p ? it->body.p : "";
+	size_t n = it->body.len;
+	if (!n) {
+		it->skip = "empty";
+		return 0;
+	}
+	if (!sp_utf8_valid(text, n, NULL)) {
+		it->skip = "invalid_utf8";
+		return 0;
+	}
+	if (n < r->o.min_chars) {
+		it->skip = "empty_text";
+		return 0;
+	}
+	size_t before = out->len;
+	int rc = sp_buf_appends(out, "{\"id\":") || sp_buf_append_json_str(out, it->id.p, it->id.len) ||
+	         sp_buf_appends(out, ",\"text\":") || sp_buf_append_json_str(out, text, n) ||
+	         sp_buf_appends(out, ",\"meta\":{\"source\":") || sp_buf_append_json_str(out, it->source, strlen(it->source));
+	if (!rc && it->uri.len) rc = add_str(out, "url", it->uri.p, it->uri.len);
+	if (!rc && it->date.len) rc = add_str(out, "date", it->date.p, it->date.len);
+	if (!rc) rc = add_str(out, "warc_record_id", it->id.p, it->id.len);
+	if (!rc && it->refers_to.len) rc = add_str(out, "refers_to", it->refers_to.p, it->refers_to.len);
+	if (!rc) rc = add_str(out, "content_type", "text/plain", 10);
+	if (!rc) rc = sp_buf_appendf(out, ",\"bytes\":%zu}}\n", n) < 0;
+	if (rc)
+		SP_RAISE(err, SP_ENOMEM, "out of memory");
+	it->out_bytes = out->len - before;
+	return 0;
+}
+
 static int xwork_one(xrun *r, int worker, xitem *it, sp_buf *out, sp_err *err)
 {
+	if (it->wet)
+		return xwork_wet(r, it, out, err);
 	const char *payload = it->body.p ? it->body.p : "", *ctype = it->ctype.p;
 	size_t payload_len = it->body.len, ctype_len = it->ctype.len;
 	if (it->http) {
@@ -313,7 +352,7 @@ static int xconsume(void *ctx, void *v, const sp_buf *out, sp_err *err)
 	return 0;
 }
 
-SP_COMMAND(extract, cmd_extract, "WARC and HTML files to JSONL documents of their main text")
+SP_COMMAND(extract, cmd_extract, "WARC, WET and HTML files to JSONL documents of their main text")
 {
 	const char *prog = "spindle extract", *out_path = "-";
 	long threads = 1, max_mb = 32, min_chars = 1;
@@ -343,7 +382,11 @@ SP_COMMAND(extract, cmd_extract, "WARC and HTML files to JSONL documents of thei
 	                   "resource record; any other file is one HTML page (stdin when no FILE). Non-HTML records,\n"
 	                   "binary payloads, non-2xx responses and damaged records (a truncated gzip member costs only\n"
 	                   "its record) are skipped and counted by reason in --stats. HTTP bodies stored with their\n"
-	                   "Content-Encoding (gzip, deflate, br, zstd, or a list) are decoded, up to --max-record-mb.",
+	                   "Content-Encoding (gzip, deflate, br, zstd, or a list) are decoded, up to --max-record-mb.\n"
+	                   "WET files (Common Crawl's extracted text: conversion records of text/plain) give one document\n"
+	                   "per record, its text as it is, meta {source, url, date, warc_record_id, refers_to (the WARC\n"
+	                   "response it came from), content_type, bytes}; invalid UTF-8 is skipped as invalid_utf8.\n"
+	                   "WARC and WET files can be mixed in one run.",
 	                   table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;

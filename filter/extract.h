@@ -20,12 +20,13 @@ typedef struct warc_reader warc_reader;
 typedef struct warc_record {
 	char type[32];          /* WARC-Type, lower case ("response", "resource", ...) */
 	sp_buf uri, date, id, content_type;   /* header values ("" when absent) */
+	sp_buf refers_to;       /* WARC-Refers-To (a WET conversion record names its response record) */
 	sp_buf body;            /* the record block (Content-Length bytes) */
 	uint64_t number;        /* 1-based record number in the file */
 	uint64_t offset;        /* offset of the record in the decompressed stream */
 } warc_record;
 
-#define WARC_RECORD_INIT { "", SP_BUF_INIT, SP_BUF_INIT, SP_BUF_INIT, SP_BUF_INIT, SP_BUF_INIT, 0, 0 }
+#define WARC_RECORD_INIT { "", SP_BUF_INIT, SP_BUF_INIT, SP_BUF_INIT, SP_BUF_INIT, SP_BUF_INIT, SP_BUF_INIT, 0, 0 }
 
 /* Opens path ("-" = stdin). *is_warc tells whether it starts like a WARC file; when it does not,
  * warc_slurp returns the whole (decompressed) content instead. */

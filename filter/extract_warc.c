@@ -290,6 +290,7 @@ int warc_next(warc_reader *r, warc_record *rec, size_t max_body, sp_err *err)
 	rec->offset = start;
 	rec->type[0] = 0;
 	set_buf(&rec->uri, "", 0); set_buf(&rec->date, "", 0); set_buf(&rec->id, "", 0); set_buf(&rec->content_type, "", 0);
+	set_buf(&rec->refers_to, "", 0);
 	sp_buf_reset(&rec->body);
 	long long length = -1;
 	for (;;) {
@@ -319,6 +320,8 @@ int warc_next(warc_reader *r, warc_record *rec, size_t max_body, sp_err *err)
 			bad = set_buf(&rec->date, v, vl);
 		} else if (header_is(l, n, "WARC-Record-ID", &v, &vl)) {
 			bad = set_buf(&rec->id, v, vl);
+		} else if (header_is(l, n, "WARC-Refers-To", &v, &vl)) {
+			bad = set_buf(&rec->refers_to, v, vl);
 		} else if (header_is(l, n, "Content-Type", &v, &vl)) {
 			bad = set_buf(&rec->content_type, v, vl);
 		} else if (header_is(l, n, "Content-Length", &v, &vl)) {
@@ -391,5 +394,5 @@ void warc_close(warc_reader *r)
 void warc_record_release(warc_record *rec)
 {
 	sp_buf_release(&rec->uri); sp_buf_release(&rec->date); sp_buf_release(&rec->id);
-	sp_buf_release(&rec->content_type); sp_buf_release(&rec->body);
+	sp_buf_release(&rec->content_type); sp_buf_release(&rec->body); sp_buf_release(&rec->refers_to);
 }
