@@ -66,6 +66,16 @@ int ann_import(ann_db *db, int kind, const char *path, int make_sft, ann_import_
  * run inside a transaction the caller holds. Adds the number of tasks made to *n_tasks. */
 int ann_pair_responses(ann_db *db, const char *prompt_id, uint64_t *n_tasks, sp_err *err);
 
+/* ------------------------------------------------------------------ open-source preference data */
+
+enum { ANN_CONVERT_HH = 1, ANN_CONVERT_TRL = 2 };
+/* Converts a JSONL file ("-" = stdin) of Anthropic HH records ({chosen, rejected} transcripts) or TRL
+ * records ({prompt, chosen, rejected[, margin]}) to preference records (annotate-preference.schema.json,
+ * the imported form: source, category, dialog, chosen, rejected, margin, content-hash ids) written to
+ * out; *n_out counts them. The first bad record stops it with SP_EDATA naming FILE:LINE. */
+int ann_convert(const char *path, int format, const char *source, const char *category, sp_out *out,
+                uint64_t *n_out, sp_err *err);
+
 /* ------------------------------------------------------------------ sessions */
 
 enum { ANN_SFT = 1, ANN_PREFERENCE = 2 };

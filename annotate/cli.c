@@ -284,6 +284,8 @@ static int cmd_config(int argc, char **argv)
 	return code;
 }
 
+int ann_cmd_convert(int argc, char **argv);   /* cli_convert.c */
+
 SP_COMMAND(annotate, cmd_annotate, "SFT writing and preference collection in terminal sessions, on SQLite")
 {
 	static const struct { const char *name; int (*fn)(int, char **); const char *summary; } subs[] = {
@@ -292,6 +294,7 @@ SP_COMMAND(annotate, cmd_annotate, "SFT writing and preference collection in ter
 		{ "report", cmd_report, "counts, speed, agreement, gold accuracy, rating and safety distributions" },
 		{ "export", cmd_export, "answers as JSONL: sft, preference, hh, trl; or prompts awaiting responses" },
 		{ "config", cmd_config, "show or change overlap, lease and gold settings" },
+		{ "convert", ann_cmd_convert, "open-source preference data (Anthropic HH, TRL) to preference records" },
 	};
 	if (argc >= 2) {
 		for (size_t i = 0; i < sizeof subs / sizeof *subs; i++)

@@ -25,7 +25,7 @@
 #include "cli_int.h"
 
 typedef struct targs {
-	const char *data, *preset, *out, *init_from, *tokenizer, *category, *margins;
+	const char *data, *preset, *out, *init_from, *tokenizer, *category, *margins, *mix;
 	long steps, batch, accum, warmup, save_every, seq_len, threads, seed, spike_warmup;
 	long dim, layers, heads, kv_heads, hidden, rank, world, stop_after;
 	double lr, min_lr_ratio, clip, wd, spike_k;
@@ -99,6 +99,7 @@ static void train_options(targs *a, sp_opt *t, size_t *n)
 	OPT("tokenizer", SP_OPT_STR, &a->tokenizer, "FILE", "tokenizer (.model or tokenizer.json): needed by sft/rm; pretrain checks the shards' identity against it");
 	OPT("category", SP_OPT_CHOICE, &a->category, NULL, "rm: train on one category's pairs (separate helpfulness and safety reward models)");
 	t[*n - 1].choices = "helpfulness|safety|all";
+	OPT("mix", SP_OPT_STR, &a->mix, "SRC=W,...", "rm: take each source's pairs W times (0-100; spindle's own are 'own', converted ones their --source; default 1 each). --data may list several files: A,B");
 	OPT("margins", SP_OPT_STR, &a->margins, "SPEC", "rm: margin per rating: small (1,2/3,1/3,0; default), large (3,2,1,0), none, or a,b,c,d");
 	OPT("rank", SP_OPT_INT, &a->rank, "I", "pretrain: this job's rank in a data-parallel run (default 0)");
 	OPT("world", SP_OPT_INT, &a->world, "N", "pretrain: number of data-parallel ranks (default 1)");
@@ -181,6 +182,8 @@ int train_run_mode(int mode, int argc, char **argv)
 	sp_free(pos);
 	if (!a.data || !a.out)
 		return cli_failf(prog, CLI_USAGE, "--data and --out are required (see --help)");
+	if (a.mix && mode != TRAIN_MODE_RM)
+		return cli_failf(prog, CLI_USAGE, "--mix is for reward models (train rm)");
 	if ((mode != TRAIN_MODE_PRETRAIN) && !a.tokenizer)
 		return cli_failf(prog, CLI_USAGE, "--tokenizer is required to read text data");
 	if (a.steps <= 0 || a.batch <= 0 || a.accum <= 0 || !(a.lr > 0) || a.world <= 0 || a.rank < 0 || a.rank >= a.world)
@@ -288,11 +291,15 @@ int train_run_mode(int mode, int argc, char **argv)
 	} else {
 		size_t n, skipped;
 		const char *cat = strcmp(a.category, "all") ? a.category : NULL;
-		if (data_rm_open(&d, a.data, tok, cfg.max_seq_len, (uint64_t)a.seed, cat, margins, &n, &skipped, &err) < 0) {
+		if (data_rm_open_mix(&d, a.data, a.mix, tok, cfg.max_seq_len, (uint64_t)a.seed, cat, margins, &n, &skipped, &err) < 0) {
 			code = cli_fail(prog, &err);
 			goto done;
 		}
-		fprintf(stderr, "%s: %zu preference pairs from %s (%zu skipped: other category, or unsafe chosen over safe)\n", prog, n, a.data, skipped);
+		sp_buf srcs = SP_BUF_INIT;
+		data_rm_sources(&d, &srcs);
+		fprintf(stderr, "%s: %zu preference pairs from %s (%s; %zu skipped: other category, or unsafe chosen over safe)\n", prog,
+		        n, a.data, srcs.p ? srcs.p : "", skipped);
+		sp_buf_release(&srcs);
 	}
 
 	train_opts o;

@@ -60,6 +60,13 @@ int data_sft_open(train_data *d, const char *path, const tok_model *tok, int T, 
 /* Preference export (annotate-preference.schema.json): B/2 pairs per batch; category NULL = all. */
 int data_rm_open(train_data *d, const char *path, const tok_model *tok, int T, uint64_t seed, const char *category,
                  const float margins[4], size_t *n_pairs, size_t *n_skipped, sp_err *err);
+/* The same over several files (paths "A,B,...") whose pairs may carry a "source" (imported by
+ * `spindle annotate convert`; spindle's own are "own") and their own margin; mix "SRC=W,..." takes each
+ * source's pairs W times (0..100; unnamed sources 1). *n_pairs counts the mixed set. */
+int data_rm_open_mix(train_data *d, const char *paths, const char *mix, const tok_model *tok, int T, uint64_t seed,
+                     const char *category, const float margins[4], size_t *n_pairs, size_t *n_skipped, sp_err *err);
+/* "own 120 pairs, 120 taken, hh 1000 pairs, 98 taken" into out. */
+int data_rm_sources(const train_data *d, sp_buf *out);
 /* Pairs in file order without wrapping (for eval): *n_filled pairs (0 at the end). */
 int data_rm_next_sequential(train_data *d, train_batch *b, int *n_filled);
 /* "small", "large", "none" or "a,b,c,d" (significantly, better, slightly, negligibly) into margins[level]. */
