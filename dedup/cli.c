@@ -293,15 +293,12 @@ int dd_mh_options_finish(const char *prog, dd_mh_opts *m)
 	if ((m->bands > 0) != (m->rows > 0))
 		return cli_failf(prog, CLI_USAGE, "give --bands and --rows together");
 	if (m->bands <= 0) {
-		if (m->threshold_given) {
-			int b, r;
-			dd_lsh_params(m->threshold, 112, &b, &r);
-			m->bands = b;
-			m->rows = r;
-		} else {
-			m->bands = 14;
-			m->rows = 8;
-		}
+		/* the default threshold goes through the same choice as a given one: --threshold 0.8 written
+		 * out changes nothing (it once did: the default was a fixed 14 x 8, the choice 13 x 8) */
+		int b, r;
+		dd_lsh_params(m->threshold, 112, &b, &r);
+		m->bands = b;
+		m->rows = r;
 	}
 	if (m->bands * m->rows > DD_MAX_PERM)
 		return cli_failf(prog, CLI_USAGE, "bands x rows must be at most %d", DD_MAX_PERM);
@@ -700,7 +697,7 @@ void dd_mh_opts_init(dd_mh_opts *m)
 	memset(m, 0, sizeof *m);
 	m->margin = 0.01;
 	m->ngram = 5;
-	m->threshold = -1; /* not given: 0.8 with the default 14 x 8 */
+	m->threshold = -1; /* not given: 0.8, bands x rows picked for it (13 x 8) */
 	m->seed = 1;
 	m->threads = 1;
 	m->keep_s = "first";

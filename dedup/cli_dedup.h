@@ -36,8 +36,8 @@ typedef struct dd_mh_opts {
 
 #define DD_MH_OPTS(m) \
 	{ "threshold", 0, SP_OPT_DOUBLE, &(m)->threshold, "T", "Jaccard threshold (default 0.8): picks bands x rows (<= 112 permutations) with >= 0.9 candidate probability at T, and is what --verify checks", NULL, 0, 0 }, \
-	{ "bands", 0, SP_OPT_INT, &(m)->bands, "B", "LSH bands (default 14; with --rows overrides --threshold's choice)", NULL, 1, 512 }, \
-	{ "rows", 0, SP_OPT_INT, &(m)->rows, "R", "rows per band (default 8)", NULL, 1, 512 }, \
+	{ "bands", 0, SP_OPT_INT, &(m)->bands, "B", "LSH bands (default: chosen for --threshold, 13 at 0.8; with --rows overrides that choice)", NULL, 1, 512 }, \
+	{ "rows", 0, SP_OPT_INT, &(m)->rows, "R", "rows per band (default: chosen for --threshold, 8 at 0.8)", NULL, 1, 512 }, \
 	{ "ngram", 0, SP_OPT_INT, &(m)->ngram, "N", "words per shingle (default 5)", NULL, 1, 64 }, \
 	{ "verify", 0, SP_OPT_FLAG, &(m)->verify, NULL, "keep only candidate pairs whose exact shingle-set Jaccard is >= T", NULL, 0, 0 }, \
 	{ "margin", 0, SP_OPT_DOUBLE, &(m)->margin, "D", "without --verify, keep candidate pairs whose MinHash estimate (equal signature values) is >= T - D (default 0.01)", NULL, 0, 0 }, \

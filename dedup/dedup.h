@@ -36,7 +36,7 @@ int dd_norm_apply(dd_norm *n, const char *text, size_t len, const char **out, si
 
 typedef struct dd_params {
 	int ngram;          /* words per shingle (default 5) */
-	int bands, rows;    /* LSH: bands x rows permutations (default 14 x 8) */
+	int bands, rows;    /* LSH: bands x rows permutations (default: picked for the threshold, 13 x 8 at 0.8) */
 	int nfkc;           /* NFKC-normalise before segmenting */
 	int force_icu;      /* 1: never use the ASCII fast path (tests compare the two) */
 	uint64_t seed;      /* seeds the permutations and hashes (default 1) */

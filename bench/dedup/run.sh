@@ -62,4 +62,4 @@ for v in "" --verify; do
 done
 r=$("$S" dedup eval -q "$W/docs.jsonl")
 g() { sed -n "s/.*\"$1\":\([0-9.]*\).*/\1/p" <<<"$r"; }
-echo "| default 14x8, T=0.8 (no verify) | precision $(g precision), recall $(g recall) |"
+echo "| default 13x8, T=0.8 (no verify) | precision $(g precision), recall $(g recall) |"

@@ -6,6 +6,7 @@ source "$(dirname "$0")/../lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 mk() { env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS make -s -C "$ROOT" INSTALL_BIN="$SPINDLE" MANDIR="$T/man" DESTDIR="$T/root" PREFIX=/usr "$@"; }
 D=$T/root/usr
+cd "$T"
 
 check "make install into DESTDIR" mk install
 check "the installed program runs" "$D/bin/spindle" --version
