@@ -1,6 +1,7 @@
 /* cli.c - shared command-line front code for every tool (see cli.h). */
 #include <stdarg.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "cli.h"
 #include "spindle/buf.h"
@@ -103,6 +104,18 @@ void cli_progress_begin(cli_progress *cp, const char *prog, int on, uint64_t tot
 	cp->on = on;
 	cp->prog = prog;
 	sp_progress_init(&cp->p, total_bytes, 0.5);
+}
+
+uint64_t cli_inputs_size(const char *const *paths, size_t n)
+{
+	uint64_t total = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct stat st;
+		if (!paths[i] || !strcmp(paths[i], "-") || stat(paths[i], &st) != 0 || !S_ISREG(st.st_mode))
+			return 0;   /* stdin, a pipe or a device: size unknown, no percentage */
+		total += (uint64_t)st.st_size;
+	}
+	return total;
 }
 
 void cli_progress_step(cli_progress *cp, uint64_t records, uint64_t bytes)

@@ -72,6 +72,9 @@ int cli_parse(const char *prog, const char *usage, const char *description, cons
 /* Progress: call cli_progress_step per record; it prints when due (only if c->progress). */
 typedef struct cli_progress { sp_progress p; int on; const char *prog; } cli_progress;
 void cli_progress_begin(cli_progress *cp, const char *prog, int on, uint64_t total_bytes);
+/* The input files' total size for a percentage and ETA (bytes as stored: progress counts raw bytes
+ * read, before decompression); 0 when any is stdin or not a regular file. */
+uint64_t cli_inputs_size(const char *const *paths, size_t n);
 void cli_progress_step(cli_progress *cp, uint64_t records, uint64_t bytes);
 void cli_progress_end(cli_progress *cp, uint64_t records, uint64_t bytes);
 

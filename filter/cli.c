@@ -471,7 +471,7 @@ SP_COMMAND(filter, cmd_filter, "quality, repetition, language, URL and PII rules
 		code = cli_failf(prog, CLI_IO, "out of memory");
 		goto end_run;
 	}
-	cli_progress_begin(&r.prog, prog, com.progress, 0);
+	cli_progress_begin(&r.prog, prog, com.progress, n_pos ? cli_inputs_size(picked, n_picked) : 0);
 	rc = sp_out_open(&r.out, out_path, 0, &err);
 	if (rc == 0 && rejects_path)
 		rc = sp_out_open(&r.rej, rejects_path, 0, &err);

@@ -132,7 +132,7 @@ SP_COMMAND(pack, cmd_pack, "token streams to packed, sharded fixed-length sequen
 		return cli_failf(prog, CLI_USAGE, "job %u of %u gets none of the %zu input files", com.shard.index, com.shard.count, n_pos);
 	}
 	cli_progress cp;
-	cli_progress_begin(&cp, prog, com.progress, 0);
+	cli_progress_begin(&cp, prog, com.progress, cli_inputs_size(o.inputs, o.n_inputs));
 	o.progress = on_progress;
 	o.progress_ctx = &cp;
 	sp_stats st;

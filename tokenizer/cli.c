@@ -236,7 +236,7 @@ static int enc_consume(void *vctx, void *vb, const sp_buf *out, sp_err *err)
 	enc_batch *b = vb;
 	c->st->records_out += b->n;
 	c->n_bytes += b->text.len;
-	cli_progress_step(&c->prog, c->st->records_out, c->n_bytes);
+	cli_progress_step(&c->prog, c->st->records_out, c->docs ? sp_docs_raw_bytes(c->docs) : c->n_bytes);
 	return out->len ? sp_out_write(c->out, out->p, out->len, err) : 0;
 }
 
@@ -335,7 +335,7 @@ static int cmd_encode(int argc, char **argv)
 	}
 	if (rc == 0)
 		rc = sp_out_commit(c.out, &err);
-	cli_progress_end(&c.prog, st.records_out, c.n_bytes);
+	cli_progress_end(&c.prog, st.records_out, c.docs ? sp_docs_raw_bytes(c.docs) : c.n_bytes);
 	sp_stats_add(&st, "tokens", (int64_t)c.n_tokens);
 	st.bytes_out = c.out ? sp_out_bytes(c.out) : 0;
 	int code = rc < 0 ? cli_fail(prog, &err) : cli_write_stats(prog, &com, &st);
