@@ -221,7 +221,7 @@ static int cmd_exact(int argc, char **argv)
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "write kept records here (atomically; .zst compresses) instead of stdout", NULL, 0, 0 },
 		{ "normalize", 0, SP_OPT_STR, &norm_s, "LIST", "normalise before hashing: comma list of nfkc,case,space,punct,digits or none (default nfkc,case,space)", NULL, 0, 0 },
 		{ "key", 0, SP_OPT_STR, &key, "FIELD", "dedup by this field instead of the text (e.g. meta.url); records without it are kept", NULL, 0, 0 },
-		{ "threads", 't', SP_OPT_INT, &threads, "N", "worker threads (default 1); the output does not depend on N", NULL, 1, 256 },
+		{ "threads", 't', SP_OPT_INT, &threads, "N", "worker threads (default 1; auto: the CPUs this process may use); the output does not depend on N", NULL, 1, 256 },
 		CLI_COMMON_OPTS(&com),
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
 	};
@@ -524,7 +524,7 @@ static int cmd_minhash(int argc, char **argv)
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "write kept records here (atomically; .zst compresses) instead of stdout", NULL, 0, 0 },
 		DD_MH_OPTS(&m),
 		{ "clusters", 0, SP_OPT_STR, &m.clusters, "FILE", "write every removed document as {\"id\",\"cluster\",\"kept\"} (schemas/dedup-cluster.schema.json)", NULL, 0, 0 },
-		{ "threads", 't', SP_OPT_INT, &m.threads, "N", "worker threads for signatures (default 1); the output does not depend on N", NULL, 1, 256 },
+		{ "threads", 't', SP_OPT_INT, &m.threads, "N", "worker threads for signatures (default 1; auto: the CPUs this process may use); the output does not depend on N", NULL, 1, 256 },
 		CLI_COMMON_OPTS(&com),
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
 	};

@@ -354,7 +354,7 @@ SP_COMMAND(filter, cmd_filter, "quality, repetition, language, URL and PII rules
 		{ "lang", 0, SP_OPT_STR, &lang, "LIST", "languages to keep, comma-separated (default en; * = any)", NULL, 0, 0 },
 		{ "rejects", 0, SP_OPT_STR, &rejects_path, "FILE", "write each dropped document's id, rule, measured value and threshold here (JSONL)", NULL, 0, 0 },
 		{ "annotate", 0, SP_OPT_FLAG, &annotate, NULL, "measure every rule and keep all signals in meta.filter (and in rejects)", NULL, 0, 0 },
-		{ "threads", 'j', SP_OPT_INT, &threads, "N", "worker threads (output stays in input order; default 1)", NULL, 1, 256 },
+		{ "threads", 'j', SP_OPT_INT, &threads, "N", "worker threads (output stays in input order; default 1; auto: the CPUs this process may use)", NULL, 1, 256 },
 		CLI_COMMON_OPTS(&com),
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
 	};

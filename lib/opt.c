@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "spindle/cpus.h"
 #include "spindle/opt.h"
 #include "spindle/mem.h"
 
@@ -48,6 +49,14 @@ static int set_value(const sp_opt *o, const char *v, sp_err *err)
 		*(const char **)o->dest = v;
 		return 0;
 	case SP_OPT_INT: {
+		if (!strcmp(o->name, "threads") && !strcmp(v, "auto")) {
+			/* every tool's --threads: the CPUs this process may run on (affinity, cgroup quota) */
+			long x = sp_cpus_available();
+			if (o->max > o->min && x > o->max)
+				x = o->max;
+			*(long *)o->dest = x;
+			return 0;
+		}
 		errno = 0;
 		long x = strtol(v, &end, 10);
 		if (end == v || *end || errno)

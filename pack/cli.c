@@ -45,7 +45,7 @@ SP_COMMAND(pack, cmd_pack, "token streams to packed, sharded fixed-length sequen
 		{ "eos-id", 0, SP_OPT_INT, &eos_id, "N", "EOS id (overrides the tokenizer's)", NULL, 0, 0xFFFFFFFEL },
 		{ "pad-id", 0, SP_OPT_INT, &pad_id, "N", "id written in padding positions (default: pad, else EOS, else 0)", NULL, 0, 0xFFFFFFFEL },
 		{ "max-doc-tokens", 0, SP_OPT_INT, &max_doc, "N", "refuse documents longer than N tokens (default 2^28)", NULL, 1, 1L << 40 },
-		{ "threads", 'j', SP_OPT_INT, &threads, "N", "compress and checksum in N threads (same output; default 1)", NULL, 1, 256 },
+		{ "threads", 'j', SP_OPT_INT, &threads, "N", "compress and checksum in N threads (same output; default 1; auto: the CPUs this process may use)", NULL, 1, 256 },
 		{ "force", 0, SP_OPT_FLAG, &force, NULL, "replace a finished or interrupted dataset in DIR instead of resuming", NULL, 0, 0 },
 		{ "no-sync", 0, SP_OPT_FLAG, &no_sync, NULL, "skip fsync (scratch data, benchmarks)", NULL, 0, 0 },
 		{ "stats", 0, SP_OPT_STR, &com.stats_file, "FILE", "write a JSON summary of the run to FILE", NULL, 0, 0 },

@@ -252,7 +252,7 @@ static int cmd_encode(int argc, char **argv)
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "write here (atomically) instead of stdout", NULL, 0, 0 },
 		{ "format", 0, SP_OPT_CHOICE, &format, NULL, "jsonl: one JSON array of ids per document; bin: token stream (schemas/tokens.md)", "jsonl|bin", 0, 0 },
 		{ "with-id", 0, SP_OPT_FLAG, &with_id, NULL, "jsonl: write {\"id\": ID, \"ids\": [...]} objects", NULL, 0, 0 },
-		{ "threads", 'j', SP_OPT_INT, &threads, "N", "encode with N threads (output stays in input order)", NULL, 1, 256 },
+		{ "threads", 'j', SP_OPT_INT, &threads, "N", "encode with N threads (output stays in input order; default 1; auto: the CPUs this process may use)", NULL, 1, 256 },
 		{ "bos", 0, SP_OPT_FLAG, &bos, NULL, "start each document with the BOS id", NULL, 0, 0 },
 		{ "eos", 0, SP_OPT_FLAG, &eos, NULL, "end each document with the EOS id", NULL, 0, 0 },
 		{ "text", 0, SP_OPT_FLAG, &text_mode, NULL, "input is plain text, one document per line", NULL, 0, 0 },
@@ -918,7 +918,7 @@ static int cmd_train(int argc, char **argv)
 		{ "sample-size", 0, SP_OPT_INT, &sample, "N", "train on a uniform sample of N sentences (spm_train's input_sentence_size)", NULL, 0, 1L << 40 },
 		{ "seed", 0, SP_OPT_INT, &seed, "N", "seed of the sample (default 1)", NULL, 0, 0 },
 		{ "jsonl", 0, SP_OPT_FLAG, &jsonl, NULL, "inputs are JSONL documents (default for names containing .jsonl)", NULL, 0, 0 },
-		{ "threads", 'j', SP_OPT_INT, &threads, "N", "count words with N threads (the merges are sequential)", NULL, 1, 256 },
+		{ "threads", 'j', SP_OPT_INT, &threads, "N", "count words with N threads (the merges are sequential; default 1; auto: the CPUs this process may use)", NULL, 1, 256 },
 		{ "field", 0, SP_OPT_STR, &field, "NAME", "text field of JSONL documents (default text)", NULL, 0, 0 },
 		{ "quiet", 'q', SP_OPT_FLAG, &quiet, NULL, "no summary on stderr", NULL, 0, 0 },
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }

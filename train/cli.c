@@ -23,12 +23,15 @@
 #include "spindle/mem.h"
 #include "spindle/utf8.h"
 #include "cli_int.h"
+#include "spindle/cpus.h"
 
 void set_threads(long n)
 {
-	if (n <= 0)
-		return;
-	omp_set_num_threads((int)n);
+	/* the default is --threads auto: the CPUs this process may use (affinity and cgroup quota, so a
+	 * Slurm task with --cpus-per-task gets its share), not every core of the machine */
+	if (n <= 0 && getenv("OMP_NUM_THREADS"))
+		return;   /* the user's OpenMP setting stands when no --threads was given */
+	omp_set_num_threads((int)(n > 0 ? n : sp_cpus_available()));
 }
 
 int file_exists(const char *dir, const char *name)

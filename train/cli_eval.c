@@ -41,7 +41,7 @@ int cmd_eval(int argc, char **argv)
 		{ "batch", 0, SP_OPT_INT, &batch, "N", "rows per forward pass (default 8)", NULL, 0, 0 },
 		{ "max-batches", 0, SP_OPT_INT, &max_batches, "N", "stop after N batches (default: one pass over the data)", NULL, 0, 0 },
 		{ "doc-mask", 0, SP_OPT_FLAG, &doc_mask, NULL, "attention and positions stop at document boundaries", NULL, 0, 0 },
-		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads", NULL, 0, 0 },
+		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads (default and auto: the CPUs this process may use)", NULL, 0, 0 },
 		{ "device", 0, SP_OPT_STR, &device, "cpu|cuda|auto", "where to evaluate (default auto: the GPU in a CUDA build when there is one)", NULL, 0, 0 },
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
 	};

@@ -117,7 +117,7 @@ int cmd_sample(int argc, char **argv)
 		{ "model-name", 0, SP_OPT_STR, &model_name, "NAME", "the \"model\" field of the records (default: the checkpoint path)", NULL, 0, 0 },
 		{ "variant", 0, SP_OPT_STR, &variant, "NAME", "the \"variant\" field (e.g. sft, rlhf-v1, step-1000)", NULL, 0, 0 },
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "write here (atomically) instead of stdout", NULL, 0, 0 },
-		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads", NULL, 0, 0 },
+		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads (default and auto: the CPUs this process may use)", NULL, 0, 0 },
 		{ "device", 0, SP_OPT_STR, &device, "cpu|cuda|auto", "where to decode (default auto: the GPU in a CUDA build when there is one)", NULL, 0, 0 },
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
 	};

@@ -103,7 +103,7 @@ static void train_options(targs *a, sp_opt *t, size_t *n)
 	OPT("margins", SP_OPT_STR, &a->margins, "SPEC", "rm: margin per rating: small (1,2/3,1/3,0; default), large (3,2,1,0), none, or a,b,c,d");
 	OPT("rank", SP_OPT_INT, &a->rank, "I", "pretrain: this job's rank in a data-parallel run (default 0)");
 	OPT("world", SP_OPT_INT, &a->world, "N", "pretrain: number of data-parallel ranks (default 1)");
-	OPT("threads", SP_OPT_INT, &a->threads, "N", "CPU threads (default: all cores)");
+	OPT("threads", SP_OPT_INT, &a->threads, "N", "CPU threads (default and auto: the CPUs this process may use: affinity mask, cgroup quota)");
 	OPT("device", SP_OPT_STR, &a->device, "cpu|cuda|auto", "where to train: cuda needs bin/spindle-cuda (make cuda) and a GPU; auto (default) takes the GPU when there is one. Under mpirun/srun with --device cuda, ranks average gradients over NCCL");
 	OPT("naive-attention", SP_OPT_FLAG, &a->naive_attention, NULL, "cuda: the reference attention kernel (stores T x T probabilities) instead of the fused one");
 	t[(*n)++] = (sp_opt){ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 };
