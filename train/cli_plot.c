@@ -22,6 +22,7 @@
 #include "spindle/mem.h"
 #include "spindle/utf8.h"
 #include "cli_int.h"
+#include "runlog.h"
 
 int cmd_plot(int argc, char **argv)
 {
@@ -34,16 +35,27 @@ int cmd_plot(int argc, char **argv)
 	};
 	const char **pos;
 	size_t n_pos;
-	int rc = cli_parse(prog, "spindle train plot LOG [-o loss.png]",
-	                   "Draws the loss curve of a training log (the JSONL a train command printed) to a PNG with\n"
-	                   "gnuplot, and prints a text sparkline of it.", table, argc, argv, &pos, &n_pos);
+	int rc = cli_parse(prog, "spindle train plot RUN_DIR|LOG [-o loss.png]",
+	                   "Draws the loss curve of a training log to a PNG with gnuplot, and prints a text sparkline of\n"
+	                   "it. Given a run folder, reads its " TRAIN_LOG_NAME " and draws RUN_DIR/loss.png; given a file,\n"
+	                   "reads that JSONL (e.g. a train command's stdout) and draws LOG.png.", table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
 	if (n_pos != 1) {
 		sp_free(pos);
 		return cli_failf(prog, CLI_USAGE, "give one log file");
 	}
+	char log_path[4096], dir_png[4096];
 	const char *log = pos[0];
+	struct stat lst;
+	int is_dir = stat(log, &lst) == 0 && S_ISDIR(lst.st_mode);
+	if (is_dir) {
+		snprintf(log_path, sizeof log_path, "%s/" TRAIN_LOG_NAME, pos[0]);
+		snprintf(dir_png, sizeof dir_png, "%s/loss.png", pos[0]);
+		log = log_path;
+		if (!png)
+			png = dir_png;
+	}
 	sp_free(pos);
 	sp_err err = SP_ERR_INIT;
 	sp_in *in = NULL;
@@ -103,7 +115,7 @@ int cmd_plot(int argc, char **argv)
 	}
 	printf(" %.4f (steps %ld-%ld)\n", loss[n - 1], steps[0], steps[n - 1]);
 	/* the PNG: data to a temporary file, then gnuplot */
-	char out_png[4096], dat[] = "/tmp/spindle-plot-XXXXXX";
+	char out_png[4200], dat[] = "/tmp/spindle-plot-XXXXXX";
 	if (png)
 		snprintf(out_png, sizeof out_png, "%s", png);
 	else

@@ -23,13 +23,14 @@
 #include "spindle/mem.h"
 #include "spindle/utf8.h"
 #include "cli_int.h"
+#include "runlog.h"
 
 typedef struct targs {
 	const char *data, *preset, *out, *init_from, *tokenizer, *category, *margins, *mix;
 	long steps, batch, accum, warmup, save_every, seq_len, threads, seed, spike_warmup;
 	long dim, layers, heads, kv_heads, hidden, rank, world, stop_after;
 	double lr, min_lr_ratio, clip, wd, spike_k;
-	int resume, doc_mask, skip_spikes;
+	int resume, doc_mask, skip_spikes, log_stdout, quiet;
 	const char *device;     /* device (train/cuda): --device, --naive-attention */
 	int naive_attention;
 } targs;
@@ -96,6 +97,8 @@ static void train_options(targs *a, sp_opt *t, size_t *n)
 	OPT("doc-mask", SP_OPT_FLAG, &a->doc_mask, NULL, "pretrain: attention and positions stop at document boundaries");
 	OPT("spike-k", SP_OPT_DOUBLE, &a->spike_k, "K", "a loss above the running mean + K std is a spike, logged with its batch (default 4; 0 = off)");
 	OPT("skip-spikes", SP_OPT_FLAG, &a->skip_spikes, NULL, "drop the update of a spiking batch");
+	OPT("log-stdout", SP_OPT_FLAG, &a->log_stdout, NULL, "print the JSONL step log on stdout on a terminal too (it always goes to RUN_DIR/train_log.jsonl, and to stdout when that is not a terminal)");
+	t[(*n)++] = (sp_opt){ "quiet", 'q', SP_OPT_FLAG, &a->quiet, NULL, "no progress line on the terminal", NULL, 0, 0 };
 	OPT("tokenizer", SP_OPT_STR, &a->tokenizer, "FILE", "tokenizer (.model or tokenizer.json): needed by sft/rm; pretrain checks the shards' identity against it");
 	OPT("category", SP_OPT_CHOICE, &a->category, NULL, "rm: train on one category's pairs (separate helpfulness and safety reward models)");
 	t[*n - 1].choices = "helpfulness|safety|all";
@@ -149,7 +152,7 @@ int train_run_mode(int mode, int argc, char **argv)
 	a.category = "all";
 	a.margins = "small";
 	a.world = 1;
-	sp_opt table[40];
+	sp_opt table[64];
 	size_t nt = 0;
 	train_options(&a, table, &nt);
 	static const char *const usages[] = {
@@ -214,7 +217,7 @@ int train_run_mode(int mode, int argc, char **argv)
 	memset(&d, 0, sizeof d);
 	trainer t;
 	memset(&t, 0, sizeof t);
-	int code = CLI_OK, have_trainer = 0;
+	int code = CLI_OK, have_trainer = 0, have_log = 0;
 	uint64_t model_tok = 0;
 	model_config cfg;
 	float margins[4];
@@ -362,6 +365,16 @@ int train_run_mode(int mode, int argc, char **argv)
 	fprintf(stderr, "%s: %.2fM parameters (dim %d, %d layers, %d heads, %d kv heads, hidden %d, vocab %d), %dx%d tokens x %d per step\n",
 	        prog, (double)t.m.n_params / 1e6, cfg.dim, cfg.n_layers, cfg.n_heads, cfg.n_kv_heads, cfg.hidden_dim,
 	        cfg.vocab_size, t.batch.B, t.batch.T, o.accum);
+	/* the step log: the run folder (rank 0), stdout for pipes, a progress line on a terminal */
+	train_runlog rl;
+	if (train_runlog_open(&rl, saver ? a.out : NULL, prog, t.step, o.steps, a.log_stdout || !isatty(1),
+	                      saver && !a.quiet && isatty(2), &err) < 0) {
+		code = cli_fail(prog, &err);
+		goto done;
+	}
+	have_log = 1;
+	t.on_log = train_runlog_hook;
+	t.log_ctx = &rl;
 	float first = NAN;
 	long start = t.step;
 	long stop = a.stop_after > 0 && start + a.stop_after < o.steps ? start + a.stop_after : o.steps;
@@ -384,6 +397,8 @@ int train_run_mode(int mode, int argc, char **argv)
 	fprintf(stderr, "%s: %ld steps, loss %.4f -> %.4f, %ld spikes; checkpoint in %s\n", prog, t.step - start,
 	        (double)first, (double)t.last_loss, t.n_spikes, a.out);
 done:
+	if (have_log)
+		train_runlog_close(&rl);
 	t.dev = NULL;
 	train_device_close(dev);
 	if (have_trainer)

@@ -165,7 +165,7 @@ int trainer_step(trainer *t, sp_err *err)
 	t->tokens += tokens;
 	t->last_loss = loss;
 	double dt = now_s() - t0;
-	if (!t->log)
+	if (!t->log && !t->on_log)
 		return 0;
 	sp_buf *l = &t->line;
 	sp_buf_reset(l);
@@ -187,8 +187,12 @@ int trainer_step(trainer *t, sp_err *err)
 	sp_buf_appends(l, ",\"cursor\":");
 	t->data->tell(t->data->ctx, l);
 	sp_buf_appends(l, "}\n");
-	fwrite(l->p, 1, l->len, t->log);
-	fflush(t->log);
+	if (t->on_log) {
+		t->on_log(t->log_ctx, l->p, l->len);
+	} else {
+		fwrite(l->p, 1, l->len, t->log);
+		fflush(t->log);
+	}
 	return 0;
 }
 

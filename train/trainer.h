@@ -44,7 +44,11 @@ typedef struct trainer {
 	double spike_mean, spike_var;
 	long spike_n, n_spikes;
 	float last_loss;
-	FILE *log;               /* JSONL step log (stdout in the CLI); NULL = silent */
+	FILE *log;               /* JSONL step log; NULL = silent */
+	/* when set, the step log's lines go here instead of log (the CLI's train_runlog: run folder,
+	 * stdout, terminal progress) */
+	void (*on_log)(void *ctx, const char *lines, size_t n);
+	void *log_ctx;
 	sp_buf line, prov;
 	struct train_device *dev; /* device hook (device.h, train/cuda): NULL = the CPU; borrowed */
 } trainer;
