@@ -66,6 +66,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
 	{ "rm", cmd_rm, "train a reward model on an annotate preference export" },
 	{ "eval", cmd_eval, "loss/perplexity on held-out shards, or reward-model accuracy per rating" },
 	{ "sample", cmd_sample, "generate responses (KV cache, temperature, top-k, top-p) for annotation" },
+	{ "dpo", cmd_dpo, "direct preference optimisation of an SFT model on an annotate preference export" },
 	{ "plot", cmd_plot, "draw a training log's loss curve (PNG) and a text sparkline" },
 };
 
