@@ -287,14 +287,16 @@ int cmd_distill_select(int argc, char **argv)
 			json_object *w = json_object_array_get_idx(ws, k), *o = json_object_array_get_idx(os, k);
 			double sw = json_object_get_double(sp_json_path(w, "scores.safety"));
 			double so = json_object_get_double(sp_json_path(o, "scores.safety"));
-			const char *resp = json_object_get_string(sp_json_path(w, "response"));
+			json_object *rj = sp_json_path(w, "response");
+			const char *resp = json_object_get_string(rj);
+			size_t resp_len = (size_t)json_object_get_string_len(rj);
 			rows[ri].pairs++;
 			rows[ri].gain_all += sw - so;
 			n_pairs++;
 			if (!(sw - so > min_gain))
 				continue;
 			json_object *pre = NULL;
-			if (json_object_object_get_ex(PP, id, &pre) && strstr(resp, json_object_get_string(pre))) {
+			if (json_object_object_get_ex(PP, id, &pre) && memmem(resp, resp_len, json_object_get_string(pre), strlen(json_object_get_string(pre)))) {
 				n_leak++;
 				continue;
 			}
@@ -312,7 +314,7 @@ int cmd_distill_select(int argc, char **argv)
 			if ((x = sp_json_path(rec.obj, "attack_vectors")))
 				json_object_object_add(r, "attack_vectors", json_object_get(x));
 			json_object_object_add(r, "dialog", json_object_get(dialog));
-			json_object_object_add(r, "response", json_object_new_string(resp));
+			json_object_object_add(r, "response", json_object_new_string_len(resp, (int)resp_len));
 			json_object_object_add(r, "source", json_object_new_string("generated"));
 			json_object_object_add(r, "annotator", json_object_new_string(prog));
 			json_object_object_add(r, "created_at", json_object_new_string(created));

@@ -84,7 +84,15 @@ static int sample_turn(sampler *s, json_object *dialog, sp_buf *answer, sp_err *
 	json_object *j = json_tokener_parse(clean.p);
 	sp_buf_release(&clean);
 	sp_buf_reset(answer);
-	sp_buf_appends(answer, j ? json_object_get_string(j) : "");
+	const char *t = j ? json_object_get_string(j) : "";
+	int tn = j ? json_object_get_string_len(j) : 0;
+	for (int i = 0; i < tn; i++)  /* a NUL (a byte-fallback piece) would end the C string: U+FFFD */
+		if (t[i])
+			sp_buf_appendc(answer, t[i]);
+		else
+			sp_buf_appends(answer, "\xEF\xBF\xBD");
+	if (!answer->p)
+		sp_buf_appends(answer, "");
 	json_object_put(j);
 	return 0;
 }
@@ -382,8 +390,7 @@ int cmd_gatt_eval(int argc, char **argv)
 	json_object *all = json_object_new_array();
 	sp_in *in = NULL;
 	sp_record rec = SP_RECORD_INIT;
-	if (sp_in_open(&in, dialogs, &err) < 0)
-		rc = -1;
+	rc = sp_in_open(&in, dialogs, &err);
 	while (rc >= 0 && (long)json_object_array_length(all) < max_dialogs && (rc = sp_jsonl_next(in, &rec, &err)) == 1) {
 		json_object *d = sp_json_path(rec.obj, "dialog");
 		if (!d)
