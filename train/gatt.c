@@ -45,23 +45,30 @@ void gatt_lists_release(gatt_lists *l)
 	l->root = NULL;
 }
 
+static int parse_text(gatt_lists *l, const char *text, size_t n, const char *name, sp_err *err)
+{
+	json_tokener *tk = json_tokener_new();
+	l->root = tk && n < (1u << 30) ? json_tokener_parse_ex(tk, text, (int)n) : NULL;
+	int bad = !tk || json_tokener_get_error(tk) != json_tokener_success || !json_object_is_type(l->root, json_type_object);
+	if (tk)
+		json_tokener_free(tk);
+	if (bad) {
+		gatt_lists_release(l);
+		SP_RAISE(err, SP_EDATA, "%s: not a JSON object", name);
+	}
+	return 0;
+}
+
 static int parse(gatt_lists *l, const char *path, const char *builtin, sp_err *err)
 {
 	sp_buf b = SP_BUF_INIT;
 	l->root = NULL;
-	if (path)
-		SP_FORWARD(sp_read_file(path, &b, err));
-	json_tokener *tk = json_tokener_new();
-	const char *text = path ? (b.p ? b.p : "") : builtin;
-	l->root = json_tokener_parse_ex(tk, text, (int)strlen(text));
-	int bad = json_tokener_get_error(tk) != json_tokener_success || !json_object_is_type(l->root, json_type_object);
-	json_tokener_free(tk);
+	if (!path)
+		return parse_text(l, builtin, strlen(builtin), "built-in lists", err);
+	SP_FORWARD(sp_read_file(path, &b, err));
+	int rc = parse_text(l, b.p ? b.p : "", b.len, path, err);
 	sp_buf_release(&b);
-	if (bad) {
-		gatt_lists_release(l);
-		SP_RAISE(err, SP_EDATA, "%s: not a JSON object", path ? path : "built-in lists");
-	}
-	return 0;
+	return rc;
 }
 
 /* a non-empty array of non-empty strings (or of objects with a non-empty string "name") */
@@ -81,10 +88,29 @@ static int need_list(json_object *root, const char *key, const char *path, sp_er
 	return 0;
 }
 
+static int check_lists(gatt_lists *l, const char *name, sp_err *err);
+static int check_templates(gatt_lists *l, const char *name, sp_err *err);
+
 int gatt_lists_load(gatt_lists *l, const char *path, sp_err *err)
 {
 	SP_FORWARD(parse(l, path, gatt_default_lists, err));
-	const char *name = path ? path : "built-in lists";
+	return check_lists(l, path ? path : "built-in lists", err);
+}
+
+int distill_templates_load(gatt_lists *l, const char *path, sp_err *err)
+{
+	SP_FORWARD(parse(l, path, distill_default_templates, err));
+	return check_templates(l, path ? path : "built-in templates", err);
+}
+
+int gatt_lists_parse(gatt_lists *l, const char *text, size_t n, int templates, sp_err *err)
+{
+	SP_FORWARD(parse_text(l, text, n, "input", err));
+	return templates ? check_templates(l, "input", err) : check_lists(l, "input", err);
+}
+
+static int check_lists(gatt_lists *l, const char *name, sp_err *err)
+{
 	static const char *const kinds[] = { "hobby", "language", "figure" };
 	json_object *lo, *sh, *langs, *x;
 	int rc = need_list(l->root, "hobbies", name, err);
@@ -107,10 +133,8 @@ int gatt_lists_load(gatt_lists *l, const char *path, sp_err *err)
 	return rc;
 }
 
-int distill_templates_load(gatt_lists *l, const char *path, sp_err *err)
+static int check_templates(gatt_lists *l, const char *name, sp_err *err)
 {
-	SP_FORWARD(parse(l, path, distill_default_templates, err));
-	const char *name = path ? path : "built-in templates";
 	json_object *at, *d;
 	int rc = need_list(l->root, "adjectives", name, err);
 	rc = rc ? rc : need_list(l->root, "preprompts", name, err);

@@ -24,6 +24,8 @@ extern const char distill_default_templates[]; /* JSON text of the built-in prep
 /* Loads path (NULL: the built-in lists). Errors name the file and what is missing or empty. */
 int gatt_lists_load(gatt_lists *l, const char *path, sp_err *err);
 int distill_templates_load(gatt_lists *l, const char *path, sp_err *err);
+/* The same from text in memory (templates 1: distillation templates); for tests and fuzzing. */
+int gatt_lists_parse(gatt_lists *l, const char *text, size_t n, int templates, sp_err *err);
 void gatt_lists_release(gatt_lists *l);
 
 /* One synthetic instruction: a random non-empty combination of hobby, language and public figure,
