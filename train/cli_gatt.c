@@ -324,7 +324,8 @@ static int lang_matches(const char *got, const char *want)
 int cmd_gatt_eval(int argc, char **argv)
 {
 	const char *prog = "spindle train gatt-eval", *tokenizer = NULL, *dialogs = NULL, *lists_path = NULL, *out_path = NULL;
-	const char *turns_spec = "2,4,6,20", *placement = "first";
+	const char *turns_spec = "2,4,6,20", *placement = "first", *samples_path = NULL;
+	sp_out *samples = NULL;
 	sp_optlist models = { NULL, 0, 0 };
 	long max_new = 32, seed = 1, threads = 0, max_dialogs = 100000;
 	double temp = 0.7, top_p = 0.9;
@@ -341,6 +342,7 @@ int cmd_gatt_eval(int argc, char **argv)
 		{ "max-new-tokens", 0, SP_OPT_INT, &max_new, "N", "tokens per assistant turn at most (default 32)", NULL, 1, 1000000 },
 		{ "seed", 0, SP_OPT_INT, &seed, "N", "sampling seed (default 1)", NULL, 0, 0x7fffffffL },
 		{ "json", 0, SP_OPT_STR, &out_path, "FILE", "also write the table as JSON (schemas/gatt-eval.schema.json)", NULL, 0, 0 },
+		{ "samples", 0, SP_OPT_STR, &samples_path, "FILE", "write every measured answer with its detected language (JSONL: model, dialog, turn, language, detected, answer)", NULL, 0, 0 },
 		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads", NULL, 0, 4096 },
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
 	};
@@ -417,6 +419,12 @@ int cmd_gatt_eval(int argc, char **argv)
 		gatt_lists_release(&lists);
 		goto out;
 	}
+	if (samples_path && sp_out_open(&samples, samples_path, 0, &err) < 0) {
+		code = cli_fail(prog, &err);
+		json_object_put(all);
+		gatt_lists_release(&lists);
+		goto out;
+	}
 	long *hit = sp_calloc(models.n * n_turns, sizeof *hit), *cnt = sp_calloc(models.n * n_turns, sizeof *cnt);
 	char **answers = sp_calloc((size_t)max_turn, sizeof *answers);
 	sp_buf inst = SP_BUF_INIT, ans = SP_BUF_INIT;
@@ -483,17 +491,37 @@ int cmd_gatt_eval(int argc, char **argv)
 						filter_lang_detect(answers[tt], strlen(answers[tt]), got, sizeof got, &score, &reliable);
 						cnt[mi * n_turns + q]++;
 						hit[mi * n_turns + q] += lang_matches(got, lcode);
+						if (samples) {
+							sp_buf l = SP_BUF_INIT;
+							sp_buf_appends(&l, "{\"model\":");
+							sp_buf_append_json_str(&l, models.items[mi], strlen(models.items[mi]));
+							sp_buf_appendf(&l, ",\"dialog\":%zu,\"turn\":%ld,\"language\":", di, tt + 1);
+							sp_buf_append_json_str(&l, lcode, strlen(lcode));
+							sp_buf_appends(&l, ",\"detected\":");
+							sp_buf_append_json_str(&l, got, strlen(got));
+							sp_buf_appends(&l, ",\"answer\":");
+							sp_buf_append_json_str(&l, answers[tt], strlen(answers[tt]));
+							sp_buf_appendc(&l, '}');
+							if (sp_jsonl_write_raw(samples, l.p, l.len, &err) < 0)
+								code = cli_fail(prog, &err);
+							sp_buf_release(&l);
+						}
 					}
 			}
 		}
 		sampler_close(&s);
 	}
+	if (code == CLI_OK && samples && sp_out_commit(samples, &err) < 0)
+		code = cli_fail(prog, &err);
+	sp_out_free(samples);
 	if (code == CLI_OK) {
 		printf("%s: share of answers in the instructed language (CLD2), %zu dialogs, %zu languages\n", prog, nd,
 		       gatt_n_languages(&lists));
+		for (size_t mi = 0; mi < models.n; mi++)
+			printf("  model %zu: %s\n", mi + 1, models.items[mi]);
 		printf("%-8s", "turn");
 		for (size_t mi = 0; mi < models.n; mi++)
-			printf("  %-24.24s", models.items[mi]);
+			printf("  model %-18zu", mi + 1);
 		printf("\n");
 		for (size_t q = 0; q < n_turns; q++) {
 			printf("%-8ld", turns[q]);

@@ -118,6 +118,27 @@ d = json.load(open('$T/ev.json'))
 assert d['turns'] == [2, 4, 6] and len(d['models']) == 2 and all(m['answers'] == [3, 3, 3] for m in d['models']), d
 assert all(0 <= h <= 3 for m in d['models'] for h in m['in_language'])
 sys.exit(subprocess.call(['$PY', 'tests/schemas/validate.py', 'schemas/gatt-eval.schema.json', '$T/ev.json']))"
+# CLD2 really judges: a model trained to answer one French sentence answers turn 1 in French
+# (CLD2 says "fr"), which counts only for the dialog told to speak French (dialogs cycle through
+# French, German, Spanish); the table agrees with the per-answer samples at every turn
+$PY -c "
+import json
+fr = 'Je suis très heureux de vous aider, merci beaucoup pour votre question.'
+with open('$T/fr.jsonl', 'w') as f:
+    for i in range(8):
+        f.write(json.dumps({'id': f'f{i}', 'prompt_id': 'p', 'category': 'helpfulness', 'dialog': [{'role': 'user', 'content': f'Question {i}?'}],
+                            'response': fr, 'source': 'written', 'annotator': 'a', 'created_at': '2026-01-01T00:00:00Z'}) + '\\n')"
+"$S" train sft --data "$T/fr.jsonl" --tokenizer "$T/tok.model" ${M/--seq-len 128/--seq-len 384} --steps 100 --batch 4 --lr 3e-3 --out "$T/mfr" >/dev/null 2>&1
+check_rc "gatt-eval on a model that speaks French" 0 "$S" train gatt-eval --model "$T/mfr" --tokenizer "$T/tok.model" \
+	--dialogs "$T/dialogs.jsonl" --turns 1,2 --temperature 0 --max-new-tokens 40 --threads 2 --json "$T/evfr.json" --samples "$T/evfr.samples"
+check "... counts its French answers only where French was asked, as CLD2 detected them" $PY -c "
+import json
+d = json.load(open('$T/evfr.json')); m = d['models'][0]
+s = [json.loads(l) for l in open('$T/evfr.samples')]
+t1 = [x for x in s if x['turn'] == 1]
+assert [x['language'] for x in t1] == ['fr', 'de', 'es'] and all(x['detected'] == 'fr' for x in t1), t1
+assert m['answers'] == [3, 3] and m['in_language'][0] == 1, (d, s)
+assert m['in_language'] == [sum(x['detected'] == x['language'] for x in s if x['turn'] == t) for t in (1, 2)], (d, s)"
 check_rc "gatt-eval --turns 0 is a usage error" 2 "$S" train gatt-eval --model "$T/m" --tokenizer "$T/tok.model" --dialogs "$T/dialogs.jsonl" --turns 0
 
 # Safety context distillation through files.
