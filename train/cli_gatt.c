@@ -166,7 +166,8 @@ int cmd_gatt(int argc, char **argv)
 			code = cli_fail(prog, &err);
 			goto done;
 		}
-		for (char *p = file.p, *e; p && *p; p = e) {  /* one instruction per non-blank line */
+		/* (an empty file's buffer has no NUL: sp_read_file only terminates what it read) */
+		for (char *p = file.len ? file.p : NULL, *e; p && *p; p = e) {  /* one instruction per non-blank line */
 			e = strchr(p, '\n');
 			e = e ? (*e = 0, e + 1) : p + strlen(p);
 			if (strspn(p, " \t\r") == strlen(p))

@@ -78,8 +78,10 @@ static int ref_key(sp_buf *key, const char *data_path, const char *ref_dir, cons
 static int ref_read(dpo_ref *r, const char *path, const sp_buf *key, size_t n_pairs)
 {
 	sp_buf s = SP_BUF_INIT;
-	if (sp_read_file(path, &s, NULL) < 0)
+	if (sp_read_file(path, &s, NULL) < 0 || s.len == 0) {  /* (an empty read leaves no NUL) */
+		sp_buf_release(&s);
 		return 0;
+	}
 	json_object *o = json_tokener_parse(s.p ? s.p : ""), *k, *lp;
 	sp_buf_release(&s);
 	json_object *want = json_tokener_parse(key->p);
