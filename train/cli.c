@@ -69,6 +69,11 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
 	{ "rm", cmd_rm, "train a reward model on an annotate preference export" },
 	{ "eval", cmd_eval, "loss/perplexity on held-out shards, or reward-model accuracy per rating" },
 	{ "sample", cmd_sample, "generate responses (KV cache, temperature, top-k, top-p) for annotation" },
+	{ "dpo", cmd_dpo, "direct preference optimisation of an SFT model on an annotate preference export" },
+	{ "gatt", cmd_gatt, "Ghost Attention data: sample dialogs under an instruction, keep it in the first turn only" },
+	{ "gatt-eval", cmd_gatt_eval, "multi-turn consistency: share of turns 2, 4, 6, 20 in the instructed language (CLD2)" },
+	{ "distill-prompts", cmd_distill_prompts, "safety context distillation, step 1: the prompts with and without a safety preprompt" },
+	{ "distill-select", cmd_distill_select, "safety context distillation, step 3: keep preprompted answers that score safer, as SFT" },
 	{ "plot", cmd_plot, "draw a training log's loss curve (PNG) and a text sparkline" },
 };
 
@@ -77,7 +82,7 @@ static void train_usage(FILE *f)
 	fprintf(f, "usage: spindle train COMMAND [OPTIONS]\n\n"
 	           "The Llama 2 trainer (CPU reference, float32, OpenBLAS + OpenMP). Commands:\n");
 	for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
-		fprintf(f, "  %-9s %s\n", subs[i].name, subs[i].help);
+		fprintf(f, "  %-15s %s\n", subs[i].name, subs[i].help);
 	fprintf(f, "\nRun 'spindle train COMMAND --help' for its options.\n" CLI_EXIT_CODES_HELP);
 }
 

@@ -37,5 +37,10 @@ int train_run_mode(int mode, int argc, char **argv);
 int cmd_eval(int argc, char **argv);     /* cli_eval.c */
 int cmd_sample(int argc, char **argv);   /* cli_sample.c */
 int cmd_plot(int argc, char **argv);     /* cli_plot.c */
+int cmd_dpo(int argc, char **argv);      /* cli_dpo.c */
+int cmd_gatt(int argc, char **argv);     /* cli_gatt.c */
+int cmd_gatt_eval(int argc, char **argv);
+int cmd_distill_prompts(int argc, char **argv); /* cli_distill.c */
+int cmd_distill_select(int argc, char **argv);
 
 #endif

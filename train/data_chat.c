@@ -32,6 +32,11 @@ static const char *turn(json_object *m, const char **role, size_t *n)
 
 int chat_encode_dialog(const tok_model *tok, json_object *dialog, tok_ids *out, sp_err *err)
 {
+	return chat_encode_dialog_spans(tok, dialog, out, NULL, err);
+}
+
+int chat_encode_dialog_spans(const tok_model *tok, json_object *dialog, tok_ids *out, tok_ids *spans, sp_err *err)
+{
 	if (!json_object_is_type(dialog, json_type_array) || json_object_array_length(dialog) == 0)
 		SP_RAISE(err, SP_EDATA, "'dialog' is not a non-empty array");
 	size_t n = json_object_array_length(dialog), i = 0, len;
@@ -73,8 +78,11 @@ int chat_encode_dialog(const tok_model *tok, json_object *dialog, tok_ids *out, 
 				rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
 			rc = rc ? rc : enc(tok, b.p, b.len, out, err);
 		} else {
+			size_t from = out->n;
 			rc = enc(tok, text, len, out, err);
 			rc = rc ? rc : push_special(out, tok_eos_id(tok), err);
+			if (rc == 0 && spans && (tok_ids_push(spans, (uint32_t)from) < 0 || tok_ids_push(spans, (uint32_t)out->n) < 0))
+				rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
 		}
 		expect_user = !expect_user;
 	}

@@ -1,6 +1,9 @@
 /* data_sft.c - supervised fine-tuning batches from `spindle annotate export --format sft`
  * (schemas/annotate-sft.schema.json). Each record becomes the Llama 2 chat tokens of its dialog
- * followed by the response and EOS; only the response tokens and the EOS are targets. Examples are
+ * followed by the response and EOS; only the response tokens and the EOS are targets, or with
+ * "loss_turns": "all" also every assistant turn of the dialog (with its EOS); "last", the default,
+ * is the response only (what records without the field always meant; Ghost Attention records say
+ * it explicitly). Examples are
  * packed whole into rows (Llama 2 concatenated its SFT samples), each its own attention segment with
  * positions restarting; an example longer than a row keeps its last T+1 tokens. Order: a seeded
  * shuffle per epoch. Cursor: {"epoch", "index"} of the next example. */
@@ -176,12 +179,14 @@ int data_sft_open(train_data *d, const char *path, const tok_model *tok, int T, 
 	s->T = T;
 	sp_in *in = NULL;
 	sp_record rec = SP_RECORD_INIT;
+	tok_ids spans = TOK_IDS_INIT;
 	int rc = sp_in_open(&in, path, err);
 	while (rc == 0 && (rc = sp_jsonl_next(in, &rec, err)) == 1) {
 		rc = 0;
 		json_object *dialog = sp_json_path(rec.obj, "dialog");
-		const char *resp, *id = sp_record_id(&rec);
-		size_t rn;
+		const char *resp, *id = sp_record_id(&rec), *lt;
+		size_t rn, ltn;
+		int all_turns = 0;
 		if (grow(s) < 0) {
 			rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
 			break;
@@ -190,12 +195,21 @@ int data_sft_open(train_data *d, const char *path, const tok_model *tok, int T, 
 			s->off[0] = 0;
 		size_t start = s->toks.n;
 		rc = sp_record_str(&rec, "response", &resp, &rn, err);
-		rc = rc ? rc : (dialog ? chat_encode_dialog(tok, dialog, &s->toks, err)
+		if (rc == 0 && sp_json_path(rec.obj, "loss_turns")) {
+			if (sp_record_str(&rec, "loss_turns", &lt, &ltn, NULL) < 0 || (strcmp(lt, "all") && strcmp(lt, "last")))
+				rc = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "'loss_turns' must be \"all\" or \"last\"");
+			else
+				all_turns = !strcmp(lt, "all");
+		}
+		spans.n = 0;
+		rc = rc ? rc : (dialog ? chat_encode_dialog_spans(tok, dialog, &s->toks, all_turns ? &spans : NULL, err)
 		                       : sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "no 'dialog'"));
 		size_t mid = s->toks.n;
 		rc = rc ? rc : chat_encode_response(tok, resp, rn, &s->toks, err);
 		if (rc == 0 && (set_mask(s, start, 0) < 0 || set_mask(s, mid, 1) < 0))
 			rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+		for (size_t k = 0; rc == 0 && k + 1 < spans.n; k += 2)
+			memset(s->mask + spans.v[k], 1, spans.v[k + 1] - spans.v[k]);
 		if (rc < 0) {
 			sp_err_locate(err, sp_in_name(in), rec.lineno);
 			break;
@@ -206,6 +220,7 @@ int data_sft_open(train_data *d, const char *path, const tok_model *tok, int T, 
 		s->off[++s->n_ex] = s->toks.n;
 	}
 	sp_record_release(&rec);
+	tok_ids_release(&spans);
 	sp_in_free(in);
 	if (rc == 0 && s->n_ex == 0)
 		rc = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "%s: no SFT records", path);

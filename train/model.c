@@ -260,7 +260,7 @@ void model_forward(model *m, const model_batch *b, float *mean_loss, size_t *n_c
 		*n_counted = n;
 }
 
-void model_backward(model *m, const model_batch *b, float dloss, const float *d_rewards)
+static void backward(model *m, const model_batch *b, float dloss, const float *dtok, const float *d_rewards)
 {
 	const model_config *c = &m->cfg;
 	int B = b->B, T = b->T, N = B * T, D = c->dim, H = c->n_heads, KVH = c->n_kv_heads, hd = D / H;
@@ -280,7 +280,10 @@ void model_backward(model *m, const model_batch *b, float dloss, const float *d_
 			}
 		}
 	} else {
-		crossentropy_backward(m->logits, m->lse, b->targets, dloss, N, V);
+		if (dtok)
+			crossentropy_backward_weighted(m->logits, m->lse, b->targets, dtok, N, V);
+		else
+			crossentropy_backward(m->logits, m->lse, b->targets, dloss, N, V);
 		matmul_backward(m->d_xn, 0, m->g[P_LM_HEAD], m->logits, m->xnf, m->p[P_LM_HEAD], N, D, V);
 	}
 	rmsnorm_backward(m->d_resid, m->g[P_FINAL_NORM], m->d_xn, LAYER(m->resid, c->n_layers, NM * D),
@@ -318,4 +321,14 @@ void model_backward(model *m, const model_batch *b, float dloss, const float *d_
 #undef GL
 	}
 	encoder_backward(m->g[P_EMBED], m->d_resid, b->inputs, N, D);
+}
+
+void model_backward(model *m, const model_batch *b, float dloss, const float *d_rewards)
+{
+	backward(m, b, dloss, NULL, d_rewards);
+}
+
+void model_backward_tokens(model *m, const model_batch *b, const float *dtok)
+{
+	backward(m, b, 0, dtok, NULL);
 }

@@ -83,6 +83,9 @@ void model_forward(model *m, const model_batch *b, float *mean_loss, size_t *n_c
  * Overwrites m->logits with their gradient. */
 void model_backward(model *m, const model_batch *b, float dloss, const float *d_rewards);
 void model_zero_grad(model *m);
+/* LM backward with a weight per position (B x T): dtok[i] is dLoss/d(-log p(targets[i])), so
+ * sequence-level objectives (DPO) weight each row's tokens by their own coefficient. */
+void model_backward_tokens(model *m, const model_batch *b, const float *dtok);
 
 /* Llama 2 reward-model ranking loss over pairs: rewards of chosen and rejected, margins m.
  * loss = mean(-log sigmoid(rc - rr - m)); fills d_chosen/d_rejected (dLoss/dr) when not NULL. */
@@ -127,5 +130,7 @@ void crossentropy_forward(float *losses, float *lse, const float *logits, const 
 /* logits[N,V] becomes dloss * (softmax - onehot) in place (softmax from the forward's lse), 0 rows
  * where targets < 0. */
 void crossentropy_backward(float *logits, const float *lse, const int32_t *targets, float dloss, int N, int V);
+/* As crossentropy_backward with a weight per position: row i becomes w[i] * (softmax - onehot). */
+void crossentropy_backward_weighted(float *logits, const float *lse, const int32_t *targets, const float *w, int N, int V);
 
 #endif

@@ -47,6 +47,13 @@ void crossentropy_backward(float *logits, const float *lse, const int32_t *targe
 	}
 }
 
+void crossentropy_backward_weighted(float *logits, const float *lse, const int32_t *targets, const float *w, int N, int V)
+{
+#pragma omp parallel for schedule(static) if((size_t)N * V > PAR_MIN_WORK)
+	for (int i = 0; i < N; i++)
+		crossentropy_backward(logits + (size_t)i * V, lse + i, targets + i, targets[i] < 0 ? 0.0f : w[i], 1, V);
+}
+
 /* -log sigmoid(x) = log(1 + e^-x), computed without overflow; its derivative is -sigmoid(-x). */
 float rm_loss(const float *r_chosen, const float *r_rejected, const float *margin, int n,
               float *d_chosen, float *d_rejected)

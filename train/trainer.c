@@ -38,7 +38,7 @@ int trainer_init(trainer *t, const train_opts *o, const model_config *cfg, train
 		t->o.warmup = o->steps / 50 > 0 ? o->steps / 50 : 1;
 	t->data = d;
 	t->log = log;
-	int rows = o->mode == TRAIN_RM ? 2 * o->batch : o->batch;
+	int rows = o->mode == TRAIN_RM || o->mode == TRAIN_HOOK ? 2 * o->batch : o->batch;
 	/* device_acts: the host model holds parameters for checkpoints only (a 1 x 1 activation block) */
 	SP_FORWARD(model_init(&t->m, cfg, o->device_acts ? 1 : rows, o->device_acts ? 1 : d->seq_len, err));
 	model_init_weights(&t->m, o->seed);
@@ -90,7 +90,15 @@ int trainer_step(trainer *t, sp_err *err)
 		if (b->provenance.len > 2)
 			sp_buf_append(&t->prov, b->provenance.p + 1, b->provenance.len - 2);
 		model_batch mb = train_batch_view(b);
-		if (o->mode == TRAIN_RM) {
+		if (o->mode == TRAIN_HOOK) {
+			double l;
+			if (!t->hook || dev)
+				SP_RAISE(err, SP_EUSAGE, "this training mode runs on the CPU with its hook");
+			SP_FORWARD(t->hook->micro(t->hook->ctx, t, b, &l, err));
+			loss_sum += l;
+			for (int i = 0; i < b->B; i++)
+				tokens += (uint64_t)b->last[i] + 1;
+		} else if (o->mode == TRAIN_RM) {
 			int P = b->B / 2;
 			float rc[512], rr[512], dc[512], dr[512], dre[1024];
 			if (P > 512)
@@ -180,6 +188,8 @@ int trainer_step(trainer *t, sp_err *err)
 	               t->step, (double)loss, (double)lr, (double)norm, (unsigned long long)t->tokens, (double)tokens / dt);
 	if (o->mode == TRAIN_RM)
 		sp_buf_appendf(l, ",\"accuracy\":%.4f", pairs ? (double)correct / (double)pairs : 0.0);
+	if (o->mode == TRAIN_HOOK && t->hook->log)
+		t->hook->log(t->hook->ctx, l);
 	if (spike)
 		sp_buf_appendf(l, ",\"spike\":true,\"skipped\":%s", skipped ? "true" : "false");
 	if (!finite)
@@ -219,7 +229,7 @@ int trainer_save(trainer *t, const char *dir, sp_err *err)
 	               "  \"rng\": [\"%016llx\", \"%016llx\", \"%016llx\", \"%016llx\"],\n"
 	               "  \"spike\": {\"mean\": \"%a\", \"var\": \"%a\", \"n\": %ld, \"count\": %ld},\n  \"cursor\": ",
 	               t->step, (unsigned long long)t->opt.t, (unsigned long long)t->tokens,
-	               t->o.mode == TRAIN_RM ? "rm" : "lm", (unsigned long long)t->rng.s[0],
+	               t->o.mode == TRAIN_HOOK && t->hook ? t->hook->name : t->o.mode == TRAIN_RM ? "rm" : "lm", (unsigned long long)t->rng.s[0],
 	               (unsigned long long)t->rng.s[1], (unsigned long long)t->rng.s[2], (unsigned long long)t->rng.s[3],
 	               t->spike_mean, t->spike_var, t->spike_n, t->n_spikes);
 	t->data->tell(t->data->ctx, &s);

@@ -13,7 +13,20 @@
 #include "model.h"
 #include "rng.h"
 
-enum { TRAIN_LM = 0, TRAIN_RM = 1 };
+enum { TRAIN_LM = 0, TRAIN_RM = 1, TRAIN_HOOK = 2 };
+
+struct trainer;
+/* A mode that brings its own micro-batch (TRAIN_HOOK: DPO, train/dpo.c). Batches hold pairs (2 x
+ * batch rows) as for TRAIN_RM; checkpoints and --resume are the trainer's own. */
+typedef struct train_hook {
+	const char *name;        /* trainer_state.json's "mode" */
+	void *ctx;
+	/* forward and backward of micro-batch b on t->m: adds the gradients of its loss / t->o.accum;
+	 * *loss: the micro-batch's mean loss */
+	int (*micro)(void *ctx, struct trainer *t, train_batch *b, double *loss, sp_err *err);
+	/* appends the step's own fields to its log line (",\"key\":value,...") and resets its sums */
+	void (*log)(void *ctx, sp_buf *line);
+} train_hook;
 
 typedef struct train_opts {
 	int mode;                /* TRAIN_LM (pretrain, sft) or TRAIN_RM */
@@ -51,6 +64,7 @@ typedef struct trainer {
 	void *log_ctx;
 	sp_buf line, prov;
 	struct train_device *dev; /* device hook (device.h, train/cuda): NULL = the CPU; borrowed */
+	const train_hook *hook;  /* TRAIN_HOOK's micro-batch (CPU only); borrowed */
 } trainer;
 
 /* Builds the model for cfg (weights initialised from o->seed), the optimizer and the batch buffer. */
