@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "../cli/cli.h"
 #include "../tokenizer/tok.h"
 #include "ckpt.h"
@@ -14,6 +15,7 @@
 #include "spindle/io.h"
 #include "spindle/mem.h"
 #include "cli_int.h"
+#include "runlog.h"
 
 #define REF_CACHE "dpo_ref_logps.json"
 
@@ -24,16 +26,18 @@ typedef struct dargs {
 	int resume, skip_spikes, no_cache;
 } dargs;
 
-/* prints one held-out evaluation line ({"event":"eval",...}) to stdout */
-static int eval_line(const char *prog, model *m, train_data *ed, const dpo_ref *er, int B, long step, double beta)
+/* writes one held-out evaluation line ({"event":"eval",...}) to the run's log (runlog.h) */
+static int eval_line(const char *prog, model *m, train_data *ed, const dpo_ref *er, int B, long step, double beta,
+                     train_runlog *log)
 {
 	sp_err err = SP_ERR_INIT;
 	double md, acc;
 	if (dpo_evaluate(m, ed, er, B, &md, &acc, &err) < 0)
 		return cli_fail(prog, &err);
-	printf("{\"event\":\"eval\",\"step\":%ld,\"pairs\":%zu,\"delta\":%.6g,\"reward_margin\":%.6g,\"reward_accuracy\":%.4f}\n",
-	       step, data_dpo_count(ed), md, beta * md, acc);
-	fflush(stdout);
+	char line[512];
+	int n = snprintf(line, sizeof line, "{\"event\":\"eval\",\"step\":%ld,\"pairs\":%zu,\"delta\":%.6g,\"reward_margin\":%.6g,\"reward_accuracy\":%.4f}\n",
+	                 step, data_dpo_count(ed), md, beta * md, acc);
+	train_runlog_write(log, line, (size_t)n);
 	fprintf(stderr, "%s: held-out pairs at step %ld: chosen-over-rejected log-ratio %.4f, accuracy %.3f\n", prog, step, md,
 	        acc);
 	return CLI_OK;
@@ -122,7 +126,7 @@ int cmd_dpo(int argc, char **argv)
 	const char *cat = strcmp(a.category, "all") ? a.category : NULL;
 	int resuming = a.resume && file_exists(a.out, "trainer_state.json");
 	const char *cfg_dir = resuming ? a.out : a.init_from;
-	int code = CLI_OK, have_trainer = 0, B = 2 * (int)a.batch;
+	int code = CLI_OK, have_trainer = 0, have_log = 0, B = 2 * (int)a.batch;
 	tok_model *tok = NULL;
 	train_data d, ed;
 	memset(&d, 0, sizeof d);
@@ -135,6 +139,7 @@ int cmd_dpo(int argc, char **argv)
 	dpo_hook hook;
 	memset(&hook, 0, sizeof hook);
 	trainer t;
+	train_runlog log;
 	memset(&t, 0, sizeof t);
 	model_config cfg, rcfg;
 	uint64_t model_tok = 0, ref_tok = 0;
@@ -215,7 +220,15 @@ int cmd_dpo(int argc, char **argv)
 		code = cli_fail(prog, &err);
 		goto done;
 	}
-	if (a.eval_data && !resuming && (code = eval_line(prog, &t.m, &ed, &erl, t.batch.B, t.step, a.beta)) != CLI_OK)
+	/* the step log: RUN_DIR/train_log.jsonl, stdout for pipes, a progress line on a terminal */
+	if (train_runlog_open(&log, a.out, prog, t.step, o.steps, !isatty(1), isatty(2), &err) < 0) {
+		code = cli_fail(prog, &err);
+		goto done;
+	}
+	have_log = 1;
+	t.on_log = train_runlog_hook;
+	t.log_ctx = &log;
+	if (a.eval_data && !resuming && (code = eval_line(prog, &t.m, &ed, &erl, t.batch.B, t.step, a.beta, &log)) != CLI_OK)
 		goto done;
 	long start = t.step;
 	long stop = a.stop_after > 0 && start + a.stop_after < o.steps ? start + a.stop_after : o.steps;
@@ -236,11 +249,13 @@ int cmd_dpo(int argc, char **argv)
 		code = cli_fail(prog, &err);
 		goto done;
 	}
-	if (a.eval_data && t.step >= o.steps && (code = eval_line(prog, &t.m, &ed, &erl, t.batch.B, t.step, a.beta)) != CLI_OK)
+	if (a.eval_data && t.step >= o.steps && (code = eval_line(prog, &t.m, &ed, &erl, t.batch.B, t.step, a.beta, &log)) != CLI_OK)
 		goto done;
 	fprintf(stderr, "%s: %ld steps, loss %.4f -> %.4f (log 2 = 0.6931 at the reference); checkpoint in %s\n", prog,
 	        t.step - start, (double)first, (double)t.last_loss, a.out);
 done:
+	if (have_log)
+		train_runlog_close(&log);
 	if (have_trainer)
 		trainer_release(&t);
 	dpo_hook_release(&hook);

@@ -86,6 +86,8 @@ check_grep "changed data invalidates the cache" "computed" "$T/ra3.err"
 check_files "resumed dpo logs the same steps as the uninterrupted run" "$T/ra.log" "$T/rb.log"
 check_files "resumed dpo ends with identical weights" "$T/ra/model.safetensors" "$T/rb/model.safetensors"
 check_files "resumed dpo ends with identical optimizer state" "$T/ra/optimizer.safetensors" "$T/rb/optimizer.safetensors"
+check_eq "the run folder's train_log.jsonl has each step once after the resume, as uninterrupted" \
+	"$(jq -c 'del(.tokens_per_s)' "$T/ra/train_log.jsonl")" "$(jq -c 'del(.tokens_per_s)' "$T/rb/train_log.jsonl")"
 
 # Bad input.
 check_rc "--beta 0 is a usage error" 2 "$S" train dpo $D --beta 0 --out "$T/x"
