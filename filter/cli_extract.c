@@ -347,7 +347,7 @@ SP_COMMAND(extract, cmd_extract, "WARC and HTML files to JSONL documents of thei
 	                   table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_common_finish(prog, &com)) >= 0) {
+	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0) {
 		sp_free(pos);
 		return rc;
 	}
