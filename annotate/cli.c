@@ -21,10 +21,10 @@ static int need_db(const char *prog, const char *db)
 	return CLI_USAGE;
 }
 
-static int open_db(const char *prog, const char *path, int create, ann_db **db)
+static int open_db(const char *prog, const char *path, int mode, ann_db **db)
 {
 	sp_err err = SP_ERR_INIT;
-	if (ann_db_open(db, path, create, &err) < 0)
+	if (ann_db_open(db, path, mode, &err) < 0)
 		return cli_fail(prog, &err);
 	return -1;
 }
@@ -60,7 +60,7 @@ static int cmd_import(int argc, char **argv)
 	}
 	int kind = strcmp(pos[0], "prompts") == 0 ? ANN_PROMPTS : ANN_RESPONSES;
 	ann_db *db = NULL;
-	if ((rc = open_db(prog, db_path, 1, &db)) >= 0) {
+	if ((rc = open_db(prog, db_path, ANN_DB_CREATE, &db)) >= 0) {
 		sp_free(pos);
 		return rc;
 	}
@@ -134,7 +134,7 @@ static int cmd_session(int argc, char **argv)
 		return CLI_USAGE;
 	}
 	ann_db *db = NULL;
-	if ((rc = open_db(prog, db_path, 0, &db)) >= 0) {
+	if ((rc = open_db(prog, db_path, ANN_DB_WRITE, &db)) >= 0) {
 		if (keys) close(in_fd);
 		return rc;
 	}
@@ -178,7 +178,7 @@ static int cmd_report(int argc, char **argv)
 	if ((rc = need_db(prog, db_path)) >= 0)
 		return rc;
 	ann_db *db = NULL;
-	if ((rc = open_db(prog, db_path, 0, &db)) >= 0)
+	if ((rc = open_db(prog, db_path, ANN_DB_READONLY, &db)) >= 0)
 		return rc;
 	sp_err err = SP_ERR_INIT;
 	sp_buf out = SP_BUF_INIT;
@@ -222,7 +222,7 @@ static int cmd_export(int argc, char **argv)
 	int fmt = !strcmp(format, "sft") ? ANN_FMT_SFT : !strcmp(format, "preference") ? ANN_FMT_PREFERENCE
 	        : !strcmp(format, "hh") ? ANN_FMT_HH : !strcmp(format, "trl") ? ANN_FMT_TRL : ANN_FMT_PROMPTS;
 	ann_db *db = NULL;
-	if ((rc = open_db(prog, db_path, 0, &db)) >= 0)
+	if ((rc = open_db(prog, db_path, ANN_DB_READONLY, &db)) >= 0)
 		return rc;
 	sp_err err = SP_ERR_INIT;
 	sp_out *out = NULL;
@@ -261,7 +261,7 @@ static int cmd_config(int argc, char **argv)
 	if ((rc = need_db(prog, db_path)) >= 0)
 		return rc;
 	ann_db *db = NULL;
-	if ((rc = open_db(prog, db_path, 1, &db)) >= 0)
+	if ((rc = open_db(prog, db_path, ANN_DB_CREATE, &db)) >= 0)
 		return rc;
 	sp_err err = SP_ERR_INIT;
 	int code = CLI_OK;
