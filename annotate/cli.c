@@ -70,10 +70,10 @@ static int cmd_import(int argc, char **argv)
 		ann_import_result r;
 		if (ann_import(db, kind, pos[i], !no_sft, &r, &err) < 0) {
 			code = cli_fail(prog, &err);
-			fprintf(stderr, "%s: %s: nothing imported from this file\n", prog, pos[i]);
+			cli_failf(prog, 0, "%s: nothing imported from this file", pos[i]);
 			break;
 		}
-		fprintf(stderr, "%s: %s: %llu records, %llu new, %llu already present, %llu tasks made\n", prog, pos[i],
+		cli_failf(prog, 0, "%s: %llu records, %llu new, %llu already present, %llu tasks made", pos[i],
 		        (unsigned long long)r.records, (unsigned long long)r.added, (unsigned long long)r.unchanged,
 		        (unsigned long long)r.tasks);
 	}
@@ -153,7 +153,7 @@ static int cmd_session(int argc, char **argv)
 	int code = CLI_OK;
 	if (ann_annotator_id(db, who, &o.annotator, &err) < 0 || ann_session_run(db, &o, &r, &err) < 0)
 		code = cli_fail(prog, &err);
-	fprintf(stderr, "%s: %s: %lld answered, %lld skipped, %lld undone%s\n", prog, who, (long long)r.answered,
+	cli_failf(prog, 0, "%s: %lld answered, %lld skipped, %lld undone%s", who, (long long)r.answered,
 	        (long long)r.skipped, (long long)r.undone, r.lost_leases ? ", some leases lost to expiry" : "");
 	ann_db_free(db);
 	if (keys)
@@ -305,7 +305,7 @@ SP_COMMAND(annotate, cmd_annotate, "SFT writing and preference collection in ter
 	int help = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
 	FILE *f = help ? stdout : stderr;
 	if (argc >= 2 && !help)
-		fprintf(stderr, "spindle annotate: '%s' is not an annotate command\n", argv[1]);
+		cli_failf("spindle annotate", 0, "'%s' is not an annotate command", argv[1]);
 	fprintf(f, "usage: spindle annotate COMMAND [OPTIONS]\n\n"
 	           "Llama 2-style human data collection on one SQLite database (schemas/annotate.sql).\n\nCommands:\n");
 	for (size_t i = 0; i < sizeof subs / sizeof *subs; i++)

@@ -657,11 +657,6 @@ int dd_cmd_clusters(int argc, char **argv)
 		return out_path && !(final && !sigs.n) ? cli_fail(prog, &err)
 		                                       : cli_failf(prog, CLI_USAGE, "-o FILE is required, and --final needs every --sig FILE");
 	}
-	if ((rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--clusters", clusters })) >= 0) {
-		sp_free(pos);
-		sp_optlist_release(&sigs);
-		return rc;
-	}
 	const char **mine = sp_malloc((n_pos ? n_pos : 1) * sizeof *mine);
 	size_t n_mine = 0;
 	dd_pairs p = { NULL, 0, 0 }, forest = { NULL, 0, 0 };

@@ -106,9 +106,7 @@ static int xproduce(void *ctx, void *v, sp_err *err)
 			if (rc < 0) {
 				if (r->on_error != SP_ON_ERROR_SKIP)
 					return rc;
-				char line[1200];
-				sp_err_format(err, r->prog_name, line, sizeof line);
-				fprintf(stderr, "%s\n", line);
+				cli_fail(r->prog_name, err);   /* escaped, like every message */
 				sp_stats_skip(r->st, "unreadable_input", 1);
 				r->cur++;
 				continue;
@@ -152,9 +150,7 @@ static int xproduce(void *ctx, void *v, sp_err *err)
 			if (rc < 0) {
 				if (r->on_error != SP_ON_ERROR_SKIP)
 					return rc;
-				char line[1200];
-				sp_err_format(err, r->prog_name, line, sizeof line);
-				fprintf(stderr, "%s\n", line);
+				cli_fail(r->prog_name, err);   /* escaped, like every message */
 				sp_stats_skip(r->st, "damaged_input", 1);
 			}
 			r->raw_done += warc_raw_bytes(r->wr);

@@ -59,7 +59,6 @@ check_grep "dedup names -o and --clusters" "\-o 'z.jsonl' and --clusters 'z.json
 check_rc "-o through a symlink and --stats on its target collide" 2 "$SPINDLE" cat docs.jsonl -o link.jsonl --stats real.jsonl
 check_files "the refused runs left the existing file alone" docs.jsonl real.jsonl
 check_rc "dedup lines -o W --counts-out W is a usage error" 2 "$SPINDLE" dedup lines -q docs.jsonl -o w.bin --counts-out w.bin
-check_rc "tok encode -o V --stats V is a usage error" 2 "$SPINDLE" tok encode -m nomodel docs.jsonl -o v.jsonl --stats v.jsonl
 [ ! -e same.jsonl ] && [ ! -e y.jsonl ] && [ ! -e z.jsonl ] && ok "refused runs write nothing" || not_ok "refused runs write nothing"
 
 # --- class 6: temp files on SIGTERM/SIGINT, and stale ones on a rerun
