@@ -95,6 +95,14 @@ sh -c 'exit 0' & dead=$!; wait $dead
 [ ! -e ".rerun.jsonl.tmp.$dead.0" ] && ok "a rerun removes its output's stale temporary file" || not_ok "a rerun removes its output's stale temporary file"
 [ -e ".rerun.jsonl.tmp.$$.0" ] && [ -e ".other.jsonl.tmp.$dead.0" ] && ok "a rerun keeps a live job's and other outputs' temporary files" || not_ok "a rerun keeps a live job's and other outputs' temporary files"
 
+# --- class 7: an output in a missing folder is a clean I/O error in every tool, no crash (the
+# deterministic check of cat's progress line is tests/cli/test_cli.c)
+for cmd in "cat docs.jsonl" "corpus --max-docs 3 /usr/share/doc/adduser" "filter docs.jsonl" "dedup exact docs.jsonl" \
+           "dedup minhash docs.jsonl" "dedup lines docs.jsonl"; do
+	check_rc "$cmd -o MISSING_DIR/x is exit 3" 3 "$SPINDLE" $cmd --progress -o no-such-dir/x.jsonl
+	check_grep "$cmd -o MISSING_DIR/x names the output" "no-such-dir/x.jsonl" "$T/.out"
+done
+
 # --- class 13: control characters in messages are escaped
 check_rc "a missing input with ESC/OSC in its name fails" 3 "$SPINDLE" cat $'evil\e]0;owned\a\e[2J.jsonl'
 if grep -q $'\e' "$T/.out" || grep -q $'\a' "$T/.out"; then not_ok "the message carries no raw control characters" "$(od -c "$T/.out" | head -3)"; else ok "the message carries no raw control characters"; fi
