@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -399,28 +400,57 @@ static char *follow_links(const char *path)
 }
 
 /* Removes temporary files of target left by earlier runs that were killed: ".BASE.tmp.PID.N" in
- * target's folder whose PID is no longer a running process. */
+ * target's folder whose PID is no longer a running process. Only this output's own (another job
+ * may be writing another name in a shared folder). The folder is read once per process and its
+ * candidates kept, so writing many files into one folder (pack's shards) does not read it again
+ * for each. */
+static pthread_mutex_t stale_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *stale_dir;        /* the folder last read */
+static sp_buf stale_names;     /* its temp names of dead processes, each NUL-terminated */
+
+static int stale_name(const char *n, long self)
+{
+	const char *t = n[0] == '.' ? strstr(n + 1, ".tmp.") : NULL;
+	if (!t || t == n + 1)
+		return 0;
+	char *end;
+	errno = 0;
+	long pid = strtol(t + 5, &end, 10);
+	if (errno || pid <= 0 || *end != '.' || end[1] < '0' || end[1] > '9' || pid == self)
+		return 0;
+	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
 static void remove_stale_temps(const char *dir, const char *base)
 {
-	DIR *d = opendir(dir);
-	if (!d)
-		return;
-	size_t blen = strlen(base);
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		const char *n = e->d_name;
-		if (n[0] != '.' || strncmp(n + 1, base, blen) != 0 || strncmp(n + 1 + blen, ".tmp.", 5) != 0)
-			continue;
-		char *end;
-		errno = 0;
-		long pid = strtol(n + 1 + blen + 5, &end, 10);
-		if (errno || pid <= 0 || *end != '.' || end[1] < '0' || end[1] > '9' || pid == (long)getpid())
-			continue;
-		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-			continue;
-		unlinkat(dirfd(d), n, 0);
+	pthread_mutex_lock(&stale_mu);
+	if (!stale_dir || strcmp(stale_dir, dir) != 0) {
+		sp_free(stale_dir);
+		stale_dir = sp_strdup(dir);
+		sp_buf_reset(&stale_names);
+		DIR *d = stale_dir ? opendir(dir) : NULL;
+		struct dirent *e;
+		while (d && (e = readdir(d)) != NULL)
+			if (stale_name(e->d_name, (long)getpid()))
+				sp_buf_append(&stale_names, e->d_name, strlen(e->d_name) + 1);
+		if (d)
+			closedir(d);
 	}
-	closedir(d);
+	size_t blen = strlen(base);
+	for (size_t i = 0, len; i < stale_names.len; i += len + 1) {
+		char *n = stale_names.p + i;
+		len = strlen(n);
+		if (n[0] == '.' && !strncmp(n + 1, base, blen) && !strncmp(n + 1 + blen, ".tmp.", 5)) {
+			char *path = sp_malloc(strlen(dir) + strlen(n) + 2);
+			if (path) {
+				snprintf(path, strlen(dir) + strlen(n) + 2, "%s/%s", dir, n);
+				unlink(path);
+				sp_free(path);
+			}
+			memset(n, '/', len);   /* done: '/' is in no file name, so it never matches again */
+		}
+	}
+	pthread_mutex_unlock(&stale_mu);
 }
 
 /* Opens a non-regular target (device, FIFO) as a stream; refuses a folder. 1 if it did, 0 if the
