@@ -457,14 +457,16 @@ static void remove_stale_temps(const char *dir, const char *base)
  * target is a regular file or absent (then the caller writes a temporary file). */
 static int open_stream(sp_out *o, sp_err *err)
 {
+	/* stat and open the name itself: the kernel follows every link, also the magic ones of
+	 * /proc/self/fd (/dev/stdout on a pipe), whose text is no path */
 	struct stat st;
-	if (stat(o->target, &st) < 0 || S_ISREG(st.st_mode))
+	if (stat(o->path, &st) < 0 || S_ISREG(st.st_mode))
 		return 0;
 	if (S_ISDIR(st.st_mode)) {
 		errno = EISDIR;
 		return out_fail(o, SP_EIO, "cannot write output", err);
 	}
-	o->fd = open(o->target, O_WRONLY | O_CLOEXEC);
+	o->fd = open(o->path, O_WRONLY | O_CLOEXEC);
 	if (o->fd < 0)
 		return out_fail(o, SP_EIO, "cannot open output", err);
 	o->stream = 1;
@@ -503,12 +505,6 @@ int sp_out_open(sp_out **out, const char *path, int flags, sp_err *err)
 		*out = o;
 		return 0;
 	}
-	o->target = follow_links(path);
-	if (!o->target) {
-		int rc = out_fail(o, errno == ENOMEM ? SP_ENOMEM : SP_EIO, "cannot follow symbolic link", err);
-		sp_out_free(o);
-		return rc;
-	}
 	int rc = open_stream(o, err);
 	if (rc != 0) {
 		if (rc < 0) {
@@ -517,6 +513,12 @@ int sp_out_open(sp_out **out, const char *path, int flags, sp_err *err)
 		}
 		*out = o;
 		return 0;
+	}
+	o->target = follow_links(path);
+	if (!o->target) {
+		rc = out_fail(o, errno == ENOMEM ? SP_ENOMEM : SP_EIO, "cannot follow symbolic link", err);
+		sp_out_free(o);
+		return rc;
 	}
 	char *dcopy = sp_strdup(o->target), *bcopy = sp_strdup(o->target);
 	size_t n = strlen(o->target) + 64;

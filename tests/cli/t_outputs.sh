@@ -35,6 +35,11 @@ timeout 20 "$SPINDLE" filter -q docs.jsonl -o kept2.jsonl --rejects rej.fifo; rc
 wait $reader
 [ "$rc" -eq 0 ] && [ -p rej.fifo ] && ok "--rejects FIFO streams into the FIFO" || not_ok "--rejects FIFO streams into the FIFO" "exit $rc, $(ls -l rej.fifo)"
 
+ln -s /proc/self/fd/1 fd1.link
+"$SPINDLE" cat docs.jsonl -o fd1.link | cat > via-fd1.jsonl
+[ -L fd1.link ] && cmp -s docs.jsonl via-fd1.jsonl && ok "-o a link to /proc/self/fd/1 (like /dev/stdout) writes the pipe" \
+	|| not_ok "-o a link to /proc/self/fd/1 (like /dev/stdout) writes the pipe" "$(ls -l fd1.link; wc -c via-fd1.jsonl)"
+
 if mknod null c 1 3 2>/dev/null && mknod full c 1 7 2>/dev/null; then
 	check_rc "-o DEVICE (a null device) exits 0" 0 "$SPINDLE" cat docs.jsonl -o null --stats null
 	[ -c null ] && ok "-o DEVICE leaves the device node in place" || not_ok "-o DEVICE leaves the device node in place" "$(ls -l null)"
