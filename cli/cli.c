@@ -1,7 +1,5 @@
 /* cli.c - shared command-line front code for every tool (see cli.h). */
-#include <errno.h>
 #include <libgen.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
