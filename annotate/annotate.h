@@ -21,10 +21,14 @@
 
 typedef struct ann_db ann_db;
 
-/* Opens (creating it when create is 1) the database at path, sets WAL mode, a busy timeout and
- * foreign keys, and applies pending migrations. SP_EIO on SQLite errors; SP_ENOTFOUND if the file
- * is absent and create is 0; SP_EDATA if the file's schema version is newer than this binary's. */
-int ann_db_open(ann_db **out, const char *path, int create, sp_err *err);
+/* How ann_db_open opens: read-write, creating the file if needed, or read-only (report, export). */
+enum { ANN_DB_WRITE = 0, ANN_DB_CREATE = 1, ANN_DB_READONLY = 2 };
+/* Opens the database at path in mode (ANN_DB_*), sets WAL mode, a busy timeout and foreign keys,
+ * and applies pending migrations (read-only: refuses a schema that needs one). SP_EIO on SQLite
+ * errors; SP_ENOTFOUND if the file is absent and mode is not ANN_DB_CREATE; SP_EDATA if the file is
+ * not a spindle database (not a regular file, not SQLite, another program's SQLite file; an empty
+ * file only read-only) or its schema version is newer than this binary's. */
+int ann_db_open(ann_db **out, const char *path, int mode, sp_err *err);
 void ann_db_free(ann_db *db);
 sqlite3 *ann_db_sqlite(ann_db *db);
 /* Schema version of the open file (PRAGMA user_version) and the newest this binary knows. */

@@ -28,8 +28,11 @@ void ann_clock_shift(double seconds) { clock_shift += seconds; }
 int ann_sql_fail(ann_db *db, sp_err *err, const char *what)
 {
 	int code = sqlite3_errcode(db->h);
-	return sp_err_set_(err, code == SQLITE_CONSTRAINT ? SP_EDATA : SP_EIO, __FILE__, __LINE__,
-	                   "database %s: %s: %s", db->path, what, sqlite3_errmsg(db->h));
+	int rc = sp_err_set_(err, code == SQLITE_CONSTRAINT ? SP_EDATA : SP_EIO, __FILE__, __LINE__,
+	                     "database %s: %s: %s", db->path, what, sqlite3_errmsg(db->h));
+	if (err)
+		err->sys_errno = 0;   /* SQLite's message is the cause; errno is stale here */
+	return rc;
 }
 
 int ann_prep(ann_db *db, sqlite3_stmt **st, const char *sql, sp_err *err)
@@ -47,6 +50,8 @@ int ann_exec(ann_db *db, const char *sql, sp_err *err)
 	if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		int rc = sp_err_set_(err, SP_EIO, __FILE__, __LINE__, "database %s: %s", db->path,
 		                     msg ? msg : sqlite3_errmsg(db->h));
+		if (err)
+			err->sys_errno = 0;
 		sqlite3_free(msg);
 		return rc;
 	}
@@ -175,18 +180,46 @@ static int migrate(ann_db *db, sp_err *err)
 	}
 }
 
-int ann_db_open(ann_db **out, const char *path, int create, sp_err *err)
+/* Refuses what is not (or cannot become) a spindle database before SQLite touches it: a missing
+ * file (unless created), a device or folder, a non-SQLite file; an empty file only read-only. */
+static int check_file(const char *path, int mode, sp_err *err)
+{
+	struct stat sb;
+	if (stat(path, &sb) != 0) {
+		if (errno == ENOENT && mode == ANN_DB_CREATE)
+			return 0;
+		SP_RAISE(err, SP_ENOTFOUND, "database %s: %s (create it with `spindle annotate import`)", path, strerror(errno));
+	}
+	if (!S_ISREG(sb.st_mode))
+		SP_RAISE(err, SP_EDATA, "database %s: not a spindle database (not a regular file)", path);
+	if (sb.st_size == 0) {
+		if (mode != ANN_DB_READONLY)
+			return 0;
+		SP_RAISE(err, SP_EDATA, "database %s: not a spindle database (empty file; create one with `spindle annotate import`)", path);
+	}
+	static const char magic[16] = "SQLite format 3";   /* with its NUL: the file header */
+	char head[16] = { 0 };
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		SP_RAISE(err, SP_EIO, "database %s: cannot open", path);
+	size_t got = fread(head, 1, sizeof head, f);
+	fclose(f);
+	if (got != sizeof head || memcmp(head, magic, sizeof head) != 0)
+		SP_RAISE(err, SP_EDATA, "database %s: not a spindle database (not an SQLite file)", path);
+	return 0;
+}
+
+int ann_db_open(ann_db **out, const char *path, int mode, sp_err *err)
 {
 	*out = NULL;
-	struct stat sb;
-	if (!create && stat(path, &sb) != 0)
-		SP_RAISE(err, SP_ENOTFOUND, "database %s: %s (create it with `spindle annotate import`)", path, strerror(errno));
+	SP_FORWARD(check_file(path, mode, err));
+	int ro = mode == ANN_DB_READONLY;
 	ann_db *db = sp_calloc(1, sizeof *db);
 	if (!db || !(db->path = sp_strdup(path))) {
 		sp_free(db);
 		SP_RAISE(err, SP_ENOMEM, "out of memory");
 	}
-	int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
+	int flags = (ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | (mode == ANN_DB_CREATE ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
 	int rc = 0;
 	if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
 		rc = ann_sql_fail(db, err, "open");
@@ -194,6 +227,28 @@ int ann_db_open(ann_db **out, const char *path, int create, sp_err *err)
 	}
 	sqlite3_busy_timeout(db->h, 10000);
 	sqlite3_extended_result_codes(db->h, 0);
+	/* Another program's SQLite file (schema version 0 but tables) is not ours to migrate. */
+	int64_t v = 0, n_tables = 0;
+	rc = ann_query_int(db, "PRAGMA user_version", 0, 0, &v, err);
+	if (rc == 0 && v == 0)
+		rc = ann_query_int(db, "SELECT count(*) FROM sqlite_master", 0, 0, &n_tables, err);
+	if (rc < 0)
+		goto done;
+	if (v == 0 && (n_tables > 0 || ro)) {
+		rc = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "database %s: not a spindle database (an SQLite file without spindle's schema)", path);
+		goto done;
+	}
+	if (ro) {
+		/* no migration and no journal-mode change: nothing is written */
+		if (v > ann_schema_latest())
+			rc = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "database %s: schema version %d is newer than this spindle's %d", path, (int)v, ann_schema_latest());
+		else if (v < ann_schema_latest())
+			rc = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "database %s: schema version %d is older than this spindle's %d; upgrade it once with `spindle annotate config --db FILE`",
+			                 path, (int)v, ann_schema_latest());
+		else
+			rc = ann_exec(db, "PRAGMA foreign_keys=ON;", err);
+		goto done;
+	}
 	/* WAL: annotators read while another writes; synchronous=FULL: a committed answer survives a
 	 * crash of the machine, not only of the process. */
 	rc = ann_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", err);

@@ -209,10 +209,33 @@ static int validate_response(json_object *obj, sp_err *err)
 	return 0;
 }
 
+/* Refuses U+0000 in any string of the record: ids, texts and names go to SQLite and the screen as
+ * C strings, which would cut them at the NUL (hidden text vanishes, different ids collide). */
+static int check_no_nul(json_object *o, const char *path, sp_err *err)
+{
+	char sub[200];
+	if (json_object_is_type(o, json_type_string)) {
+		if (strlen(json_object_get_string(o)) != (size_t)json_object_get_string_len(o))
+			BAD("field '%s': contains U+0000 (NUL), which annotate does not store", path);
+	} else if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(o); i++) {
+			snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+			SP_FORWARD(check_no_nul(json_object_array_get_idx(o, i), sub, err));
+		}
+	} else if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, key, val) {
+			snprintf(sub, sizeof sub, "%s%s%.100s", path, *path ? "." : "", key);
+			SP_FORWARD(check_no_nul(val, sub, err));
+		}
+	}
+	return 0;
+}
+
 int ann_record_validate(int kind, json_object *obj, sp_err *err)
 {
 	if (!obj || !json_object_is_type(obj, json_type_object))
 		BAD("a record must be a JSON object");
+	SP_FORWARD(check_no_nul(obj, "", err));
 	return kind == ANN_PROMPTS ? validate_prompt(obj, err) : validate_response(obj, err);
 }
 

@@ -21,10 +21,10 @@ static int need_db(const char *prog, const char *db)
 	return CLI_USAGE;
 }
 
-static int open_db(const char *prog, const char *path, int create, ann_db **db)
+static int open_db(const char *prog, const char *path, int mode, ann_db **db)
 {
 	sp_err err = SP_ERR_INIT;
-	if (ann_db_open(db, path, create, &err) < 0)
+	if (ann_db_open(db, path, mode, &err) < 0)
 		return cli_fail(prog, &err);
 	return -1;
 }
@@ -60,7 +60,7 @@ static int cmd_import(int argc, char **argv)
 	}
 	int kind = strcmp(pos[0], "prompts") == 0 ? ANN_PROMPTS : ANN_RESPONSES;
 	ann_db *db = NULL;
-	if ((rc = open_db(prog, db_path, 1, &db)) >= 0) {
+	if ((rc = open_db(prog, db_path, ANN_DB_CREATE, &db)) >= 0) {
 		sp_free(pos);
 		return rc;
 	}
@@ -70,10 +70,10 @@ static int cmd_import(int argc, char **argv)
 		ann_import_result r;
 		if (ann_import(db, kind, pos[i], !no_sft, &r, &err) < 0) {
 			code = cli_fail(prog, &err);
-			fprintf(stderr, "%s: %s: nothing imported from this file\n", prog, pos[i]);
+			cli_failf(prog, 0, "%s: nothing imported from this file", pos[i]);
 			break;
 		}
-		fprintf(stderr, "%s: %s: %llu records, %llu new, %llu already present, %llu tasks made\n", prog, pos[i],
+		cli_failf(prog, 0, "%s: %llu records, %llu new, %llu already present, %llu tasks made", pos[i],
 		        (unsigned long long)r.records, (unsigned long long)r.added, (unsigned long long)r.unchanged,
 		        (unsigned long long)r.tasks);
 	}
@@ -134,7 +134,7 @@ static int cmd_session(int argc, char **argv)
 		return CLI_USAGE;
 	}
 	ann_db *db = NULL;
-	if ((rc = open_db(prog, db_path, 0, &db)) >= 0) {
+	if ((rc = open_db(prog, db_path, ANN_DB_WRITE, &db)) >= 0) {
 		if (keys) close(in_fd);
 		return rc;
 	}
@@ -153,7 +153,7 @@ static int cmd_session(int argc, char **argv)
 	int code = CLI_OK;
 	if (ann_annotator_id(db, who, &o.annotator, &err) < 0 || ann_session_run(db, &o, &r, &err) < 0)
 		code = cli_fail(prog, &err);
-	fprintf(stderr, "%s: %s: %lld answered, %lld skipped, %lld undone%s\n", prog, who, (long long)r.answered,
+	cli_failf(prog, 0, "%s: %lld answered, %lld skipped, %lld undone%s", who, (long long)r.answered,
 	        (long long)r.skipped, (long long)r.undone, r.lost_leases ? ", some leases lost to expiry" : "");
 	ann_db_free(db);
 	if (keys)
@@ -178,7 +178,7 @@ static int cmd_report(int argc, char **argv)
 	if ((rc = need_db(prog, db_path)) >= 0)
 		return rc;
 	ann_db *db = NULL;
-	if ((rc = open_db(prog, db_path, 0, &db)) >= 0)
+	if ((rc = open_db(prog, db_path, ANN_DB_READONLY, &db)) >= 0)
 		return rc;
 	sp_err err = SP_ERR_INIT;
 	sp_buf out = SP_BUF_INIT;
@@ -222,7 +222,7 @@ static int cmd_export(int argc, char **argv)
 	int fmt = !strcmp(format, "sft") ? ANN_FMT_SFT : !strcmp(format, "preference") ? ANN_FMT_PREFERENCE
 	        : !strcmp(format, "hh") ? ANN_FMT_HH : !strcmp(format, "trl") ? ANN_FMT_TRL : ANN_FMT_PROMPTS;
 	ann_db *db = NULL;
-	if ((rc = open_db(prog, db_path, 0, &db)) >= 0)
+	if ((rc = open_db(prog, db_path, ANN_DB_READONLY, &db)) >= 0)
 		return rc;
 	sp_err err = SP_ERR_INIT;
 	sp_out *out = NULL;
@@ -261,7 +261,7 @@ static int cmd_config(int argc, char **argv)
 	if ((rc = need_db(prog, db_path)) >= 0)
 		return rc;
 	ann_db *db = NULL;
-	if ((rc = open_db(prog, db_path, 1, &db)) >= 0)
+	if ((rc = open_db(prog, db_path, ANN_DB_CREATE, &db)) >= 0)
 		return rc;
 	sp_err err = SP_ERR_INIT;
 	int code = CLI_OK;
@@ -308,7 +308,7 @@ SP_COMMAND(annotate, cmd_annotate, "SFT writing and preference collection in ter
 	int help = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"));
 	FILE *f = help ? stdout : stderr;
 	if (argc >= 2 && !help)
-		fprintf(stderr, "spindle annotate: '%s' is not an annotate command\n", argv[1]);
+		cli_failf("spindle annotate", 0, "'%s' is not an annotate command", argv[1]);
 	fprintf(f, "usage: spindle annotate COMMAND [OPTIONS]\n\n"
 	           "Llama 2-style human data collection on one SQLite database (schemas/annotate.sql).\n\nCommands:\n");
 	for (size_t i = 0; i < sizeof subs / sizeof *subs; i++)

@@ -1,10 +1,14 @@
 /* cli.c - shared command-line front code for every tool (see cli.h). */
+#include <libgen.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "cli.h"
 #include "spindle/buf.h"
+#include "spindle/io.h"
 #include "spindle/mem.h"
 
 void cli_common_init(cli_common *c)
@@ -15,14 +19,59 @@ void cli_common_init(cli_common *c)
 	c->shard.count = 1;
 }
 
+size_t cli_escape(const char *s, char *out, size_t out_len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t used = 0;
+	if (!out_len)
+		return 0;
+	for (; *p && used + 1 < out_len; p++) {
+		/* C0 controls and DEL, and the C1 controls U+0080..U+009F (UTF-8 C2 80..C2 9F), which
+		 * terminals act on (ESC, OSC, CSI) */
+		int c1 = p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F;
+		if (*p >= 0x20 && *p != 0x7F && !c1) {
+			out[used++] = (char)*p;
+			continue;
+		}
+		unsigned v = c1 ? p[1] : *p;
+		if (used + 4 >= out_len)
+			break;
+		out[used++] = '\\';
+		out[used++] = 'x';
+		out[used++] = hex[v >> 4];
+		out[used++] = hex[v & 15];
+		if (c1)
+			p++;
+	}
+	out[used] = '\0';
+	return used;
+}
+
+/* Writes one message line to stderr with its control characters escaped. */
+static void put_line(const char *msg)
+{
+	size_t n = strlen(msg);
+	char *esc = sp_malloc(4 * n + 1);
+	if (esc) {
+		cli_escape(msg, esc, 4 * n + 1);
+		fprintf(stderr, "%s\n", esc);
+		sp_free(esc);
+	} else {
+		fprintf(stderr, "%s\n", "(out of memory formatting a message)");
+	}
+}
+
 int cli_failf(const char *prog, int code, const char *fmt, ...)
 {
+	char msg[2048];
+	int k = snprintf(msg, sizeof msg, "%s: ", prog);
 	va_list ap;
-	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (k > 0 && (size_t)k < sizeof msg)
+		vsnprintf(msg + k, sizeof msg - (size_t)k, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	put_line(msg);
 	return code;
 }
 
@@ -41,7 +90,7 @@ int cli_fail(const char *prog, const sp_err *err)
 {
 	char line[1200];
 	sp_err_format(err, prog, line, sizeof line);
-	fprintf(stderr, "%s\n", line);
+	put_line(line);
 	return cli_exit_code(err->code);
 }
 
@@ -158,4 +207,85 @@ int cli_write_stats(const char *prog, const cli_common *c, const sp_stats *st)
 	if (sp_stats_write(st, c->stats_file, &err) < 0)
 		return cli_fail(prog, &err);
 	return 0;
+}
+
+/* Identity of an output path: the file itself when it exists (device and inode), else its folder's
+ * real path and its name. Returns 1 for a character device (/dev/null may take several outputs). */
+typedef struct out_id { int exists; dev_t dev; ino_t ino; char *canon; } out_id;
+
+static int out_identify(const char *path, out_id *id)
+{
+	struct stat st;
+	memset(id, 0, sizeof *id);
+	if (stat(path, &st) == 0) {
+		if (S_ISCHR(st.st_mode))
+			return 1;
+		id->exists = 1;
+		id->dev = st.st_dev;
+		id->ino = st.st_ino;
+		return 0;
+	}
+	char *d = sp_strdup(path), *b = sp_strdup(path);
+	char *real = d ? realpath(dirname(d), NULL) : NULL;
+	const char *base = b ? basename(b) : NULL;
+	if (real && base && (id->canon = sp_malloc(strlen(real) + strlen(base) + 2)) != NULL)
+		snprintf(id->canon, strlen(real) + strlen(base) + 2, "%s/%s", real, base);
+	else
+		id->canon = sp_strdup(path);
+	free(real);
+	sp_free(d);
+	sp_free(b);
+	return 0;
+}
+
+int cli_check_outputs(const char *prog, const cli_out *outs, size_t n)
+{
+	int code = -1;
+	out_id *ids = sp_calloc(n ? n : 1, sizeof *ids);
+	int *skip = sp_calloc(n ? n : 1, sizeof *skip);
+	if (!ids || !skip) {
+		sp_free(ids);
+		sp_free(skip);
+		return cli_failf(prog, CLI_IO, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++)
+		skip[i] = !outs[i].path || !strcmp(outs[i].path, "-") || out_identify(outs[i].path, &ids[i]);
+	for (size_t i = 0; i < n && code < 0; i++) {
+		for (size_t j = i + 1; j < n && code < 0; j++) {
+			if (skip[i] || skip[j])
+				continue;
+			int same = ids[i].exists && ids[j].exists ? ids[i].dev == ids[j].dev && ids[i].ino == ids[j].ino
+			         : !ids[i].exists && !ids[j].exists && ids[i].canon && ids[j].canon && !strcmp(ids[i].canon, ids[j].canon);
+			if (same)
+				code = cli_failf(prog, CLI_USAGE, "%s '%s' and %s '%s' name the same file; give each output its own",
+				                 outs[i].opt, outs[i].path, outs[j].opt, outs[j].path);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		sp_free(ids[i].canon);
+	sp_free(ids);
+	sp_free(skip);
+	return code;
+}
+
+static void on_signal(int sig)
+{
+	sp_io_remove_temps();
+	/* SA_RESETHAND has restored the default action: die of the same signal */
+	raise(sig);
+}
+
+void cli_signals_install(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++) {
+		struct sigaction sa, old;
+		if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue;   /* nohup and the like: keep ignoring */
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_signal;
+		sigemptyset(&sa.sa_mask);
+		sa.sa_flags = SA_RESETHAND;
+		sigaction(sigs[i], &sa, NULL);
+	}
 }

@@ -56,6 +56,9 @@ int cli_common_finish(const char *prog, cli_common *c);
 /* Fills docs options from the common options and positional inputs. */
 void cli_docs_opts(const cli_common *c, const char *const *inputs, size_t n, sp_stats *st, sp_docs_opts *o);
 
+/* Copies s into out (always terminated) with control characters (C0, DEL, C1) written as \xHH, so
+ * untrusted bytes in a message cannot drive the terminal. Returns the length written. */
+size_t cli_escape(const char *s, char *out, size_t out_len);
 /* Prints "PROG: LOCATION: MESSAGE" for err and returns the exit code matching its class. */
 int cli_fail(const char *prog, const sp_err *err);
 /* Prints "PROG: MESSAGE" (printf-style) and returns code. */
@@ -69,8 +72,11 @@ int cli_exit_code(int sp_code);
 int cli_parse(const char *prog, const char *usage, const char *description, const sp_opt *table,
               int argc, char **argv, const char ***pos, size_t *n_pos);
 
-/* Progress: call cli_progress_step per record; it prints when due (only if c->progress). */
+/* Progress: call cli_progress_step per record; it prints when due (only if c->progress).
+ * Start from CLI_PROGRESS_INIT (or zeroed memory): then _step and _end before _begin (an error
+ * path) print nothing. */
 typedef struct cli_progress { sp_progress p; int on; const char *prog; } cli_progress;
+#define CLI_PROGRESS_INIT { .on = 0 }
 void cli_progress_begin(cli_progress *cp, const char *prog, int on, uint64_t total_bytes);
 /* The input files' total size for a percentage and ETA (bytes as stored: progress counts raw bytes
  * read, before decompression); 0 when any is stdin or not a regular file. */
@@ -80,6 +86,21 @@ void cli_progress_end(cli_progress *cp, uint64_t records, uint64_t bytes);
 
 /* Refuses to write binary data to a terminal (returns CLI_USAGE after printing), else -1. */
 int cli_refuse_tty_stdout(const char *prog, const char *out_path);
+/* The outputs of one run, for cli_check_outputs: opt is the option as the user knows it ("-o",
+ * "--stats"), path its value (NULL: not given; "-": standard output or error, not checked). */
+typedef struct cli_out { const char *opt; const char *path; } cli_out;
+/* Refuses two outputs naming the same file (also through another spelling, a symlink or a hard
+ * link; character devices such as /dev/null may be shared): prints both options and returns
+ * CLI_USAGE, else -1. */
+int cli_check_outputs(const char *prog, const cli_out *outs, size_t n);
+#define CLI_CHECK_OUTPUTS(prog, ...) \
+	cli_check_outputs((prog), (const cli_out[]){ __VA_ARGS__ }, sizeof((const cli_out[]){ __VA_ARGS__ }) / sizeof(cli_out))
+
+/* Installs the SIGINT/SIGTERM/SIGHUP handler of the front command: it removes the temporary files
+ * of the outputs being written (sp_io_remove_temps), then dies of the signal. Signals already
+ * ignored stay ignored. */
+void cli_signals_install(void);
+
 /* Writes the stats file if asked. Returns 0 or an exit code. */
 int cli_write_stats(const char *prog, const cli_common *c, const sp_stats *st);
 

@@ -31,6 +31,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	cli_signals_install();
 	if (argc < 2) {
 		usage(stderr);
 		return CLI_USAGE;
@@ -46,6 +47,5 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		if (!strcmp(argv[1], commands[i].name))
 			return commands[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "spindle: '%s' is not a spindle command. See 'spindle --help'.\n", argv[1]);
-	return CLI_USAGE;
+	return cli_failf("spindle", CLI_USAGE, "'%s' is not a spindle command. See 'spindle --help'.", argv[1]);
 }

@@ -27,7 +27,7 @@ SP_COMMAND(cat, cmd_cat, "concatenate and check JSONL documents (plain, .zst, .g
 	                   table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_common_finish(prog, &com)) >= 0) {
+	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0) {
 		sp_free(pos);
 		return rc;
 	}
@@ -39,7 +39,7 @@ SP_COMMAND(cat, cmd_cat, "concatenate and check JSONL documents (plain, .zst, .g
 	o.field_optional = !require_text;
 	sp_docs *docs = NULL;
 	sp_out *out = NULL;
-	cli_progress prog_line;
+	cli_progress prog_line = CLI_PROGRESS_INIT;
 	rc = sp_docs_open(&docs, &o, &err);
 	if (rc == 0)
 		rc = sp_out_open(&out, out_path, 0, &err);

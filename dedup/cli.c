@@ -233,7 +233,7 @@ static int cmd_exact(int argc, char **argv)
 	                   table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_common_finish(prog, &com)) >= 0) {
+	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0) {
 		sp_free(pos);
 		return rc;
 	}
@@ -538,7 +538,7 @@ static int cmd_minhash(int argc, char **argv)
 	                   table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = dd_mh_options_finish(prog, &m)) >= 0) {
+	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = dd_mh_options_finish(prog, &m)) >= 0 || (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--clusters", m.clusters }, { "--stats", com.stats_file })) >= 0) {
 		sp_free(pos);
 		return rc;
 	}
@@ -764,7 +764,7 @@ static int cmd_eval(int argc, char **argv)
 	                   table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = dd_mh_options_finish(prog, &m)) >= 0) {
+	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = dd_mh_options_finish(prog, &m)) >= 0 || (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0) {
 		sp_free(pos);
 		return rc;
 	}

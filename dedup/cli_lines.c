@@ -120,7 +120,7 @@ int dd_cmd_lines(int argc, char **argv)
 	                   table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_common_finish(prog, &com)) >= 0) {
+	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--counts-out", counts_out }, { "--stats", com.stats_file })) >= 0) {
 		sp_free(pos);
 		sp_optlist_release(&counts_in);
 		return rc;

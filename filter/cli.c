@@ -379,7 +379,7 @@ SP_COMMAND(filter, cmd_filter, "quality, repetition, language, URL and PII rules
 	run r;
 	memset(&r, 0, sizeof r);
 	int code = 0;
-	if ((rc = cli_common_finish(prog, &com)) >= 0) {
+	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--rejects", rejects_path }, { "--stats", com.stats_file })) >= 0) {
 		sp_free(pos);
 		sp_optlist_release(&sets);
 		sp_optlist_release(&disables);

@@ -107,9 +107,7 @@ static int xproduce(void *ctx, void *v, sp_err *err)
 			if (rc < 0) {
 				if (r->on_error != SP_ON_ERROR_SKIP)
 					return rc;
-				char line[1200];
-				sp_err_format(err, r->prog_name, line, sizeof line);
-				fprintf(stderr, "%s\n", line);
+				cli_fail(r->prog_name, err);   /* escaped, like every message */
 				sp_stats_skip(r->st, "unreadable_input", 1);
 				r->cur++;
 				continue;
@@ -153,9 +151,7 @@ static int xproduce(void *ctx, void *v, sp_err *err)
 			if (rc < 0) {
 				if (r->on_error != SP_ON_ERROR_SKIP)
 					return rc;
-				char line[1200];
-				sp_err_format(err, r->prog_name, line, sizeof line);
-				fprintf(stderr, "%s\n", line);
+				cli_fail(r->prog_name, err);   /* escaped, like every message */
 				sp_stats_skip(r->st, "damaged_input", 1);
 			}
 			r->raw_done += warc_raw_bytes(r->wr);
@@ -390,7 +386,7 @@ SP_COMMAND(extract, cmd_extract, "WARC, WET and HTML files to JSONL documents of
 	                   table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_common_finish(prog, &com)) >= 0) {
+	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0) {
 		sp_free(pos);
 		return rc;
 	}

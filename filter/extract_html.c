@@ -244,6 +244,39 @@ static int has_multibyte_utf8(const char *p, size_t n)
 	return 0;
 }
 
+/* Bytes that start as ASCII markup ("<html", "<!doctype", after ASCII blanks): then FF FE or FE FF
+ * in front of them is stray, not a UTF-16 byte-order mark (UTF-16 markup has a NUL per character). */
+static int ascii_markup(const char *p, size_t n)
+{
+	size_t i = 0;
+	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+		i++;
+	return i + 1 < n && p[i] == '<' && (isalpha((unsigned char)p[i + 1]) || p[i + 1] == '!' || p[i + 1] == '?');
+}
+
+/* Declared UTF-8 that is valid but for a few stray bytes: more valid multi-byte sequences than
+ * invalid bytes. Then the declaration holds and the stray bytes become U+FFFD. */
+static int mostly_utf8(const char *p, size_t n)
+{
+	size_t good = 0, bad = 0, i = 0;
+	while (i < n) {
+		unsigned char c = (unsigned char)p[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t k = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+		if (k && i + k <= n && sp_utf8_valid(p + i, k, NULL)) {
+			good++;
+			i += k;
+		} else {
+			bad++;
+			i++;
+		}
+	}
+	return good > bad;
+}
+
 static int convert(const char *from, const char *p, size_t n, sp_buf *out)
 {
 	UErrorCode ue = U_ZERO_ERROR;
@@ -275,9 +308,9 @@ int extract_to_utf8(const char *p, size_t n, const char *declared, sp_buf *out, 
 	const unsigned char *u = (const unsigned char *)p;
 	if (n >= 3 && u[0] == 0xef && u[1] == 0xbb && u[2] == 0xbf) {
 		snprintf(cs, sizeof cs, "utf-8"); src = "bom"; p += 3; n -= 3;
-	} else if (n >= 2 && u[0] == 0xff && u[1] == 0xfe) {
+	} else if (n >= 2 && u[0] == 0xff && u[1] == 0xfe && !ascii_markup(p + 2, n - 2)) {
 		snprintf(cs, sizeof cs, "utf-16le"); src = "bom"; p += 2; n -= 2;
-	} else if (n >= 2 && u[0] == 0xfe && u[1] == 0xff) {
+	} else if (n >= 2 && u[0] == 0xfe && u[1] == 0xff && !ascii_markup(p + 2, n - 2)) {
 		snprintf(cs, sizeof cs, "utf-16be"); src = "bom"; p += 2; n -= 2;
 	} else if (utf16_guess(p, n)) {
 		snprintf(cs, sizeof cs, "%s", utf16_guess(p, n) == 1 ? "utf-16le" : "utf-16be"); src = "sniffed";
@@ -291,7 +324,7 @@ int extract_to_utf8(const char *p, size_t n, const char *declared, sp_buf *out, 
 		int valid_utf8 = sp_utf8_valid(p, n, NULL);
 		/* A declaration is wrong when it says UTF-8 but the bytes are not, or says a legacy
 		 * charset while the bytes are valid UTF-8 with non-ASCII in them. */
-		if (!strcmp(cs, "utf-8") && !valid_utf8) {
+		if (!strcmp(cs, "utf-8") && !valid_utf8 && !mostly_utf8(p, n)) {
 			cs[0] = 0;
 		} else if (strcmp(cs, "utf-8") && strncmp(cs, "utf-16", 6) && valid_utf8 && has_multibyte_utf8(p, n)) {
 			snprintf(cs, sizeof cs, "utf-8");
@@ -314,6 +347,10 @@ int extract_to_utf8(const char *p, size_t n, const char *declared, sp_buf *out, 
 					copy_name(cs, sizeof cs, name, strlen(name));
 					set_canonical(cs, sizeof cs);
 					src = "sniffed";
+					/* UTF-16/32 without NULs in every other byte (utf16_guess said no above) is a
+					 * guess from stray bytes such as FF FE in ASCII markup: never take it */
+					if (!strncmp(cs, "utf-16", 6) || !strncmp(cs, "utf-32", 6))
+						cs[0] = 0;
 				}
 				ucsdet_close(d);
 			}
@@ -693,6 +730,85 @@ static void tidy(sp_buf *b)
 		p[j] = 0;
 }
 
+/* ------------------------------------------------------------------ deep nesting */
+
+/* libxml2 gives up below 256 levels (2048 with HTML_PARSE_HUGE) and drops what is deeper; the walk
+ * also recurses per level. Pages nested deeper than FLAT_DEPTH are flattened first: tags below that
+ * depth are replaced by a space, so their text is kept at the deepest kept level. */
+#define FLAT_DEPTH 1000
+
+static int no_depth(const char *name, size_t len)
+{
+	/* void elements and those whose end tag is usually left out: they do not nest */
+	static const char *const names[] = { "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+	                                     "param", "source", "track", "wbr", "p", "li", "option", "td", "th", "tr",
+	                                     "dt", "dd", NULL };
+	for (size_t i = 0; names[i]; i++)
+		if (strlen(names[i]) == len && !strncasecmp(names[i], name, len))
+			return 1;
+	return 0;
+}
+
+/* Scans the tags of p: returns the deepest nesting seen; with out, writes p there with the tags
+ * deeper than limit replaced by one space. Comments are copied whole. */
+static size_t nest_scan(const char *p, size_t n, size_t limit, sp_buf *out)
+{
+	size_t depth = 0, max = 0, i = 0, copied = 0;
+	while (i < n) {
+		const char *lt = memchr(p + i, '<', n - i);
+		if (!lt)
+			break;
+		i = (size_t)(lt - p);
+		if (n - i >= 4 && !strncmp(p + i, "<!--", 4)) {
+			const char *e = n - i > 4 ? memmem(p + i + 4, n - i - 4, "-->", 3) : NULL;
+			i = e ? (size_t)(e - p) + 3 : n;
+			continue;
+		}
+		size_t j = i + 1;
+		int end = j < n && p[j] == '/';
+		j += (size_t)end;
+		if (j >= n || !isalpha((unsigned char)p[j])) {
+			i++;
+			continue;
+		}
+		size_t name_at = j;
+		while (j < n && (isalnum((unsigned char)p[j]) || p[j] == '-' || p[j] == ':'))
+			j++;
+		size_t name_len = j - name_at;
+		char quote = 0;
+		while (j < n && (quote || p[j] != '>')) {
+			if (quote && p[j] == quote)
+				quote = 0;
+			else if (!quote && (p[j] == '"' || p[j] == '\''))
+				quote = p[j];
+			j++;
+		}
+		int self_closing = j < n && j > i && p[j - 1] == '/';
+		size_t tag_end = j < n ? j + 1 : n;
+		int nests = !self_closing && !no_depth(p + name_at, name_len);
+		int drop = 0;
+		if (nests && !end) {
+			depth++;
+			if (depth > max)
+				max = depth;
+			drop = depth > limit;
+		} else if (nests && end) {
+			drop = depth > limit;
+			if (depth)
+				depth--;
+		}
+		if (drop && out) {
+			if (sp_buf_append(out, p + copied, i - copied) || sp_buf_appendc(out, ' '))
+				return SIZE_MAX;
+			copied = tag_end;
+		}
+		i = tag_end;
+	}
+	if (out && sp_buf_append(out, p + copied, n - copied))
+		return SIZE_MAX;
+	return max;
+}
+
 int extract_html(const extract_opts *o, const char *p, size_t n, const char *http_ctype, size_t http_ctype_len,
                  extract_result *res, sp_err *err)
 {
@@ -705,9 +821,21 @@ int extract_html(const extract_opts *o, const char *p, size_t n, const char *htt
 	sp_buf_reset(&res->title);
 	if (res->scratch.len > 0x7fffffff)
 		SP_RAISE(err, SP_EDATA, "page too large for the HTML parser");
-	htmlDocPtr doc = htmlReadMemory(res->scratch.p ? res->scratch.p : "", (int)res->scratch.len, NULL, "UTF-8",
+	const char *html = res->scratch.p ? res->scratch.p : "";
+	size_t html_len = res->scratch.len;
+	sp_buf flat = SP_BUF_INIT;
+	if (nest_scan(html, html_len, FLAT_DEPTH, NULL) > FLAT_DEPTH) {
+		if (nest_scan(html, html_len, FLAT_DEPTH, &flat) == SIZE_MAX) {
+			sp_buf_release(&flat);
+			SP_RAISE(err, SP_ENOMEM, "out of memory");
+		}
+		html = flat.p ? flat.p : "";
+		html_len = flat.len;
+	}
+	htmlDocPtr doc = htmlReadMemory(html, (int)html_len, NULL, "UTF-8",
 	                                HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING | HTML_PARSE_NONET |
-	                                HTML_PARSE_COMPACT | HTML_PARSE_NOIMPLIED);
+	                                HTML_PARSE_COMPACT | HTML_PARSE_NOIMPLIED | XML_PARSE_HUGE);
+	sp_buf_release(&flat);
 	if (!doc)
 		SP_RAISE(err, SP_EDATA, "the HTML parser gave up on this page");
 	walk w;

@@ -89,7 +89,9 @@ int sp_docs_next(sp_docs *d, sp_doc *doc, sp_err *err)
 		doc->rec = &d->rec;
 		doc->text = NULL;
 		doc->text_len = 0;
-		rc = sp_record_str(&d->rec, d->o.field, &doc->text, &doc->text_len, err);
+		rc = sp_record_id_check(&d->rec, err);
+		if (rc == 0)
+			rc = sp_record_str(&d->rec, d->o.field, &doc->text, &doc->text_len, err);
 		if (rc == SP_ENOTFOUND && d->o.field_optional) {
 			doc->text = NULL;
 		} else if (rc < 0) {

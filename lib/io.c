@@ -1,9 +1,12 @@
 /* io.c - input streams (plain, zstd, gzip; sniffed by magic) and atomic output files (see spindle/io.h).
  * This is the only file in lib/ that talks to libzstd and zlib for streams. */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,12 +301,52 @@ void sp_in_free(sp_in *in)
 
 struct sp_out {
 	int fd, is_stdout, committed, flags;
-	char *path, *tmp;
+	int stream;           /* the target is a device, FIFO or socket: written in place, never renamed over */
+	int slot;             /* index in the temp-file registry, -1 if not registered */
+	char *path, *tmp;     /* path: the name given (for messages); tmp: the temporary file */
+	char *target;         /* the file renamed into: path with its symlinks followed */
 	unsigned char *buf; size_t len;
 	ZSTD_CStream *zc;
 	unsigned char *zbuf; size_t zcap;
 	uint64_t bytes;
 };
+
+/* The registry of live temporary files, for sp_io_remove_temps in a signal handler: names are
+ * copied into static storage (a handler must not follow pointers that another thread may free),
+ * and a slot's state goes free -> claimed -> live -> free with atomic stores. */
+#define TMP_SLOTS 128
+#define TMP_NAME_MAX 4096
+static char tmp_names[TMP_SLOTS][TMP_NAME_MAX];
+static int tmp_state[TMP_SLOTS];   /* 0 free, 1 being filled, 2 live */
+
+static int tmp_register(const char *name)
+{
+	size_t n = strlen(name);
+	if (n >= TMP_NAME_MAX)
+		return -1;
+	for (int i = 0; i < TMP_SLOTS; i++) {
+		int expect = 0;
+		if (__atomic_compare_exchange_n(&tmp_state[i], &expect, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+			memcpy(tmp_names[i], name, n + 1);
+			__atomic_store_n(&tmp_state[i], 2, __ATOMIC_SEQ_CST);
+			return i;
+		}
+	}
+	return -1;   /* full: this temp file is not removed on a signal (a rerun removes it) */
+}
+
+static void tmp_unregister(int slot)
+{
+	if (slot >= 0)
+		__atomic_store_n(&tmp_state[slot], 0, __ATOMIC_SEQ_CST);
+}
+
+void sp_io_remove_temps(void)
+{
+	for (int i = 0; i < TMP_SLOTS; i++)
+		if (__atomic_load_n(&tmp_state[i], __ATOMIC_SEQ_CST) == 2)
+			unlink(tmp_names[i]);
+}
 
 static int out_fail(sp_out *o, int code, const char *msg, sp_err *err)
 {
@@ -317,11 +360,126 @@ static int ends_with(const char *s, const char *suf)
 	return a >= b && !strcmp(s + a - b, suf);
 }
 
+/* path with its symlinks followed (also a dangling one: its target is created). Caller owns the
+ * result; NULL with errno set on failure (ELOOP after 40 links, ENOMEM). */
+static char *follow_links(const char *path)
+{
+	char *cur = sp_strdup(path);
+	for (int hops = 0; cur; hops++) {
+		struct stat st;
+		if (lstat(cur, &st) < 0 || !S_ISLNK(st.st_mode))
+			return cur;
+		if (hops == 40) {
+			sp_free(cur);
+			errno = ELOOP;
+			return NULL;
+		}
+		char link[4096];
+		ssize_t k = readlink(cur, link, sizeof link - 1);
+		if (k < 0) {
+			sp_free(cur);
+			return NULL;
+		}
+		link[k] = '\0';
+		char *next;
+		if (link[0] == '/' || !strchr(cur, '/')) {
+			next = sp_strdup(link);
+		} else {
+			size_t dlen = (size_t)(strrchr(cur, '/') - cur) + 1;
+			next = sp_malloc(dlen + (size_t)k + 1);
+			if (next) {
+				memcpy(next, cur, dlen);
+				memcpy(next + dlen, link, (size_t)k + 1);
+			}
+		}
+		sp_free(cur);
+		cur = next;
+	}
+	errno = ENOMEM;
+	return NULL;
+}
+
+/* Removes temporary files of target left by earlier runs that were killed: ".BASE.tmp.PID.N" in
+ * target's folder whose PID is no longer a running process. Only this output's own (another job
+ * may be writing another name in a shared folder). The folder is read once per process and its
+ * candidates kept, so writing many files into one folder (pack's shards) does not read it again
+ * for each. */
+static pthread_mutex_t stale_mu = PTHREAD_MUTEX_INITIALIZER;
+static char *stale_dir;        /* the folder last read */
+static sp_buf stale_names;     /* its temp names of dead processes, each NUL-terminated */
+
+static int stale_name(const char *n, long self)
+{
+	const char *t = n[0] == '.' ? strstr(n + 1, ".tmp.") : NULL;
+	if (!t || t == n + 1)
+		return 0;
+	char *end;
+	errno = 0;
+	long pid = strtol(t + 5, &end, 10);
+	if (errno || pid <= 0 || *end != '.' || end[1] < '0' || end[1] > '9' || pid == self)
+		return 0;
+	return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+static void remove_stale_temps(const char *dir, const char *base)
+{
+	pthread_mutex_lock(&stale_mu);
+	if (!stale_dir || strcmp(stale_dir, dir) != 0) {
+		sp_free(stale_dir);
+		stale_dir = sp_strdup(dir);
+		sp_buf_reset(&stale_names);
+		DIR *d = stale_dir ? opendir(dir) : NULL;
+		struct dirent *e;
+		while (d && (e = readdir(d)) != NULL)
+			if (stale_name(e->d_name, (long)getpid()))
+				sp_buf_append(&stale_names, e->d_name, strlen(e->d_name) + 1);
+		if (d)
+			closedir(d);
+	}
+	size_t blen = strlen(base);
+	for (size_t i = 0, len; i < stale_names.len; i += len + 1) {
+		char *n = stale_names.p + i;
+		len = strlen(n);
+		if (n[0] == '.' && !strncmp(n + 1, base, blen) && !strncmp(n + 1 + blen, ".tmp.", 5)) {
+			char *path = sp_malloc(strlen(dir) + strlen(n) + 2);
+			if (path) {
+				snprintf(path, strlen(dir) + strlen(n) + 2, "%s/%s", dir, n);
+				unlink(path);
+				sp_free(path);
+			}
+			memset(n, '/', len);   /* done: '/' is in no file name, so it never matches again */
+		}
+	}
+	pthread_mutex_unlock(&stale_mu);
+}
+
+/* Opens a non-regular target (device, FIFO) as a stream; refuses a folder. 1 if it did, 0 if the
+ * target is a regular file or absent (then the caller writes a temporary file). */
+static int open_stream(sp_out *o, sp_err *err)
+{
+	/* stat and open the name itself: the kernel follows every link, also the magic ones of
+	 * /proc/self/fd (/dev/stdout on a pipe), whose text is no path */
+	struct stat st;
+	if (stat(o->path, &st) < 0 || S_ISREG(st.st_mode))
+		return 0;
+	if (S_ISDIR(st.st_mode)) {
+		errno = EISDIR;
+		return out_fail(o, SP_EIO, "cannot write output", err);
+	}
+	o->fd = open(o->path, O_WRONLY | O_CLOEXEC);
+	if (o->fd < 0)
+		return out_fail(o, SP_EIO, "cannot open output", err);
+	o->stream = 1;
+	return 1;
+}
+
 int sp_out_open(sp_out **out, const char *path, int flags, sp_err *err)
 {
 	sp_out *o = sp_calloc(1, sizeof *o);
 	if (!o)
 		SP_RAISE(err, SP_ENOMEM, "out of memory");
+	o->fd = -1;
+	o->slot = -1;
 	o->flags = flags;
 	o->is_stdout = !path || !strcmp(path, "-");
 	o->path = sp_strdup(o->is_stdout ? "-" : path);
@@ -344,27 +502,49 @@ int sp_out_open(sp_out **out, const char *path, int flags, sp_err *err)
 	}
 	if (o->is_stdout) {
 		o->fd = 1;
-	} else {
-		char *dcopy = sp_strdup(path), *bcopy = sp_strdup(path);
-		size_t n = strlen(path) + 64;
-		o->tmp = sp_malloc(n);
-		if (!dcopy || !bcopy || !o->tmp) {
-			sp_free(dcopy); sp_free(bcopy);
-			sp_out_free(o);
-			SP_RAISE(err, SP_ENOMEM, "out of memory");
-		}
-		static unsigned seq;
-		snprintf(o->tmp, n, "%s/.%s.tmp.%ld.%u", dirname(dcopy), basename(bcopy), (long)getpid(), __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
-		sp_free(dcopy);
-		sp_free(bcopy);
-		o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (o->fd < 0) {
-			int rc = out_fail(o, SP_EIO, "cannot create temporary file", err);
-			sp_free(o->tmp);
-			o->tmp = NULL;
+		*out = o;
+		return 0;
+	}
+	int rc = open_stream(o, err);
+	if (rc != 0) {
+		if (rc < 0) {
 			sp_out_free(o);
 			return rc;
 		}
+		*out = o;
+		return 0;
+	}
+	o->target = follow_links(path);
+	if (!o->target) {
+		rc = out_fail(o, errno == ENOMEM ? SP_ENOMEM : SP_EIO, "cannot follow symbolic link", err);
+		sp_out_free(o);
+		return rc;
+	}
+	char *dcopy = sp_strdup(o->target), *bcopy = sp_strdup(o->target);
+	size_t n = strlen(o->target) + 64;
+	o->tmp = sp_malloc(n);
+	if (!dcopy || !bcopy || !o->tmp) {
+		sp_free(dcopy); sp_free(bcopy);
+		sp_out_free(o);
+		SP_RAISE(err, SP_ENOMEM, "out of memory");
+	}
+	static unsigned seq;
+	const char *dir = dirname(dcopy), *base = basename(bcopy);
+	remove_stale_temps(dir, base);
+	snprintf(o->tmp, n, "%s/.%s.tmp.%ld.%u", dir, base, (long)getpid(), __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED));
+	sp_free(dcopy);
+	sp_free(bcopy);
+	/* registered before it exists, so a signal between open and registering leaves nothing */
+	o->slot = tmp_register(o->tmp);
+	o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (o->fd < 0) {
+		rc = out_fail(o, SP_EIO, "cannot create temporary file", err);
+		tmp_unregister(o->slot);
+		o->slot = -1;
+		sp_free(o->tmp);
+		o->tmp = NULL;
+		sp_out_free(o);
+		return rc;
 	}
 	*out = o;
 	return 0;
@@ -435,6 +615,15 @@ int sp_out_commit(sp_out *o, sp_err *err)
 		o->committed = 1;
 		return 0;
 	}
+	if (o->stream) {
+		/* a device or FIFO: nothing to sync or rename */
+		int rc = close(o->fd);
+		o->fd = -1;
+		if (rc < 0)
+			return out_fail(o, SP_EIO, "close failed", err);
+		o->committed = 1;
+		return 0;
+	}
 	if (!(o->flags & SP_OUT_NO_SYNC) && fsync(o->fd) < 0)
 		return out_fail(o, SP_EIO, "fsync failed", err);
 	if (close(o->fd) < 0) {
@@ -442,11 +631,13 @@ int sp_out_commit(sp_out *o, sp_err *err)
 		return out_fail(o, SP_EIO, "close failed", err);
 	}
 	o->fd = -1;
-	if (rename(o->tmp, o->path) < 0)
+	if (rename(o->tmp, o->target) < 0)
 		return out_fail(o, SP_EIO, "cannot rename temporary file into place", err);
 	o->committed = 1;
+	tmp_unregister(o->slot);
+	o->slot = -1;
 	if (!(o->flags & SP_OUT_NO_SYNC)) {
-		char *dcopy = sp_strdup(o->path);
+		char *dcopy = sp_strdup(o->target);
 		if (dcopy) {
 			int dfd = open(dirname(dcopy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 			if (dfd >= 0) {
@@ -466,18 +657,21 @@ void sp_out_free(sp_out *o)
 {
 	if (!o)
 		return;
-	/* stdout is a stream, not an atomic file: what was written before a failure still goes out */
-	if (o->is_stdout && !o->committed && o->len)
+	/* stdout, a device or a FIFO is a stream, not an atomic file: what was written before a
+	 * failure still goes out */
+	if ((o->is_stdout || o->stream) && !o->committed && o->len && o->fd >= 0)
 		flush_buf(o, ZSTD_e_end, NULL);
-	if (!o->is_stdout && o->fd >= 0 && o->tmp)
+	if (!o->is_stdout && o->fd >= 0)
 		close(o->fd);
 	if (!o->is_stdout && !o->committed && o->tmp)
 		unlink(o->tmp);
+	tmp_unregister(o->slot);
 	if (o->zc)
 		ZSTD_freeCStream(o->zc);
 	sp_free(o->zbuf);
 	sp_free(o->buf);
 	sp_free(o->tmp);
+	sp_free(o->target);
 	sp_free(o->path);
 	sp_free(o);
 }

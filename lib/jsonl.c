@@ -49,7 +49,21 @@ int sp_jsonl_parse(sp_record *rec, sp_err *err)
 	json_object *o = json_tokener_parse_ex(tok, rec->line.p, (int)rec->line.len);
 	enum json_tokener_error je = json_tokener_get_error(tok);
 	size_t off = json_tokener_get_parse_end(tok);
+	if (je == json_tokener_continue && !o) {
+		/* a bare number or literal ("123", "true") waits for more input: end it, so that a valid
+		 * JSON value that is not an object is named as such, not as a truncated line */
+		o = json_tokener_parse_ex(tok, "", 1);
+		if (json_tokener_get_error(tok) == json_tokener_success) {
+			je = json_tokener_success;
+			off = rec->line.len;
+		} else {
+			json_object_put(o);
+			o = NULL;
+		}
+	}
 	json_tokener_free(tok);
+	if (!o && je == json_tokener_success && blank(rec->line.p + off, rec->line.len - off))
+		return rec_fail(rec, SP_EDATA, err, 0, "record is not a JSON object but null");
 	if (!o || je != json_tokener_success) {
 		json_object_put(o);
 		const char *why = je == json_tokener_continue ? "unexpected end of line" : json_tokener_error_desc(je);
@@ -60,8 +74,10 @@ int sp_jsonl_parse(sp_record *rec, sp_err *err)
 		return rec_fail(rec, SP_EDATA, err, off, "malformed JSON: extra data after the object at byte %zu", off);
 	}
 	if (!json_object_is_type(o, json_type_object)) {
+		const char *what = json_object_is_type(o, json_type_array) ? "an array" : json_object_is_type(o, json_type_string) ? "a string"
+		                 : json_object_is_type(o, json_type_boolean) ? "a boolean" : "a number";
 		json_object_put(o);
-		return rec_fail(rec, SP_EDATA, err, 0, "record is not a JSON object");
+		return rec_fail(rec, SP_EDATA, err, 0, "record is not a JSON object but %s", what);
 	}
 	rec->obj = o;
 	return 0;
@@ -127,6 +143,15 @@ const char *sp_record_id(const sp_record *rec)
 	if (!v || json_object_is_type(v, json_type_null))
 		return NULL;
 	return json_object_get_string(v);
+}
+
+int sp_record_id_check(const sp_record *rec, sp_err *err)
+{
+	json_object *v = rec->obj ? sp_json_path(rec->obj, "id") : NULL;
+	if (v && json_object_is_type(v, json_type_string) &&
+	    strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+		return rec_fail(rec, SP_EDATA, err, SIZE_MAX, "field 'id' contains U+0000 (NUL), which ids may not hold");
+	return 0;
 }
 
 int sp_json_append(sp_buf *buf, json_object *obj)

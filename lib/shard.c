@@ -6,15 +6,18 @@
 
 int sp_shard_parse(const char *s, sp_shard *out, sp_err *err)
 {
-	char *end;
+	/* two plain decimal numbers around one '/': no sign, space or trailing bytes (strtoul would
+	 * take " 3", "+3" and "-1") */
+	const char *slash = strchr(s, '/');
+	size_t li = slash ? (size_t)(slash - s) : 0, ln = slash ? strlen(slash + 1) : 0;
+	if (!slash || !li || !ln || strspn(s, "0123456789") != li || strspn(slash + 1, "0123456789") != ln)
+		SP_RAISE(err, SP_EUSAGE, "bad --shard '%s': malformed, expected I/N with two whole numbers, e.g. 3/16", s);
 	errno = 0;
-	unsigned long i = strtoul(s, &end, 10);
-	if (end == s || *end != '/' || errno)
-		SP_RAISE(err, SP_EUSAGE, "bad --shard '%s': expected I/N, e.g. 3/16", s);
-	const char *t = end + 1;
-	unsigned long n = strtoul(t, &end, 10);
-	if (end == t || *end || errno || n == 0 || i >= n || n > 1000000000UL)
-		SP_RAISE(err, SP_EUSAGE, "bad --shard '%s': need 0 <= I < N", s);
+	unsigned long i = strtoul(s, NULL, 10), n = strtoul(slash + 1, NULL, 10);
+	if (errno || n == 0 || n > 1000000000UL)
+		SP_RAISE(err, SP_EUSAGE, "bad --shard '%s': N must be 1 to 1000000000", s);
+	if (i >= n)
+		SP_RAISE(err, SP_EUSAGE, "bad --shard '%s': I must be below N (jobs are numbered 0 to N-1)", s);
 	out->index = (unsigned)i;
 	out->count = (unsigned)n;
 	return 0;

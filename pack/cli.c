@@ -146,10 +146,10 @@ SP_COMMAND(pack, cmd_pack, "token streams to packed, sharded fixed-length sequen
 		code = cli_fail(prog, &err);
 	} else {
 		if (res.already_complete)
-			fprintf(stderr, "%s: %s: already complete (same options); nothing to do\n", prog, out_dir);
+			cli_failf(prog, 0, "%s: already complete (same options); nothing to do", out_dir);
 		else if (!com.quiet)
-			fprintf(stderr, "%s: %s: %" PRIu64 " documents (%" PRIu64 " skipped), %" PRId64 " sequences in %" PRId64
-			        " shards%s\n", prog, out_dir, res.docs_in, res.docs_skipped, sp_stats_get(&st, "sequences"),
+			cli_failf(prog, 0, "%s: %" PRIu64 " documents (%" PRIu64 " skipped), %" PRId64 " sequences in %" PRId64
+			        " shards%s", out_dir, res.docs_in, res.docs_skipped, sp_stats_get(&st, "sequences"),
 			        sp_stats_get(&st, "shards"), res.resumed_shards ? " (resumed)" : "");
 		code = cli_write_stats(prog, &com, &st);
 	}

@@ -479,6 +479,9 @@ static int bucket_open_all(packer *p)
 			sp_err_set_(p->err, SP_EIO, __FILE__, __LINE__, "cannot create shuffle bucket");
 			rc = sp_err_locate(p->err, path.p, 0);
 		}
+		/* used only through the open FILE: nameless from now on, so no kill or signal leaves it */
+		if (rc == 0)
+			unlink(path.p);
 		if (rc) {
 			sp_buf_release(&path);
 			return rc;

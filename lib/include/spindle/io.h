@@ -6,8 +6,11 @@
  * Output: sp_out_open writes stdout ("-" or NULL) or a file. A file is written to a temporary name
  * in the same folder and only sp_out_commit (flush, fsync, rename, fsync dir) gives it its final
  * name, so a killed job never leaves a partial file under the final name. A name ending in ".zst"
- * is zstd-compressed. Both objects are owned by the caller: sp_in_free / sp_out_free (free of an
- * uncommitted sp_out removes its temporary file). */
+ * is zstd-compressed. A symlink is followed (its target is replaced atomically); a target that is
+ * not a regular file (a device such as /dev/null, a FIFO) is written in place as a stream and never
+ * renamed over. Opening a file also removes the temporary files of the same name left by killed
+ * runs. Both objects are owned by the caller: sp_in_free / sp_out_free (free of an uncommitted
+ * sp_out removes its temporary file). */
 #ifndef SPINDLE_IO_H
 #define SPINDLE_IO_H
 
@@ -56,6 +59,10 @@ uint64_t sp_out_bytes(const sp_out *out);
 const char *sp_out_name(const sp_out *out);
 /* Frees; if not committed, removes the temporary file. */
 void sp_out_free(sp_out *out);
+
+/* Removes every temporary file of the sp_outs now open (their final names are untouched).
+ * Async-signal-safe: the front command calls it from its SIGINT/SIGTERM/SIGHUP handler. */
+void sp_io_remove_temps(void);
 
 /* Writes data to path atomically (temp file, fsync, rename). */
 int sp_write_file_atomic(const char *path, const void *data, size_t n, sp_err *err);

@@ -41,6 +41,9 @@ int sp_record_str(const sp_record *rec, const char *path, const char **s, size_t
 json_object *sp_json_path(json_object *obj, const char *path);
 /* The record's "id" as text: a string id as is, a number formatted; NULL if none. Borrowed. */
 const char *sp_record_id(const sp_record *rec);
+/* SP_EDATA (located at the record) if the record's string "id" holds U+0000: an id is used as a
+ * C string, which would cut it there and make different ids collide. 0 otherwise. */
+int sp_record_id_check(const sp_record *rec, sp_err *err);
 
 /* Serialises obj as one compact line (no slash escaping, key order kept) plus '\n'. */
 int sp_jsonl_write(sp_out *out, json_object *obj, sp_err *err);
