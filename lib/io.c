@@ -698,6 +698,7 @@ int sp_read_file(const char *path, sp_buf *buf, sp_err *err)
 			rc = in_fail(in, SP_ENOMEM, "out of memory", err);
 			break;
 		}
+		buf->p[buf->len] = '\0';   /* terminated even when the file is empty */
 		size_t got;
 		rc = sp_in_read(in, buf->p + buf->len, buf->cap - buf->len - 1, &got, err);
 		if (rc < 0 || got == 0)

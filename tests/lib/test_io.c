@@ -221,3 +221,24 @@ Test(io, allocation_failures_in_open_are_clean)
 	}
 	th_rmrf(d);
 }
+
+Test(io, an_empty_file_reads_as_a_terminated_empty_string)
+{
+	char *d = th_tmpdir();
+	char path[512];
+	snprintf(path, sizeof path, "%s/empty", d);
+	FILE *f = fopen(path, "w");
+	cr_assert(f);
+	fclose(f);
+	sp_buf b = SP_BUF_INIT;
+	b.len = 0;
+	sp_err err = SP_ERR_INIT;
+	/* a buffer that held text before: the empty read must not leave it visible past len */
+	cr_assert_eq(sp_buf_appends(&b, "stale"), 0);
+	cr_assert_eq(sp_read_file(path, &b, &err), 0, "%s", err.msg);
+	cr_assert_eq(b.len, 0);
+	cr_assert_not_null(b.p);
+	cr_assert_eq(b.p[0], '\0', "parsers given b.p (json_tokener_parse) must see an empty string");
+	sp_buf_release(&b);
+	free(d);
+}

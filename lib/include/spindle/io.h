@@ -66,7 +66,7 @@ void sp_io_remove_temps(void);
 
 /* Writes data to path atomically (temp file, fsync, rename). */
 int sp_write_file_atomic(const char *path, const void *data, size_t n, sp_err *err);
-/* Reads a whole (possibly compressed) file into buf. */
+/* Reads a whole (possibly compressed) file into buf, NUL-terminated (also when empty). */
 int sp_read_file(const char *path, sp_buf *buf, sp_err *err);
 /* mkdir -p. */
 int sp_mkdir_p(const char *path, sp_err *err);
