@@ -67,6 +67,8 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
 	{ "eval", cmd_eval, "loss/perplexity on held-out shards, or reward-model accuracy per rating" },
 	{ "sample", cmd_sample, "generate responses (KV cache, temperature, top-k, top-p) for annotation" },
 	{ "plot", cmd_plot, "draw a training log's loss curve (PNG) and a text sparkline" },
+	{ "winrate", cmd_winrate, "RM-judged win rate of one scored response file against another" },
+	{ "calibrate", cmd_calibrate, "mean RM score per human rating level of an eval study (table, PNG)" },
 };
 
 static void train_usage(FILE *f)
