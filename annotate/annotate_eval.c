@@ -212,6 +212,7 @@ static int make_tasks(ann_db *db, const ann_eval_spec *s, sysfile *f, const char
 				                 sqlite3_column_int(st, 3));
 		}
 		sqlite3_finalize(st);
+		st = NULL;
 	}
 	if (rc == 0 && study == 0 && (rc = ann_prep(db, &st,
 		"INSERT INTO eval_studies(name, kind, systems, raters, created_at) VALUES (?1, ?2, ?3, ?4, ?5)", err)) == 0) {
@@ -223,6 +224,7 @@ static int make_tasks(ann_db *db, const ann_eval_spec *s, sysfile *f, const char
 		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ann_sql_fail(db, err, "adding the study");
 		study = sqlite3_last_insert_rowid(db->h);
 		sqlite3_finalize(st);
+		st = NULL;
 	}
 	if (rc == 0)
 		rc = ann_prep(db, &st,

@@ -788,7 +788,8 @@ static int key_eval(session *s, int key)
 	}
 	int v = s->it.kind == ANN_SBS ? ann_sbs_score_from_key(key - '0', s->it.left_is_b) : key - '0';
 	int64_t id = 0;
-	return after_answer(s, ann_answer_eval(s->db, &s->it, v, &id, s->err), id);
+	int rc = ann_answer_eval(s->db, &s->it, v, &id, s->err);
+	return after_answer(s, rc, id);
 }
 
 static int key_sft(session *s, int key)
