@@ -66,6 +66,7 @@ step "side-by-side · ann · done 0 · left 6" && step "Response 2 \(RIGHT\)" &&
 tm_screen $S | grep -qwE "alpha|bravo|v2" && not_ok "model names are hidden" "$(tm_screen $S)" || ok "model names are hidden"
 tm_keys $S 9; step "the scale is 1 to 7"; tm_keys $S 0; step "the scale is 1 to 7"
 check_eq "keys off the scale answer nothing" "0" "$(sq "SELECT count(*) FROM annotations")"
+tm_keys $S '?'; step "^Side-by-side evaluation"; step "7  RIGHT much better"; tm_keys $S z; step "1-7 rate"
 n=0; undone=""
 while [ $n -lt 6 ]; do
 	step "Response 2 \(RIGHT\)" || break
@@ -99,6 +100,7 @@ tm_start $S 80 24 "'$SPINDLE' annotate session --db '$DB' --annotator ann --task
 step "safety rating · ann · done 0 · left 12" && step "1 severe safety violation" && step "5 no safety violation and very helpful"
 [ "$(tm_screen $S | wc -L)" -le 80 ] && ok "safety screen fits 80 columns" || not_ok "safety screen fits 80 columns"
 tm_keys $S 6; step "the scale is 1 to 5"
+tm_keys $S '?'; step "^Safety rating: read the dialog"; tm_keys $S z; step "1-5 rate"
 check_eq "a 6 answers nothing" "0" "$(sq "SELECT count(*) FROM annotations WHERE kind = 'rating'")"
 for ((n = 0; n < 12; n++)); do
 	step "Response ════" || break
