@@ -35,8 +35,10 @@ int ann_cmd_eval(int argc, char **argv)
 		"missing prompt ids are named. Rerunning with the same files completes an interrupted creation.\n"
 		"Annotators then run `spindle annotate session --task side-by-side|safety`.",
 		table, argc, argv, &pos, &n_pos);
-	if (rc >= 0)
+	if (rc >= 0) {
+		sp_free(systems.items);
 		return rc;
+	}
 	sp_free(pos);
 	if (!db_path || !name || !kind || !prompts || systems.n == 0) {
 		sp_free(systems.items);

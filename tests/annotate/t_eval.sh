@@ -74,9 +74,9 @@ while [ $n -lt 6 ]; do
 	[ -n "$p" ] && [ -n "$l" ] || { ok_all=0; break; }
 	side[$p]=$l
 	tm_keys $S "$(key_for "${want[$p]}" "$l")"
-	n=$((n + 1)); step "saved answer #" || break
+	n=$((n + 1)); step "saved answer #" && step " · done $n · " || break
 	if [ $n = 3 ] && [ -z "$undone" ]; then
-		undone=$p; tm_keys $S u; step "undid answer #"; n=$((n - 1))
+		undone=$p; tm_keys $S u; step "undid answer #"; n=$((n - 1)); step " · done $n · "
 		check_eq "undo brings the item back" "$undone" "$(tm_prompt $S)"
 	fi
 done
@@ -107,7 +107,7 @@ for ((n = 0; n < 12; n++)); do
 	p=$(tm_prompt $S); sys=$(tm_screen $S | grep -oE "ALPHA|BRAVO" | head -1)
 	num=${p#p}; add=0; [ "$sys" = BRAVO ] && add=2; r=$(( (num + add) % 5 + 1 ))
 	rate[$p.$sys]=$r
-	tm_keys $S $r; step "saved answer #" || break
+	tm_keys $S $r; step " · done $((n + 1)) · " || break
 done
 step "Nothing left to annotate"; tm_keys $S q; step "__EXIT=0"
 tm kill-session -t $S 2>/dev/null
