@@ -228,10 +228,12 @@ static int draw_bars(const char *png, const char *title, const char *ylabel, cha
 		unlink(dat);
 		SP_RAISE(err, SP_EIO, "cannot run gnuplot");
 	}
+	char tmp[4300];
+	snprintf(tmp, sizeof tmp, "%s.tmp", png);
 	fprintf(g, "set terminal png size 1000,520 noenhanced\nset output '%s'\nset title '%s'\nset ylabel '%s'\n"
 	           "set yrange [0:105]\nset grid ytics\nset style data histogram\nset style histogram errorbars gap 2 lw 1\n"
 	           "set style fill solid 0.7 border -1\nset key outside right top\nset xtics rotate by -20\nplot ",
-	        png, title, ylabel);
+	        tmp, title, ylabel);
 	for (size_t c = 0; c < n_series; c++) {
 		char t[200];
 		snprintf(t, sizeof t, "%s", series[c]);
@@ -245,8 +247,11 @@ static int draw_bars(const char *png, const char *title, const char *ylabel, cha
 	int st = pclose(g);
 	unlink(dat);
 	struct stat sb;
-	if (st != 0 || stat(png, &sb) != 0 || sb.st_size == 0)
+	/* Drawn beside the target, then renamed: a killed run leaves no half PNG under its name. */
+	if (st != 0 || stat(tmp, &sb) != 0 || sb.st_size == 0 || rename(tmp, png) != 0) {
+		unlink(tmp);
 		SP_RAISE(err, SP_EIO, "gnuplot failed to draw %s", png);
+	}
 	return 0;
 }
 

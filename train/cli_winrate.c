@@ -212,15 +212,19 @@ static int draw_calibration(const char *png, const char *title, const char *xlab
 		unlink(dat);
 		return cli_failf(prog, CLI_IO, "cannot run gnuplot");
 	}
+	char tmp[4300];
+	snprintf(tmp, sizeof tmp, "%s.tmp", png);
 	fprintf(g, "set terminal png size 800,500 noenhanced\nset output '%s'\nset title '%s'\nset xlabel '%s'\n"
 	           "set ylabel 'mean reward model score'\nset grid\nset xrange [0.5:%d.5]\nset xtics 1\n"
 	           "plot '%s' using 1:2:3:4 with yerrorlines lw 2 pt 7 title 'mean RM score (95%% CI)'\n",
-	        png, title, xlabel, n_levels, dat);
+	        tmp, title, xlabel, n_levels, dat);
 	int st = pclose(g);
 	unlink(dat);
 	struct stat sb;
-	if (st != 0 || stat(png, &sb) != 0 || sb.st_size == 0)
+	if (st != 0 || stat(tmp, &sb) != 0 || sb.st_size == 0 || rename(tmp, png) != 0) {
+		unlink(tmp);
 		return cli_failf(prog, CLI_IO, "gnuplot failed to write %s", png);
+	}
 	return -1;
 }
 
