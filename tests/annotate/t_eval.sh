@@ -255,3 +255,23 @@ check_eq "its rows survive the table rebuild (n_final kept, triggers back)" "$la
 	"$(sqlite3 "$T/old.db" "SELECT (SELECT user_version FROM pragma_user_version), (SELECT n_final FROM tasks), (SELECT count(*) FROM annotations), (SELECT choice FROM annotations), (SELECT count(*) FROM sqlite_master WHERE type = 'trigger')" | tr '|' ' ')"
 "$SPINDLE" annotate export --db "$T/old.db" --format preference -o "$T/old.jsonl" 2>/dev/null
 check_grep "... and exports as before" '"chosen":"B","rejected":"A"' "$T/old.jsonl"
+
+# ---------------------------------------------------------------- SIGKILL mid side-by-side session
+if have_tmux; then
+"$SPINDLE" annotate eval --db "$DB" --name sbs2 --kind side-by-side --prompts "$T/p.jsonl" --system "$T/a.jsonl" --system "$T/b.jsonl" --raters 1 2>/dev/null
+tm_start k 80 24 "exec '$SPINDLE' annotate session --db '$DB' --annotator eve --task side-by-side"
+S=k
+step "done 0" && step "Response 2 \(RIGHT\)"
+tm_keys k 4; step " · done 1 · "; step "Response 2 \(RIGHT\)"
+on_screen=$(tm_prompt k); side_before=$(left_of)
+kill -KILL "$(tm display -p -t k '#{pane_pid}')"
+sleep 0.3
+tm kill-session -t k 2>/dev/null
+check_eq "SIGKILL keeps the answer given and the database intact" "1 ok" \
+	"$(sq "SELECT (SELECT count(*) FROM annotations a JOIN annotators n ON n.id = a.annotator_id WHERE n.name = 'eve'), (SELECT * FROM pragma_integrity_check)" | tr '|' ' ')"
+tm_start k2 80 24 "'$SPINDLE' annotate session --db '$DB' --annotator eve --task side-by-side"
+S=k2
+step " · done 1 · " && step "Response 2 \(RIGHT\)"
+check_eq "after the crash the same item comes back on the same sides" "$on_screen $side_before" "$(tm_prompt k2) $(left_of)"
+tm_keys k2 q; step "__EXIT=0"
+fi
