@@ -16,7 +16,10 @@ if [ ! -s "$P" ]; then
 	echo "eval: no $P (the annotate stage did not run); skipping"
 	exit 0
 fi
-{ grep '"helpfulness"' "$P" | head -4; grep '"safety"' "$P" | head -2; } >"$E/prompts.jsonl"
+$PY -c 'import json, sys
+ps = [json.loads(l) for l in open(sys.argv[1])]
+for c, n in (("helpfulness", 4), ("safety", 2)):
+    for p in [p for p in ps if p["category"] == c][:n]: print(json.dumps(p))' "$P" >"$E/prompts.jsonl"
 tok=
 for m in "$DEMO"/tok.model "$DEMO"/tokenizer.model "$DEMO"/tokenizer.json; do
 	[ -f "$m" ] && { tok=$m; break; }
