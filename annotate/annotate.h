@@ -110,6 +110,8 @@ int ann_annotator_id(ann_db *db, const char *name, int64_t *id, sp_err *err);
  * neither answered, skipped nor leased by them and whose final answers plus others' live leases
  * are fewer than its replicas. Returns 1 with *it filled, 0 when nothing is left. */
 int ann_lease_next(ann_db *db, int64_t annotator, int kind, ann_item *it, sp_err *err);
+/* The same, restricted to the items of evaluation study eval (0: any). */
+int ann_lease_next_in(ann_db *db, int64_t annotator, int kind, int64_t eval, ann_item *it, sp_err *err);
 
 typedef struct ann_pref_answer {
 	int choice;            /* ANN_CHOICE_A/B/BOTH_BAD, in stored (not shown) terms */
@@ -156,6 +158,7 @@ int ann_undo(ann_db *db, int64_t annotator, int64_t annotation_id, const ann_ite
  * ANN_PROGRESS_CAP (a bigger backlog reads as ANN_PROGRESS_CAP, shown "10000+"). */
 #define ANN_PROGRESS_CAP 10000
 int ann_progress(ann_db *db, int64_t annotator, int kind, int64_t *done, int64_t *left, sp_err *err);
+int ann_progress_in(ann_db *db, int64_t annotator, int kind, int64_t eval, int64_t *done, int64_t *left, sp_err *err);
 
 /* ------------------------------------------------------------------ report and export */
 
@@ -206,6 +209,7 @@ typedef struct ann_session_opts {
 	int draw;               /* 0: no screen output (keys scripted from a file) */
 	const char *editor;     /* command for long texts, run as: sh -c 'EDITOR "$1"' sh FILE */
 	int max_items;          /* stop after this many answers (0: no limit) */
+	int64_t eval_id;        /* side-by-side, safety: only this study's items (0: any study) */
 } ann_session_opts;
 
 typedef struct ann_session_result { int64_t answered, skipped, undone; int lost_leases; } ann_session_result;

@@ -323,6 +323,22 @@ int ann_eval_create(ann_db *db, const ann_eval_spec *s, uint64_t *n_tasks, sp_er
 	return rc;
 }
 
+int ann_eval_find(ann_db *db, const char *name, int64_t *id, int *kind, sp_err *err)
+{
+	sqlite3_stmt *st;
+	SP_FORWARD(ann_prep(db, &st, "SELECT id, kind FROM eval_studies WHERE name = ?1", err));
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int rc = 0;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		*kind = strcmp((const char *)sqlite3_column_text(st, 1), "sbs") == 0 ? ANN_SBS : ANN_RATING;
+	} else {
+		rc = sp_err_set_(err, SP_ENOTFOUND, __FILE__, __LINE__, "no eval study '%.64s' in %s", name, db->path);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* ------------------------------------------------------------------ export */
 
 static json_object *jtime(double t)

@@ -29,6 +29,9 @@ typedef struct ann_eval_spec {
  * *n_tasks gets the tasks made. */
 int ann_eval_create(ann_db *db, const ann_eval_spec *s, uint64_t *n_tasks, sp_err *err);
 
+/* Finds study name: its id and kind (ANN_SBS / ANN_RATING); SP_ENOTFOUND when absent. */
+int ann_eval_find(ann_db *db, const char *name, int64_t *id, int *kind, sp_err *err);
+
 /* Writes the study's final answers as JSONL records of schemas/annotate-eval-rating.schema.json. */
 int ann_eval_export(ann_db *db, const char *name, sp_out *out, uint64_t *n, sp_err *err);
 

@@ -158,14 +158,14 @@ static int task_has_room(ann_db *db, int64_t task_id, int64_t except, int *room,
 
 /* Tasks open to an annotator: neither answered, skipped nor leased by them, with room left. */
 #define OPEN_TASKS \
-	"FROM tasks t WHERE t.kind = ?1 " \
+	"FROM tasks t WHERE t.kind = ?1 AND (?4 = 0 OR t.eval_id = ?4) " \
 	"AND NOT EXISTS (SELECT 1 FROM assignments s WHERE s.task_id = t.id AND s.annotator_id = ?2 " \
 	"  AND s.state IN ('answered', 'skipped', 'leased')) " \
 	"AND NOT EXISTS (SELECT 1 FROM annotations a WHERE a.task_id = t.id AND a.annotator_id = ?2 AND a.status = 'final') " \
 	"AND (t.gold = 1 OR t.n_final " \
 	"  + (SELECT count(*) FROM assignments s WHERE s.task_id = t.id AND s.state = 'leased' AND s.expires_at > ?3) < t.replicas) "
 
-static int pick_open(ann_db *db, int64_t annotator, int kind, int gold, int64_t *task_id, sp_err *err)
+static int pick_open(ann_db *db, int64_t annotator, int kind, int64_t eval, int gold, int64_t *task_id, sp_err *err)
 {
 	sqlite3_stmt *st;
 	/* Non-gold: the top-level terms match the partial index tasks_open, so full tasks are skipped
@@ -175,6 +175,7 @@ static int pick_open(ann_db *db, int64_t annotator, int kind, int gold, int64_t 
 	sqlite3_bind_text(st, 1, kind_name(kind), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, annotator);
 	sqlite3_bind_double(st, 3, ann_now());
+	sqlite3_bind_int64(st, 4, eval);
 	int s = sqlite3_step(st), rc = 0;
 	*task_id = 0;
 	if (s == SQLITE_ROW)
@@ -235,14 +236,16 @@ static int set_assignment(ann_db *db, int64_t id, const char *state, sp_err *err
 }
 
 /* Takes back the annotator's own lease of kind if it still holds (renewing it). */
-static int own_lease(ann_db *db, int64_t annotator, int kind, int64_t *task_id, int64_t *asg, int *left_is_b, sp_err *err)
+static int own_lease(ann_db *db, int64_t annotator, int kind, int64_t eval, int64_t *task_id, int64_t *asg, int *left_is_b,
+                     sp_err *err)
 {
 	sqlite3_stmt *st;
 	SP_FORWARD(ann_prep(db, &st,
 		"SELECT s.id, s.task_id, s.shown_left FROM assignments s JOIN tasks t ON t.id = s.task_id "
-		"WHERE s.annotator_id = ?1 AND s.state = 'leased' AND t.kind = ?2 ORDER BY s.id", err));
+		"WHERE s.annotator_id = ?1 AND s.state = 'leased' AND t.kind = ?2 AND (?3 = 0 OR t.eval_id = ?3) ORDER BY s.id", err));
 	sqlite3_bind_int64(st, 1, annotator);
 	sqlite3_bind_text(st, 2, kind_name(kind), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, eval);
 	int64_t ids[64], tasks[64];
 	int lb[64];
 	size_t n = 0;
@@ -281,11 +284,16 @@ static int own_lease(ann_db *db, int64_t annotator, int kind, int64_t *task_id, 
 
 int ann_lease_next(ann_db *db, int64_t annotator, int kind, ann_item *it, sp_err *err)
 {
+	return ann_lease_next_in(db, annotator, kind, 0, it, err);
+}
+
+int ann_lease_next_in(ann_db *db, int64_t annotator, int kind, int64_t eval, ann_item *it, sp_err *err)
+{
 	int64_t task = 0, asg = 0, done = 0;
 	int left_is_b = 0;
 	double gold_every = 0;
 	SP_FORWARD(ann_begin(db, err));
-	int rc = own_lease(db, annotator, kind, &task, &asg, &left_is_b, err);
+	int rc = own_lease(db, annotator, kind, eval, &task, &asg, &left_is_b, err);
 	if (rc == 0 && task == 0) {
 		rc = ann_setting_get(db, "gold_every", &gold_every, err);
 		sqlite3_stmt *st;
@@ -300,9 +308,9 @@ int ann_lease_next(ann_db *db, int64_t annotator, int kind, ann_item *it, sp_err
 		}
 		int gold_turn = gold_every >= 1 && (done + 1) % (int64_t)gold_every == 0;
 		if (rc == 0)
-			rc = pick_open(db, annotator, kind, gold_turn, &task, err);
+			rc = pick_open(db, annotator, kind, eval, gold_turn, &task, err);
 		if (rc == 0 && task == 0)
-			rc = pick_open(db, annotator, kind, !gold_turn, &task, err);
+			rc = pick_open(db, annotator, kind, eval, !gold_turn, &task, err);
 		if (rc == 0 && task != 0) {
 			left_is_b = kind == ANN_PREFERENCE ? random_bit() : kind == ANN_SBS ? sbs_left_is_b(task, annotator) : 0;
 			rc = insert_lease(db, task, annotator, kind, left_is_b, &asg, err);
@@ -672,15 +680,22 @@ int ann_undo(ann_db *db, int64_t annotator, int64_t annotation_id, const ann_ite
 
 int ann_progress(ann_db *db, int64_t annotator, int kind, int64_t *done, int64_t *left, sp_err *err)
 {
+	return ann_progress_in(db, annotator, kind, 0, done, left, err);
+}
+
+int ann_progress_in(ann_db *db, int64_t annotator, int kind, int64_t eval, int64_t *done, int64_t *left, sp_err *err)
+{
 	sqlite3_stmt *st;
 	SP_FORWARD(ann_prep(db, &st,
 		"SELECT (SELECT count(*) FROM annotations a JOIN tasks t ON t.id = a.task_id WHERE a.annotator_id = ?2 "
-		"AND a.status = 'final' AND t.kind = ?1), (SELECT count(*) FROM (SELECT 1 " OPEN_TASKS " LIMIT " ANN_PROGRESS_CAP_S ")), "
+		"AND a.status = 'final' AND t.kind = ?1 AND (?4 = 0 OR t.eval_id = ?4)), "
+		"(SELECT count(*) FROM (SELECT 1 " OPEN_TASKS " LIMIT " ANN_PROGRESS_CAP_S ")), "
 		"(SELECT count(*) FROM assignments s JOIN tasks t ON t.id = s.task_id WHERE s.annotator_id = ?2 "
-		"AND s.state = 'leased' AND t.kind = ?1)", err));
+		"AND s.state = 'leased' AND t.kind = ?1 AND (?4 = 0 OR t.eval_id = ?4))", err));
 	sqlite3_bind_text(st, 1, kind_name(kind), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, annotator);
 	sqlite3_bind_double(st, 3, ann_now());
+	sqlite3_bind_int64(st, 4, eval);
 	int rc = 0;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		*done = sqlite3_column_int64(st, 0);

@@ -570,7 +570,7 @@ static void clear_answer(session *s)
 
 static int refresh_progress(session *s)
 {
-	return ann_progress(s->db, s->o->annotator, s->o->kind, &s->done, &s->left, s->err);
+	return ann_progress_in(s->db, s->o->annotator, s->o->kind, s->o->eval_id, &s->done, &s->left, s->err);
 }
 
 static int next_item(session *s)
@@ -585,7 +585,7 @@ static int next_item(session *s)
 		s->mode = M_DONE;
 		return 0;
 	}
-	int rc = ann_lease_next(s->db, s->o->annotator, s->o->kind, &s->it, s->err);
+	int rc = ann_lease_next_in(s->db, s->o->annotator, s->o->kind, s->o->eval_id, &s->it, s->err);
 	if (rc < 0)
 		return rc;
 	s->have_item = rc == 1;

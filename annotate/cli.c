@@ -102,12 +102,13 @@ static const char *editor_setting(void)
 
 static int cmd_session(int argc, char **argv)
 {
-	const char *prog = "spindle annotate session", *db_path = NULL, *who = NULL, *task = NULL, *keys = NULL;
+	const char *prog = "spindle annotate session", *db_path = NULL, *who = NULL, *task = NULL, *keys = NULL, *eval = NULL;
 	long max_items = 0;
 	const sp_opt table[] = {
 		DB_OPT(&db_path),
 		{ "annotator", 0, SP_OPT_STR, &who, "NAME", "who is annotating (created on first use)", NULL, 0, 0 },
 		{ "task", 0, SP_OPT_CHOICE, &task, NULL, "what to annotate (side-by-side, safety: evaluation studies)", "sft|preference|side-by-side|safety", 0, 0 },
+		{ "eval", 0, SP_OPT_STR, &eval, "NAME", "only the items of evaluation study NAME (its kind gives --task)", NULL, 0, 0 },
 		{ "keys", 0, SP_OPT_STR, &keys, "FILE", "read the keystrokes from FILE instead of the terminal (scripted sessions)", NULL, 0, 0 },
 		{ "max-items", 0, SP_OPT_INT, &max_items, "N", "stop after N answers", NULL, 0, 1000000000 },
 		END_OPT
@@ -130,7 +131,7 @@ static int cmd_session(int argc, char **argv)
 	sp_free(pos);
 	if ((rc = need_db(prog, db_path)) >= 0)
 		return rc;
-	if (!who || !task) {
+	if (!who || (!task && !eval)) {
 		fprintf(stderr, "%s: --annotator NAME and --task sft|preference|side-by-side|safety are required\n", prog);
 		return CLI_USAGE;
 	}
@@ -151,19 +152,32 @@ static int cmd_session(int argc, char **argv)
 	ann_session_opts o;
 	memset(&o, 0, sizeof o);
 	o.annotator_name = who;
+	ann_session_result r;
+	memset(&r, 0, sizeof r);
+	int code = CLI_OK;
+	if (eval) {
+		int ek = 0;
+		if (ann_eval_find(db, eval, &o.eval_id, &ek, &err) < 0) {
+			code = cli_fail(prog, &err);
+			goto out;
+		}
+		if (task && (ek == ANN_SBS) != !strcmp(task, "side-by-side")) {
+			code = cli_failf(prog, CLI_USAGE, "study %s is a %s study, not --task %s", eval, ek == ANN_SBS ? "side-by-side" : "safety", task);
+			goto out;
+		}
+		task = ek == ANN_SBS ? "side-by-side" : "safety";
+	}
 	o.kind = !strcmp(task, "sft") ? ANN_SFT : !strcmp(task, "preference") ? ANN_PREFERENCE : !strcmp(task, "side-by-side") ? ANN_SBS : ANN_RATING;
 	o.in_fd = in_fd;
 	o.out_fd = STDOUT_FILENO;
 	o.draw = isatty(STDOUT_FILENO);
 	o.editor = editor_setting();
 	o.max_items = (int)max_items;
-	ann_session_result r;
-	memset(&r, 0, sizeof r);
-	int code = CLI_OK;
 	if (ann_annotator_id(db, who, &o.annotator, &err) < 0 || ann_session_run(db, &o, &r, &err) < 0)
 		code = cli_fail(prog, &err);
 	fprintf(stderr, "%s: %s: %lld answered, %lld skipped, %lld undone%s\n", prog, who, (long long)r.answered,
 	        (long long)r.skipped, (long long)r.undone, r.lost_leases ? ", some leases lost to expiry" : "");
+out:
 	ann_db_free(db);
 	if (keys)
 		close(in_fd);

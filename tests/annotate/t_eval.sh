@@ -275,3 +275,12 @@ step " · done 1 · " && step "Response 2 \(RIGHT\)"
 check_eq "after the crash the same item comes back on the same sides" "$on_screen $side_before" "$(tm_prompt k2) $(left_of)"
 tm_keys k2 q; step "__EXIT=0"
 fi
+
+# ---------------------------------------------------------------- a session restricted to one study
+"$SPINDLE" annotate eval --db "$DB" --name sbs3 --kind side-by-side --prompts "$T/p.jsonl" --system "$T/b.jsonl" --system "$T/a.jsonl" --raters 1 2>/dev/null
+printf '444444' >"$T/k4b"
+"$SPINDLE" annotate session --db "$DB" --annotator fay --eval sbs3 --keys "$T/k4b" >/dev/null 2>&1
+check_eq "--eval sbs3: fay answers its 6 items though sbs2 (older) has open ones" "sbs3 6" \
+	"$(sq "SELECT e.name, count(*) FROM annotations a JOIN tasks t ON t.id = a.task_id JOIN eval_studies e ON e.id = t.eval_id JOIN annotators n ON n.id = a.annotator_id WHERE n.name = 'fay' GROUP BY e.name" | tr '|' ' ')"
+check_rc "--eval of a safety study with --task side-by-side is a usage error" 2 "$SPINDLE" annotate session --db "$DB" --annotator fay --eval saf1 --task side-by-side --keys "$T/k4b"
+check_rc "--eval of an unknown study fails" 1 "$SPINDLE" annotate session --db "$DB" --annotator fay --eval nope --keys "$T/k4b"
