@@ -53,6 +53,7 @@ typedef struct ann_import_result {
 	uint64_t added;     /* new prompts / responses */
 	uint64_t unchanged; /* already in the database with identical content */
 	uint64_t tasks;     /* tasks created (sft per prompt; preference pairs) */
+	int64_t batch;      /* the batch this import made (export --batch) */
 } ann_import_result;
 
 /* Imports a JSONL file ("-" = stdin) of prompts or responses in ONE transaction: the first bad

@@ -494,6 +494,7 @@ int ann_import_ex(ann_db *db, int kind, const char *path, const ann_import_opts 
 		goto done;
 	}
 	rc = ann_commit(db, err);
+	res->batch = c.batch;
 done:
 	if (rc < 0) {
 		ann_rollback(db);

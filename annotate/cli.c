@@ -80,9 +80,9 @@ static int cmd_import(int argc, char **argv)
 			fprintf(stderr, "%s: %s: nothing imported from this file\n", prog, pos[i]);
 			break;
 		}
-		fprintf(stderr, "%s: %s: %llu records, %llu new, %llu already present, %llu tasks made\n", prog, pos[i],
-		        (unsigned long long)r.records, (unsigned long long)r.added, (unsigned long long)r.unchanged,
-		        (unsigned long long)r.tasks);
+		fprintf(stderr, "%s: %s: %llu records, %llu new, %llu already present, %llu tasks made (batch %lld%s%s)\n", prog,
+		        pos[i], (unsigned long long)r.records, (unsigned long long)r.added, (unsigned long long)r.unchanged,
+		        (unsigned long long)r.tasks, (long long)r.batch, round ? ", round " : "", round ? round : "");
 	}
 	ann_db_free(db);
 	sp_free(pos);
@@ -251,7 +251,7 @@ static int cmd_export(int argc, char **argv)
 		{ "format", 0, SP_OPT_CHOICE, &format, NULL, "record layout (schemas/annotate-FORMAT.schema.json; eval: annotate-eval-rating)", "sft|preference|hh|trl|prompts|eval", 0, 0 },
 		{ "eval", 0, SP_OPT_STR, &eval, "NAME", "--format eval: the study", NULL, 0, 0 },
 		{ "round", 0, SP_OPT_STR, &flt.rounds, "R[,R...]", "only these rounds (a pair's round: its later response batch's; sft/prompts: the prompt's)", NULL, 0, 0 },
-		{ "batch", 0, SP_OPT_STR, &flt.batches, "ID[,ID...]", "only these batches (ids as `report --by round` and the batches table count them)", NULL, 0, 0 },
+		{ "batch", 0, SP_OPT_STR, &flt.batches, "ID[,ID...]", "only these batches (the ids `import` prints; a pair's batch: its later response's)", NULL, 0, 0 },
 		{ "category", 0, SP_OPT_CHOICE, &flt.category, NULL, "only this prompt category", "helpfulness|safety", 0, 0 },
 		{ "model", 0, SP_OPT_STR, &flt.model, "NAME", "only pairs with a response of this model", NULL, 0, 0 },
 		{ "since", 0, SP_OPT_STR, &since, "DATE", "only answers given at or after DATE (UTC; prompts: imported)", NULL, 0, 0 },
@@ -264,12 +264,16 @@ static int cmd_export(int argc, char **argv)
 	};
 	const char **pos;
 	size_t n_pos;
-	int rc = cli_parse(prog, "spindle annotate export --db FILE --format sft|preference|hh|trl|prompts [-o FILE]",
+	int rc = cli_parse(prog, "spindle annotate export --db FILE --format sft|preference|hh|trl|prompts|eval [FILTERS] [-o FILE]",
 		"Writes every final answer as JSONL. sft and preference are spindle's own records (read by\n"
 		"`spindle train sft` and `spindle train rm`); hh is Anthropic HH-RLHF's chosen/rejected text;\n"
 		"trl is TRL's conversational prompt/chosen/rejected with a margin from the rating. 'Both bad'\n"
 		"answers have no preference and are left out. prompts writes the prompts with no response\n"
-		"yet (annotators' next turns included) for `spindle train sample`.",
+		"yet (annotators' next turns included) for `spindle train sample`. eval writes one evaluation\n"
+		"study's ratings (--eval NAME). Filters select by round, batch (import prints each file's batch\n"
+		"id), category, model and date, and --split train|test by a stable hash of the root prompt id\n"
+		"(a prompt, its next turns and all their pairs fall on one side; rerun the same --split options\n"
+		"for the same split).",
 		table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
