@@ -50,6 +50,10 @@ typedef struct ann_eval_report_opts {
  * apply), their paths listed under "charts". */
 int ann_eval_report(ann_db *db, const ann_eval_report_opts *o, sp_buf *text, json_object **json, sp_err *err);
 
+/* Appends a table of the database's evaluation studies (nothing when there is none): kind,
+ * systems, items, raters per item, ratings given, items fully rated. Part of `annotate report`. */
+int ann_report_eval_studies(ann_db *db, sp_buf *out, sp_err *err);
+
 /* ------------------------------------------------------------------ rounds and splits */
 
 typedef struct ann_filter {

@@ -257,6 +257,37 @@ static int draw_bars(const char *png, const char *title, const char *ylabel, cha
 
 /* ------------------------------------------------------------------ the report */
 
+int ann_report_eval_studies(ann_db *db, sp_buf *out, sp_err *err)
+{
+	sqlite3_stmt *st;
+	SP_FORWARD(ann_prep(db, &st,
+		"SELECT e.name, e.kind, e.systems, e.raters, (SELECT count(*) FROM tasks t WHERE t.eval_id = e.id), "
+		"(SELECT count(*) FROM annotations a JOIN tasks t ON t.id = a.task_id WHERE t.eval_id = e.id AND a.status = 'final'), "
+		"(SELECT count(*) FROM tasks t WHERE t.eval_id = e.id AND t.n_final >= t.replicas) FROM eval_studies e ORDER BY e.id", err));
+	int rc = 0, first = 1;
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		if (first && sp_buf_appendf(out, "evaluation studies (`report --eval NAME` for results):\n%-20s %-13s %6s %6s %8s %8s  %s\n",
+		                            "study", "kind", "items", "raters", "ratings", "complete", "systems") < 0)
+			rc = OOM();
+		first = 0;
+		sp_buf clean = SP_BUF_INIT;
+		const char *sys = (const char *)sqlite3_column_text(st, 2);
+		if (rc == 0 && ann_text_sanitize(sys, strlen(sys), &clean) < 0)
+			rc = OOM();
+		if (rc == 0 && sp_buf_appendf(out, "%-20.64s %-13s %6lld %6d %8lld %8lld  %.200s\n", (const char *)sqlite3_column_text(st, 0),
+		                              strcmp((const char *)sqlite3_column_text(st, 1), "sbs") ? "safety rating" : "side-by-side",
+		                              (long long)sqlite3_column_int64(st, 4), sqlite3_column_int(st, 3),
+		                              (long long)sqlite3_column_int64(st, 5), (long long)sqlite3_column_int64(st, 6),
+		                              clean.p ? clean.p : "") < 0)
+			rc = OOM();
+		sp_buf_release(&clean);
+	}
+	sqlite3_finalize(st);
+	if (rc == 0 && !first && sp_buf_appendc(out, '\n') < 0)
+		rc = OOM();
+	return rc;
+}
+
 static int distinct_cats(const study *s, char ***out, size_t *n)
 {
 	*out = NULL;

@@ -478,6 +478,7 @@ int ann_report(ann_db *db, sp_buf *out, sp_err *err)
 	rc = rc ? rc : report_annotators(db, out, err);
 	rc = rc ? rc : report_agreement(db, out, err);
 	rc = rc ? rc : report_ratings(db, out, err);
+	rc = rc ? rc : ann_report_eval_studies(db, out, err);
 	ann_rollback(db);
 	if (rc == SP_ENOMEM)
 		SP_RAISE(err, SP_ENOMEM, "out of memory");

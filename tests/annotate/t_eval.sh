@@ -237,6 +237,9 @@ PYEOF
 "$SPINDLE" annotate report --db "$DB" --eval sbs1 >"$T/sbs.txt"
 check_grep "text report states the CI method" "CIs: seeded percentile bootstrap over prompts" "$T/sbs.txt"
 check_grep "text report gives Gwet's AC1, AC2 and Fleiss' kappa" "Gwet's AC1 (nominal) .*AC2 (ordinal weights 1 - C(|k-l|+1,2)/C(7,2)) .*Fleiss' kappa" "$T/sbs.txt"
+"$SPINDLE" annotate report --db "$DB" >"$T/all.txt"
+have_tmux && check_eq "the general report lists the studies (items, raters, ratings, complete)" "sbs1 side-by-side 6 3 18 6|saf1 safety rating 12 3 36 12" \
+	"$(awk '$1 == "sbs1" || $1 == "saf1"' "$T/all.txt" | awk '{ $NF = ""; print }' | sed 's/ *$//' | tr '\n' '|' | sed 's/|$//')"
 check_rc "report --eval of an unknown study fails" 1 "$SPINDLE" annotate report --db "$DB" --eval nope
 check_rc "--bootstrap is range-checked" 2 "$SPINDLE" annotate report --db "$DB" --eval sbs1 --bootstrap 5
 
