@@ -180,6 +180,12 @@ int wr_pair(const wr_set *a, const char *name_a, const wr_set *b, const char *na
 {
 	*idx_b = NULL;
 	for (size_t i = 1; i < a->n; i++)
+		if (strcmp(a->r[i].system, a->r[0].system))
+			SP_RAISE(err, SP_EDATA, "%s:%zu: model '%.100s' differs from '%.100s': one system per file", name_a, a->r[i].line, a->r[i].system, a->r[0].system);
+	for (size_t i = 1; i < b->n; i++)
+		if (strcmp(b->r[i].system, b->r[0].system))
+			SP_RAISE(err, SP_EDATA, "%s:%zu: model '%.100s' differs from '%.100s': one system per file", name_b, b->r[i].line, b->r[i].system, b->r[0].system);
+	for (size_t i = 1; i < a->n; i++)
 		if (strcmp(a->r[i - 1].prompt_id, a->r[i].prompt_id) == 0)
 			SP_RAISE(err, SP_EDATA, "%s:%zu: prompt '%.100s' answered twice (one system per file)", name_a, a->r[i].line, a->r[i].prompt_id);
 	for (size_t i = 1; i < b->n; i++)

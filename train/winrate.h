@@ -29,7 +29,8 @@ int wr_prompts_load(const char *path, wr_prompts *ps, sp_err *err);
 const wr_prompt *wr_prompt_find(const wr_prompts *ps, const char *id);
 void wr_prompts_release(wr_prompts *ps);
 
-/* Pairs a and b by prompt id: SP_EDATA naming (up to 10 of) the ids either lacks. *idx_b[i] is
+/* Pairs a and b by prompt id: SP_EDATA naming (up to 10 of) the ids either lacks, or the line of
+ * a record whose model[:variant] differs from its file's others. *idx_b[i] is
  * the index into b of a->r[i]'s prompt (caller frees with sp_free). */
 int wr_pair(const wr_set *a, const char *name_a, const wr_set *b, const char *name_b, size_t **idx_b, sp_err *err);
 

@@ -84,6 +84,9 @@ check_grep "... saying how to score it" "Anos.jsonl:2: no field 'scores.combined
 { cat "$T/A.jsonl"; head -1 "$T/A.jsonl"; } >"$T/Adup.jsonl"
 check_rc "a prompt answered twice is refused" 1 "$SPINDLE" train winrate "$T/Adup.jsonl" "$T/B.jsonl"
 check_grep "... naming the line" "Adup.jsonl:9: a second response of 'sft' to prompt 'p1'" "$T/.out"
+sed '4s/"model": "sft"/"model": "dpo"/' "$T/A.jsonl" >"$T/Amix.jsonl"
+check_rc "a file mixing two systems is refused" 1 "$SPINDLE" train winrate "$T/Amix.jsonl" "$T/B.jsonl"
+check_grep "... naming the line" "Amix.jsonl:4: model 'dpo' differs from 'sft': one system per file" "$T/.out"
 check_rc "--margin is range-checked" 2 "$SPINDLE" train winrate "$T/A.jsonl" "$T/B.jsonl" --margin 1.5
 check_rc "--bootstrap is range-checked" 2 "$SPINDLE" train winrate "$T/A.jsonl" "$T/B.jsonl" --bootstrap 10
 check_rc "two files are needed" 2 "$SPINDLE" train winrate "$T/A.jsonl"
