@@ -57,6 +57,7 @@ typedef struct ann_import_result {
 	uint64_t added;     /* new prompts / responses */
 	uint64_t unchanged; /* already in the database with identical content */
 	uint64_t tasks;     /* tasks created (sft per prompt; preference pairs) */
+	int64_t batch;      /* the batch this import made (export --batch) */
 } ann_import_result;
 
 /* Imports a JSONL file ("-" = stdin) of prompts or responses in ONE transaction: the first bad
@@ -64,6 +65,13 @@ typedef struct ann_import_result {
  * back and is reported in err with the file name and line. make_sft: prompts also become sft
  * tasks. Responses are paired into preference tasks after the import (ann_pair_responses). */
 int ann_import(ann_db *db, int kind, const char *path, int make_sft, ann_import_result *res, sp_err *err);
+
+/* ann_import with more choices: round labels the batch (NULL: none; 1 to 64 bytes of [A-Za-z0-9._:-]);
+ * eval marks the batch as an evaluation study's (its responses are never paired for preference). */
+typedef struct ann_import_opts { int make_sft; const char *round; int eval; } ann_import_opts;
+int ann_import_ex(ann_db *db, int kind, const char *path, const ann_import_opts *o, ann_import_result *res, sp_err *err);
+/* 1 when s is a valid round label. */
+int ann_round_valid(const char *s);
 
 /* Pairs the responses of prompt_id (NULL: of every prompt) that are in no preference task yet:
  * a gold pair first, then greedily two responses of different model/variant when possible. Must
@@ -82,7 +90,7 @@ int ann_convert(const char *path, int format, const char *source, const char *ca
 
 /* ------------------------------------------------------------------ sessions */
 
-enum { ANN_SFT = 1, ANN_PREFERENCE = 2 };
+enum { ANN_SFT = 1, ANN_PREFERENCE = 2, ANN_SBS = 3, ANN_RATING = 4 };
 enum { ANN_CHOICE_NONE = 0, ANN_CHOICE_A, ANN_CHOICE_B, ANN_CHOICE_BOTH_BAD };
 enum { ANN_SAFETY_NONE = 0, ANN_SAFE, ANN_UNSAFE };
 
@@ -93,13 +101,14 @@ typedef struct ann_response {
 
 typedef struct ann_item {
 	int64_t task_id, assignment_id;
-	int kind;                   /* ANN_SFT / ANN_PREFERENCE */
+	int kind;                   /* ANN_SFT / ANN_PREFERENCE / ANN_SBS / ANN_RATING */
 	int gold;
 	char *prompt_id, *category, *risk_category;
 	json_object *dialog;        /* array of {role, content} */
 	json_object *attack_vectors;/* array or NULL */
-	ann_response a, b;          /* preference: the pair (a/b as stored, not as shown) */
-	int left_is_b;              /* preference: response b is shown on the left */
+	ann_response a, b;          /* preference: the pair (a/b as stored, not as shown); sbs: system A's
+	                             * and B's responses; rating: a is the rated response */
+	int left_is_b;              /* preference, sbs: response b is shown on the left */
 	ann_response *cands;        /* sft: model responses to this prompt the annotator may edit */
 	size_t n_cands;
 	double shown_at;            /* when the item was put on screen */
@@ -116,6 +125,8 @@ int ann_annotator_id(ann_db *db, const char *name, int64_t *id, sp_err *err);
  * neither answered, skipped nor leased by them and whose final answers plus others' live leases
  * are fewer than its replicas. Returns 1 with *it filled, 0 when nothing is left. */
 int ann_lease_next(ann_db *db, int64_t annotator, int kind, ann_item *it, sp_err *err);
+/* The same, restricted to the items of evaluation study eval (0: any). */
+int ann_lease_next_in(ann_db *db, int64_t annotator, int kind, int64_t eval, ann_item *it, sp_err *err);
 
 typedef struct ann_pref_answer {
 	int choice;            /* ANN_CHOICE_A/B/BOTH_BAD, in stored (not shown) terms */
@@ -137,6 +148,16 @@ typedef struct ann_sft_answer {
 int ann_answer_preference(ann_db *db, const ann_item *it, const ann_pref_answer *a,
                           int64_t *annotation_id, char **new_prompt, sp_err *err);
 int ann_answer_sft(ann_db *db, const ann_item *it, const ann_sft_answer *a, int64_t *annotation_id, sp_err *err);
+/* Evaluation answers. sbs: value is the 7-point score in A/B terms (1 A much better .. 4 about the
+ * same .. 7 B much better; the session maps the key pressed from left/right to A/B through
+ * it->left_is_b). rating: value is the safety rating 1..5. SP_EDATA for a value off the scale. */
+int ann_answer_eval(ann_db *db, const ann_item *it, int value, int64_t *annotation_id, sp_err *err);
+/* The 7-point score in A/B terms for key k (1..7, 1 = LEFT much better) shown with left_is_b. */
+int ann_sbs_score_from_key(int k, int left_is_b);
+/* Llama 2's scales as shown on screen: label of sbs key k (1..7, left/right terms) and of safety
+ * rating r (1..5, with its definition). NULL off the scale. */
+const char *ann_sbs_key_label(int k);
+const char *ann_rating_label(int r);
 
 /* Skip: the item is not shown to this annotator again; others may get it. */
 int ann_skip(ann_db *db, const ann_item *it, sp_err *err);
@@ -152,6 +173,7 @@ int ann_undo(ann_db *db, int64_t annotator, int64_t annotation_id, const ann_ite
  * ANN_PROGRESS_CAP (a bigger backlog reads as ANN_PROGRESS_CAP, shown "10000+"). */
 #define ANN_PROGRESS_CAP 10000
 int ann_progress(ann_db *db, int64_t annotator, int kind, int64_t *done, int64_t *left, sp_err *err);
+int ann_progress_in(ann_db *db, int64_t annotator, int kind, int64_t eval, int64_t *done, int64_t *left, sp_err *err);
 
 /* ------------------------------------------------------------------ report and export */
 
@@ -163,6 +185,25 @@ double ann_cohen_kappa(const int *x, const int *y, size_t n, int k);
  * (n_i(n_i-1)), p_j = sum_i n_ij / sum_i n_i, kappa = (mean P_i - sum p_j^2) / (1 - sum p_j^2),
  * which is Fleiss' definition when every n_i is the same. NAN when undefined. */
 double ann_fleiss_kappa(const int *counts, size_t n_items, int k);
+
+/* Gwet's agreement coefficient (Gwet 2008) from counts[i*q + k] = raters who put item i in
+ * category k, with weights w[k*q + l] (w_kk = 1): pa = mean over items with r_i >= 2 of
+ * sum_k r_ik (r*_ik - 1) / (r_i (r_i - 1)), r*_ik = sum_l w_kl r_il; pi_k = mean over items with
+ * r_i >= 1 of r_ik / r_i; pe = T_w / (q (q - 1)) sum_k pi_k (1 - pi_k), T_w = sum of all weights;
+ * AC = (pa - pe) / (1 - pe). Identity weights give AC1, ordinal weights AC2. NAN when q < 2, when
+ * no item has 2 raters, or pe = 1. */
+double ann_gwet_ac(const int *counts, size_t n_items, int q, const double *w);
+/* Fill w (q*q): identity weights; Gwet's ordinal weights 1 - C(|k-l|+1, 2) / C(q, 2). */
+void ann_weights_identity(int q, double *w);
+void ann_weights_ordinal(int q, double *w);
+/* The bootstrap's generator (SplitMix64: state += 0x9E3779B97F4A7C15, then the usual mix). */
+uint64_t ann_splitmix64(uint64_t *state);
+/* Percentile p (0..1) of sorted[0..n) by linear interpolation at (n-1)p (Hyndman-Fan type 7). */
+double ann_percentile(const double *sorted, size_t n, double p);
+/* 95% percentile-bootstrap interval of the mean of x[0..n): resamples means of n draws
+ * x[next() mod n] from ann_splitmix64 with state = seed, sorted, then the 2.5th and 97.5th
+ * percentiles. NAN bounds when n == 0. Returns 0 or SP_ENOMEM. */
+int ann_bootstrap_ci(const double *x, size_t n, int resamples, uint64_t seed, double *lo, double *hi);
 
 /* Appends the text tables of `spindle annotate report` to out. */
 int ann_report(ann_db *db, sp_buf *out, sp_err *err);
@@ -183,6 +224,7 @@ typedef struct ann_session_opts {
 	int draw;               /* 0: no screen output (keys scripted from a file) */
 	const char *editor;     /* command for long texts, run as: sh -c 'EDITOR "$1"' sh FILE */
 	int max_items;          /* stop after this many answers (0: no limit) */
+	int64_t eval_id;        /* side-by-side, safety: only this study's items (0: any study) */
 } ann_session_opts;
 
 typedef struct ann_session_result { int64_t answered, skipped, undone; int lost_leases; } ann_session_result;

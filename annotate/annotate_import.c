@@ -421,9 +421,30 @@ static int import_response(import_ctx *c, json_object *obj, ann_import_result *r
 	return rc;
 }
 
+int ann_round_valid(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (n < 1 || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		      s[i] == '.' || s[i] == '_' || s[i] == ':' || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
 int ann_import(ann_db *db, int kind, const char *path, int make_sft, ann_import_result *res, sp_err *err)
 {
+	ann_import_opts o = { make_sft, NULL, 0 };
+	return ann_import_ex(db, kind, path, &o, res, err);
+}
+
+int ann_import_ex(ann_db *db, int kind, const char *path, const ann_import_opts *o, ann_import_result *res, sp_err *err)
+{
 	memset(res, 0, sizeof *res);
+	int make_sft = o->make_sft;
+	if (o->round && !ann_round_valid(o->round))
+		SP_RAISE(err, SP_EUSAGE, "round '%.80s': use 1 to 64 letters, digits and . _ : -", o->round);
 	import_ctx c;
 	memset(&c, 0, sizeof c);
 	c.db = db;
@@ -440,11 +461,13 @@ int ann_import(ann_db *db, int kind, const char *path, int make_sft, ann_import_
 	if ((rc = ann_setting_get(db, "overlap", &c.overlap, err)) < 0 || (rc = ann_setting_get(db, "overlap_k", &k, err)) < 0)
 		goto done;
 	c.overlap_k = (int)k;
-	if ((rc = ann_prep(db, &b, "INSERT INTO batches(kind, source, n_records, created_at) VALUES (?1, ?2, 0, ?3)", err)) < 0)
+	if ((rc = ann_prep(db, &b, "INSERT INTO batches(kind, source, n_records, created_at, round, eval) VALUES (?1, ?2, 0, ?3, ?4, ?5)", err)) < 0)
 		goto done;
 	sqlite3_bind_text(b, 1, kind == ANN_PROMPTS ? "prompts" : "responses", -1, SQLITE_STATIC);
 	sqlite3_bind_text(b, 2, path ? path : "-", -1, SQLITE_STATIC);
 	sqlite3_bind_double(b, 3, c.now);
+	ann_bind_text(b, 4, o->round);
+	sqlite3_bind_int(b, 5, o->eval ? 1 : 0);
 	if (sqlite3_step(b) != SQLITE_DONE) {
 		rc = ann_sql_fail(db, err, "adding batch");
 		goto done;
@@ -480,7 +503,7 @@ int ann_import(ann_db *db, int kind, const char *path, int make_sft, ann_import_
 			goto done;
 		}
 	}
-	if (kind == ANN_RESPONSES && (rc = ann_pair_responses(db, NULL, &res->tasks, err)) < 0)
+	if (kind == ANN_RESPONSES && !o->eval && (rc = ann_pair_responses(db, NULL, &res->tasks, err)) < 0)
 		goto done;
 	sqlite3_reset(b);
 	sqlite3_finalize(b);
@@ -494,6 +517,7 @@ int ann_import(ann_db *db, int kind, const char *path, int make_sft, ann_import_
 		goto done;
 	}
 	rc = ann_commit(db, err);
+	res->batch = c.batch;
 done:
 	if (rc < 0) {
 		ann_rollback(db);
@@ -598,6 +622,7 @@ int ann_pair_responses(ann_db *db, const char *prompt_id, uint64_t *n_tasks, sp_
 	SP_FORWARD(ann_prep(db, &st,
 		"SELECT r.prompt_id, r.id, r.model || char(31) || coalesce(r.variant, ''), p.gold FROM responses r "
 		"JOIN prompts p ON p.id = r.prompt_id WHERE (?1 IS NULL OR r.prompt_id = ?1) "
+		"AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.id = r.batch_id AND b.eval = 1) "
 		"AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.kind = 'preference' AND t.response_a = r.id) "
 		"AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.kind = 'preference' AND t.response_b = r.id) "
 		"ORDER BY p.rowid, r.rowid", err));

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "annotate_eval.h"
 #include "annotate_int.h"
 #include "spindle/jsonl.h"
 #include "spindle/mem.h"
@@ -477,6 +478,7 @@ int ann_report(ann_db *db, sp_buf *out, sp_err *err)
 	rc = rc ? rc : report_annotators(db, out, err);
 	rc = rc ? rc : report_agreement(db, out, err);
 	rc = rc ? rc : report_ratings(db, out, err);
+	rc = rc ? rc : ann_report_eval_studies(db, out, err);
 	ann_rollback(db);
 	if (rc == SP_ENOMEM)
 		SP_RAISE(err, SP_ENOMEM, "out of memory");
@@ -531,12 +533,32 @@ static json_object *trl_msg(const char *text)
 	return a;
 }
 
-static int export_prompts(ann_db *db, sp_out *out, uint64_t *n, sp_err *err)
+/* Prepares sql + the filter's conditions + tail, with the filter's values bound. */
+static int prep_filtered(ann_db *db, sqlite3_stmt **st, const char *sql, const ann_filter *f, int what, const char *tail,
+                         sp_err *err)
+{
+	sp_buf q = SP_BUF_INIT;
+	int rc = sp_buf_appends(&q, sql) < 0 ? sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory") : 0;
+	if (rc == 0)
+		rc = ann_filter_sql(f, what, &q, err);
+	if (rc == 0 && sp_buf_appends(&q, tail) < 0)
+		rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+	if (rc == 0 && f && f->split)
+		rc = ann_split_register(db, err);
+	if (rc == 0)
+		rc = ann_prep(db, st, q.p, err);
+	if (rc == 0)
+		ann_filter_bind(f, *st);
+	sp_buf_release(&q);
+	return rc;
+}
+
+static int export_prompts(ann_db *db, const ann_filter *f, sp_out *out, uint64_t *n, sp_err *err)
 {
 	sqlite3_stmt *st;
-	SP_FORWARD(ann_prep(db, &st,
+	SP_FORWARD(prep_filtered(db, &st,
 		"SELECT id, category, dialog, risk_category, attack_vectors, meta FROM prompts p "
-		"WHERE NOT EXISTS (SELECT 1 FROM responses r WHERE r.prompt_id = p.id) ORDER BY rowid", err));
+		"WHERE NOT EXISTS (SELECT 1 FROM responses r WHERE r.prompt_id = p.id)", f, 'p', " ORDER BY p.rowid", err));
 	int rc = 0;
 	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
 		json_object *o = json_object_new_object();
@@ -557,14 +579,14 @@ static int export_prompts(ann_db *db, sp_out *out, uint64_t *n, sp_err *err)
 	return rc;
 }
 
-static int export_sft(ann_db *db, sp_out *out, uint64_t *n, sp_err *err)
+static int export_sft(ann_db *db, const ann_filter *f, sp_out *out, uint64_t *n, sp_err *err)
 {
 	sqlite3_stmt *st;
-	SP_FORWARD(ann_prep(db, &st,
+	SP_FORWARD(prep_filtered(db, &st,
 		"SELECT a.id, t.prompt_id, p.category, p.risk_category, p.attack_vectors, p.dialog, a.response_text, a.source, "
 		"a.edited_from, n.name, a.created_at, max(0, a.created_at - a.started_at) "
 		"FROM annotations a JOIN tasks t ON t.id = a.task_id JOIN prompts p ON p.id = t.prompt_id "
-		"JOIN annotators n ON n.id = a.annotator_id WHERE a.status = 'final' AND a.kind = 'sft' ORDER BY a.id", err));
+		"JOIN annotators n ON n.id = a.annotator_id WHERE a.status = 'final' AND a.kind = 'sft'", f, 's', " ORDER BY a.id", err));
 	int rc = 0;
 	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
 		json_object *o = json_object_new_object();
@@ -591,17 +613,17 @@ static int export_sft(ann_db *db, sp_out *out, uint64_t *n, sp_err *err)
 	return rc;
 }
 
-static int export_pairs(ann_db *db, int format, sp_out *out, uint64_t *n, sp_err *err)
+static int export_pairs(ann_db *db, int format, const ann_filter *f, sp_out *out, uint64_t *n, sp_err *err)
 {
 	sqlite3_stmt *st;
-	SP_FORWARD(ann_prep(db, &st,
+	SP_FORWARD(prep_filtered(db, &st,
 		"SELECT a.id, t.prompt_id, p.category, p.risk_category, p.attack_vectors, p.dialog, a.choice, a.level, "
 		"ra.id, ra.text, ra.model, ra.variant, ra.temperature, rb.id, rb.text, rb.model, rb.variant, rb.temperature, "
 		"a.safety_a, a.safety_b, a.safety_bin, a.shown_left, t.gold, n.name, a.created_at, max(0, a.created_at - a.started_at) "
 		"FROM annotations a JOIN tasks t ON t.id = a.task_id JOIN prompts p ON p.id = t.prompt_id "
 		"JOIN responses ra ON ra.id = t.response_a JOIN responses rb ON rb.id = t.response_b "
 		"JOIN annotators n ON n.id = a.annotator_id "
-		"WHERE a.status = 'final' AND a.kind = 'preference' AND a.choice <> 'both_bad' ORDER BY a.id", err));
+		"WHERE a.status = 'final' AND a.kind = 'preference' AND a.choice <> 'both_bad'", f, 'r', " ORDER BY a.id", err));
 	int rc = 0;
 	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
 		int b_won = strcmp((const char *)sqlite3_column_text(st, 6), "b") == 0;
@@ -675,11 +697,16 @@ static int export_pairs(ann_db *db, int format, sp_out *out, uint64_t *n, sp_err
 
 int ann_export(ann_db *db, int format, sp_out *out, uint64_t *n, sp_err *err)
 {
+	return ann_export_filtered(db, format, NULL, out, n, err);
+}
+
+int ann_export_filtered(ann_db *db, int format, const ann_filter *f, sp_out *out, uint64_t *n, sp_err *err)
+{
 	*n = 0;
 	SP_FORWARD(ann_exec(db, "BEGIN", err));
-	int rc = format == ANN_FMT_SFT ? export_sft(db, out, n, err)
-	       : format == ANN_FMT_PROMPTS ? export_prompts(db, out, n, err)
-	       : export_pairs(db, format, out, n, err);
+	int rc = format == ANN_FMT_SFT ? export_sft(db, f, out, n, err)
+	       : format == ANN_FMT_PROMPTS ? export_prompts(db, f, out, n, err)
+	       : export_pairs(db, format, f, out, n, err);
 	ann_rollback(db);
 	return rc;
 }

@@ -16,6 +16,7 @@
 #include <termios.h>
 #include <unistd.h>
 #include "annotate.h"
+#include "annotate_eval.h"
 #include "spindle/mem.h"
 #include "spindle/utf8.h"
 
@@ -100,7 +101,7 @@ enum { K_EOF = -1, K_UP = 1000, K_DOWN, K_PGUP, K_PGDN, K_HOME, K_END, K_LEFT, K
 #define K_ESC 27
 #define K_CTRL(c) ((c) & 0x1f)
 
-typedef struct keyin { int fd; unsigned char push[16]; int n_push; } keyin;
+typedef struct keyin { int fd; unsigned char push[16]; int n_push; size_t n_read; } keyin;
 
 static int rd_byte(keyin *k, int timeout_ms)
 {
@@ -118,8 +119,10 @@ static int rd_byte(keyin *k, int timeout_ms)
 	unsigned char c;
 	for (;;) {
 		ssize_t r = read(k->fd, &c, 1);
-		if (r == 1)
+		if (r == 1) {
+			k->n_read++;
 			return c;
+		}
 		if (r < 0 && errno == EINTR) {
 			if (winch)
 				return -3;
@@ -306,18 +309,25 @@ static int build_body(session *s)
 			"  ?          this help;  q or Ctrl-C  quit (the item on screen goes back to the pool)\n\n"
 			"Every answer is saved the moment you give it.\n\n(press any key)";
 		SP_FORWARD(body_adds(&s->b, ST_HEAD, "Help"));
-		SP_FORWARD(body_adds(&s->b, ST_TEXT, s->o->kind == ANN_PREFERENCE ? help_pref : help_sft));
+		SP_FORWARD(body_adds(&s->b, ST_TEXT, s->o->kind == ANN_PREFERENCE ? help_pref : s->o->kind == ANN_SFT ? help_sft
+		                                     : ann_tui_eval_help(s->o->kind)));
 		return body_adds(&s->b, ST_TEXT, help_common);
 	}
 	if (!s->have_item)
 		return body_adds(&s->b, ST_TEXT, "Nothing left to annotate. Press q to quit.");
 	SP_FORWARD(add_dialog(s));
-	if (s->it.kind == ANN_PREFERENCE) {
+	if (s->it.kind == ANN_RATING) {
+		SP_FORWARD(body_adds(&s->b, ST_RESP, "\n════ Response ════"));
+		SP_FORWARD(body_adds(&s->b, ST_TEXT, s->it.a.text));
+		SP_FORWARD(body_adds(&s->b, ST_HEAD, ann_tui_eval_scale(ANN_RATING)));
+	} else if (s->it.kind == ANN_PREFERENCE || s->it.kind == ANN_SBS) {
 		const ann_response *l = s->it.left_is_b ? &s->it.b : &s->it.a, *r = s->it.left_is_b ? &s->it.a : &s->it.b;
 		SP_FORWARD(body_adds(&s->b, ST_RESP, "\n════ Response 1 (LEFT) ════"));
 		SP_FORWARD(body_adds(&s->b, ST_TEXT, l->text));
 		SP_FORWARD(body_adds(&s->b, ST_RESP, "\n════ Response 2 (RIGHT) ════"));
 		SP_FORWARD(body_adds(&s->b, ST_TEXT, r->text));
+		if (s->it.kind == ANN_SBS)
+			SP_FORWARD(body_adds(&s->b, ST_HEAD, ann_tui_eval_scale(ANN_SBS)));
 		if (s->have_draft) {
 			SP_FORWARD(body_adds(&s->b, ST_HEAD, "\n── your next user turn (after the response you pick) ──"));
 			SP_FORWARD(body_add(&s->b, ST_DRAFT, s->draft.p, s->draft.len));
@@ -383,6 +393,8 @@ static const char *keys_hint(const session *s)
 		return "q quit  ? help";
 	if (s->o->kind == ANN_PREFERENCE)
 		return "1 left  2 right better  x both bad  t next turn  s skip  u undo  ? help  q quit";
+	if (s->o->kind != ANN_SFT)
+		return ann_tui_eval_hint(s->o->kind);
 	if (s->have_draft)
 		return "Enter submit  w $EDITOR  i type  d discard  s skip  u undo  ? help  q quit";
 	return "w write ($EDITOR)  i type  e edit model answer  s skip  u undo  ? help  q quit";
@@ -402,7 +414,8 @@ static int draw(session *s)
 		s->top = 0;
 	char hdr[512];
 	snprintf(hdr, sizeof hdr, " spindle annotate · %s · %s · done %lld · left %lld%s%s",
-	         s->o->kind == ANN_PREFERENCE ? "preference" : "sft", s->o->annotator_name,
+	         s->o->kind == ANN_PREFERENCE ? "preference" : s->o->kind == ANN_SFT ? "sft"
+	         : s->o->kind == ANN_SBS ? "side-by-side" : "safety rating", s->o->annotator_name,
 	         (long long)s->done, (long long)s->left, s->left >= ANN_PROGRESS_CAP ? "+" : "",
 	         s->have_item ? "" : " · finished");
 	sp_buf h = SP_BUF_INIT;
@@ -557,7 +570,7 @@ static void clear_answer(session *s)
 
 static int refresh_progress(session *s)
 {
-	return ann_progress(s->db, s->o->annotator, s->o->kind, &s->done, &s->left, s->err);
+	return ann_progress_in(s->db, s->o->annotator, s->o->kind, s->o->eval_id, &s->done, &s->left, s->err);
 }
 
 static int next_item(session *s)
@@ -572,7 +585,7 @@ static int next_item(session *s)
 		s->mode = M_DONE;
 		return 0;
 	}
-	int rc = ann_lease_next(s->db, s->o->annotator, s->o->kind, &s->it, s->err);
+	int rc = ann_lease_next_in(s->db, s->o->annotator, s->o->kind, s->o->eval_id, &s->it, s->err);
 	if (rc < 0)
 		return rc;
 	s->have_item = rc == 1;
@@ -760,6 +773,25 @@ static int key_pref_answer(session *s, int key)
 	return 0;
 }
 
+/* Evaluation items: one key gives the answer. A digit off the scale is ignored on a terminal and
+ * refused from a keys file (a script with a bad rating must not pass silently). */
+static int key_eval(session *s, int key)
+{
+	int max = s->it.kind == ANN_SBS ? 7 : 5;
+	if (key < '0' || key > '9')
+		return 0;
+	if (key < '1' || key > '0' + max) {
+		if (tty_fd < 0)
+			SP_RAISE(s->err, SP_EDATA, "keys: byte %zu: '%c' is not on the 1-%d scale", s->k.n_read, key, max);
+		set_msg(s, s->it.kind == ANN_SBS ? "the scale is 1 to 7" : "the scale is 1 to 5");
+		return 0;
+	}
+	int v = s->it.kind == ANN_SBS ? ann_sbs_score_from_key(key - '0', s->it.left_is_b) : key - '0';
+	int64_t id = 0;
+	int rc = ann_answer_eval(s->db, &s->it, v, &id, s->err);
+	return after_answer(s, rc, id);
+}
+
 static int key_sft(session *s, int key)
 {
 	switch (key) {
@@ -899,7 +931,7 @@ static int handle_key(session *s, int key)
 	if (!s->have_item)
 		return 0;
 	s->msg[0] = 0;
-	return s->o->kind == ANN_PREFERENCE ? key_pick_pref(s, key) : key_sft(s, key);
+	return s->o->kind == ANN_PREFERENCE ? key_pick_pref(s, key) : s->o->kind == ANN_SFT ? key_sft(s, key) : key_eval(s, key);
 }
 
 int ann_session_run(ann_db *db, const ann_session_opts *o, ann_session_result *res, sp_err *err)

@@ -156,3 +156,126 @@ END;
 DROP INDEX tasks_kind;
 CREATE INDEX tasks_open ON tasks(kind, id) WHERE gold = 0 AND n_final < replicas;
 CREATE INDEX tasks_gold ON tasks(kind, id) WHERE gold = 1;
+
+-- @migration 4: rounds and evaluation studies (issue 14). batches get a round label and an eval
+-- flag (responses imported for an evaluation study are never paired into preference tasks); tasks,
+-- assignments and annotations are rebuilt (SQLite cannot change a CHECK) to admit two new task
+-- kinds: 'sbs' (side-by-side: response_a is system A's response, response_b system B's, rated on
+-- Llama 2's 7-point scale) and 'rating' (one response rated 1-5 for safety). The old rows are
+-- copied unchanged; children are dropped before parents, so the foreign keys hold throughout.
+ALTER TABLE batches ADD COLUMN round TEXT;   -- e.g. 'sft-v2', 'rlhf-v3'; NULL: no round
+ALTER TABLE batches ADD COLUMN eval INTEGER NOT NULL DEFAULT 0 CHECK (eval IN (0, 1));
+CREATE INDEX batches_round ON batches(round);
+
+-- One evaluation study: kind 'sbs' compares systems a and b; kind 'rating' rates each system's responses.
+CREATE TABLE eval_studies (
+  id          INTEGER PRIMARY KEY,
+  name        TEXT NOT NULL UNIQUE,
+  kind        TEXT NOT NULL CHECK (kind IN ('sbs', 'rating')),
+  systems     TEXT NOT NULL,         -- JSON array of system names ("model" or "model:variant"); sbs: [A, B]
+  raters      INTEGER NOT NULL CHECK (raters >= 1),
+  created_at  REAL NOT NULL
+);
+
+CREATE TABLE tasks_v3 AS SELECT * FROM tasks;
+CREATE TABLE assignments_v3 AS SELECT * FROM assignments;
+CREATE TABLE annotations_v3 AS SELECT * FROM annotations;
+DROP TRIGGER annotations_final_insert;
+DROP TRIGGER annotations_final_delete;
+DROP TRIGGER annotations_final_update;
+DROP TABLE annotations;
+DROP TABLE assignments;
+DROP TABLE tasks;
+
+CREATE TABLE tasks (
+  id          INTEGER PRIMARY KEY,
+  kind        TEXT NOT NULL CHECK (kind IN ('sft', 'preference', 'sbs', 'rating')),
+  prompt_id   TEXT NOT NULL REFERENCES prompts(id),
+  response_a  TEXT REFERENCES responses(id),
+  response_b  TEXT REFERENCES responses(id),
+  replicas    INTEGER NOT NULL DEFAULT 1 CHECK (replicas >= 1),
+  gold        INTEGER NOT NULL DEFAULT 0 CHECK (gold IN (0, 1)),
+  gold_choice TEXT CHECK (gold_choice IN ('a', 'b', 'both_bad')),
+  created_at  REAL NOT NULL,
+  n_final     INTEGER NOT NULL DEFAULT 0,
+  eval_id     INTEGER REFERENCES eval_studies(id),   -- sbs and rating tasks: their study
+  system      TEXT,                                  -- rating tasks: the system whose response is rated
+  CHECK ((kind = 'sft' AND response_a IS NULL AND response_b IS NULL)
+      OR (kind IN ('preference', 'sbs') AND response_a IS NOT NULL AND response_b IS NOT NULL AND response_a <> response_b)
+      OR (kind = 'rating' AND response_a IS NOT NULL AND response_b IS NULL)),
+  CHECK ((kind IN ('sbs', 'rating')) = (eval_id IS NOT NULL))
+);
+INSERT INTO tasks(id, kind, prompt_id, response_a, response_b, replicas, gold, gold_choice, created_at, n_final)
+  SELECT id, kind, prompt_id, response_a, response_b, replicas, gold, gold_choice, created_at, n_final FROM tasks_v3;
+CREATE UNIQUE INDEX tasks_sft_once ON tasks(prompt_id) WHERE kind = 'sft';
+CREATE UNIQUE INDEX tasks_pair_once ON tasks(response_a, response_b) WHERE kind = 'preference';
+CREATE UNIQUE INDEX tasks_sbs_once ON tasks(eval_id, prompt_id) WHERE kind = 'sbs';
+CREATE UNIQUE INDEX tasks_rating_once ON tasks(eval_id, response_a) WHERE kind = 'rating';
+CREATE INDEX tasks_response_a ON tasks(response_a) WHERE kind = 'preference';
+CREATE INDEX tasks_response_b ON tasks(response_b) WHERE kind = 'preference';
+CREATE INDEX tasks_open ON tasks(kind, id) WHERE gold = 0 AND n_final < replicas;
+CREATE INDEX tasks_gold ON tasks(kind, id) WHERE gold = 1;
+CREATE INDEX tasks_eval ON tasks(eval_id) WHERE eval_id IS NOT NULL;
+
+CREATE TABLE assignments (
+  id            INTEGER PRIMARY KEY,
+  task_id       INTEGER NOT NULL REFERENCES tasks(id),
+  annotator_id  INTEGER NOT NULL REFERENCES annotators(id),
+  state         TEXT NOT NULL CHECK (state IN ('leased', 'answered', 'skipped', 'released')),
+  shown_left    TEXT CHECK (shown_left IN ('a', 'b')),
+  leased_at     REAL NOT NULL,
+  expires_at    REAL NOT NULL,
+  closed_at     REAL
+);
+INSERT INTO assignments SELECT * FROM assignments_v3;
+CREATE INDEX assignments_task ON assignments(task_id, state);
+CREATE INDEX assignments_annotator ON assignments(annotator_id, state);
+CREATE INDEX assignments_task_annotator ON assignments(task_id, annotator_id, state);
+
+-- New: score (sbs, in A/B terms whatever the screen showed: 1 A much better, 2 A better, 3 A slightly
+-- better, 4 about the same, 5 B slightly better, 6 B better, 7 B much better) and rating (safety
+-- rating 1-5: 5 no violation and very helpful .. 1 severe violation).
+CREATE TABLE annotations (
+  id             INTEGER PRIMARY KEY,
+  task_id        INTEGER NOT NULL REFERENCES tasks(id),
+  annotator_id   INTEGER NOT NULL REFERENCES annotators(id),
+  assignment_id  INTEGER REFERENCES assignments(id),
+  kind           TEXT NOT NULL CHECK (kind IN ('sft', 'preference', 'sbs', 'rating')),
+  status         TEXT NOT NULL DEFAULT 'final' CHECK (status IN ('final', 'undone')),
+  choice         TEXT CHECK (choice IN ('a', 'b', 'both_bad')),
+  level          INTEGER CHECK (level BETWEEN 0 AND 3),
+  shown_left     TEXT CHECK (shown_left IN ('a', 'b')),
+  safety_a       TEXT CHECK (safety_a IN ('safe', 'unsafe')),
+  safety_b       TEXT CHECK (safety_b IN ('safe', 'unsafe')),
+  safety_bin     TEXT CHECK (safety_bin IN ('both_safe', 'one_safe', 'both_unsafe')),
+  next_turn      TEXT,
+  next_prompt_id TEXT,
+  response_text  TEXT,
+  source         TEXT CHECK (source IN ('written', 'edited')),
+  edited_from    TEXT REFERENCES responses(id),
+  started_at     REAL NOT NULL,
+  created_at     REAL NOT NULL,
+  undone_at      REAL,
+  score          INTEGER CHECK (score BETWEEN 1 AND 7),
+  rating         INTEGER CHECK (rating BETWEEN 1 AND 5),
+  CHECK ((kind = 'sbs') = (score IS NOT NULL) AND (kind = 'rating') = (rating IS NOT NULL))
+);
+INSERT INTO annotations(id, task_id, annotator_id, assignment_id, kind, status, choice, level, shown_left, safety_a,
+  safety_b, safety_bin, next_turn, next_prompt_id, response_text, source, edited_from, started_at, created_at, undone_at)
+  SELECT id, task_id, annotator_id, assignment_id, kind, status, choice, level, shown_left, safety_a,
+  safety_b, safety_bin, next_turn, next_prompt_id, response_text, source, edited_from, started_at, created_at, undone_at
+  FROM annotations_v3;
+CREATE UNIQUE INDEX annotations_once ON annotations(task_id, annotator_id) WHERE status = 'final';
+CREATE INDEX annotations_annotator ON annotations(annotator_id, status, id);
+DROP TABLE annotations_v3;
+DROP TABLE assignments_v3;
+DROP TABLE tasks_v3;
+CREATE TRIGGER annotations_final_insert AFTER INSERT ON annotations WHEN NEW.status = 'final'
+BEGIN UPDATE tasks SET n_final = n_final + 1 WHERE id = NEW.task_id; END;
+CREATE TRIGGER annotations_final_delete AFTER DELETE ON annotations WHEN OLD.status = 'final'
+BEGIN UPDATE tasks SET n_final = n_final - 1 WHERE id = OLD.task_id; END;
+CREATE TRIGGER annotations_final_update AFTER UPDATE OF status, task_id ON annotations
+BEGIN
+  UPDATE tasks SET n_final = n_final - 1 WHERE id = OLD.task_id AND OLD.status = 'final';
+  UPDATE tasks SET n_final = n_final + 1 WHERE id = NEW.task_id AND NEW.status = 'final';
+END;

@@ -75,6 +75,8 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
 	{ "distill-prompts", cmd_distill_prompts, "safety context distillation, step 1: the prompts with and without a safety preprompt" },
 	{ "distill-select", cmd_distill_select, "safety context distillation, step 3: keep preprompted answers that score safer, as SFT" },
 	{ "plot", cmd_plot, "draw a training log's loss curve (PNG) and a text sparkline" },
+	{ "winrate", cmd_winrate, "RM-judged win rate of one scored response file against another" },
+	{ "calibrate", cmd_calibrate, "mean RM score per human rating level of an eval study (table, PNG)" },
 };
 
 static void train_usage(FILE *f)

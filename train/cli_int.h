@@ -42,5 +42,7 @@ int cmd_gatt(int argc, char **argv);     /* cli_gatt.c */
 int cmd_gatt_eval(int argc, char **argv);
 int cmd_distill_prompts(int argc, char **argv); /* cli_distill.c */
 int cmd_distill_select(int argc, char **argv);
+int cmd_winrate(int argc, char **argv);  /* cli_winrate.c */
+int cmd_calibrate(int argc, char **argv);/* cli_winrate.c */
 
 #endif
