@@ -186,9 +186,7 @@ static int validate_response(json_object *obj, sp_err *err)
 		BAD("field 'model': must be a non-empty string");
 	SP_FORWARD(check_opt_str(obj, "variant", 0, err));
 	json_object *t = json_object_object_get(obj, "temperature");
-	if (!t)
-		BAD("missing field 'temperature'");
-	if (!is_num(t) || !(json_object_get_double(t) >= 0) || !isfinite(json_object_get_double(t)))
+	if (t && (!is_num(t) || !(json_object_get_double(t) >= 0) || !isfinite(json_object_get_double(t))))
 		BAD("field 'temperature': must be a number >= 0");
 	json_object *tp;
 	if (json_object_object_get_ex(obj, "top_p", &tp) &&
@@ -347,7 +345,8 @@ static int import_response(import_ctx *c, json_object *obj, ann_import_result *r
 {
 	const char *pid = get_str(obj, "prompt_id"), *text = get_str(obj, "response");
 	const char *model = get_str(obj, "model"), *variant = get_str(obj, "variant");
-	double temp = json_object_get_double(json_object_object_get(obj, "temperature"));
+	json_object *tj = json_object_object_get(obj, "temperature");   /* optional: serving systems give none */
+	double temp = tj ? json_object_get_double(tj) : -1;
 	char idbuf[400];
 	const char *id = get_str(obj, "id");
 	if (!id) {
@@ -402,7 +401,8 @@ static int import_response(import_ctx *c, json_object *obj, ann_import_result *r
 	sqlite3_bind_text(st, 3, text, json_object_get_string_len(json_object_object_get(obj, "response")), SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, model, -1, SQLITE_STATIC);
 	ann_bind_text(st, 5, variant);
-	sqlite3_bind_double(st, 6, temp);
+	if (tj)
+		sqlite3_bind_double(st, 6, temp);
 	if ((v = json_object_object_get(obj, "top_p")))
 		sqlite3_bind_double(st, 7, json_object_get_double(v));
 	static const char *const ints[] = { "top_k", "max_new_tokens", "seed", "n_tokens" };

@@ -652,10 +652,12 @@ static int export_pairs(ann_db *db, int format, const ann_filter *f, sp_out *out
 			json_object_object_add(o, "rejected_id", jstr((const char *)sqlite3_column_text(st, lw)));
 			json_object_object_add(o, "chosen_model", jstr((const char *)sqlite3_column_text(st, cw + 2)));
 			json_object_object_add(o, "chosen_variant", jstr((const char *)sqlite3_column_text(st, cw + 3)));
-			json_object_object_add(o, "chosen_temperature", jdouble(sqlite3_column_double(st, cw + 4)));
+			if (sqlite3_column_type(st, cw + 4) != SQLITE_NULL)   /* absent when the response gave none */
+				json_object_object_add(o, "chosen_temperature", jdouble(sqlite3_column_double(st, cw + 4)));
 			json_object_object_add(o, "rejected_model", jstr((const char *)sqlite3_column_text(st, lw + 2)));
 			json_object_object_add(o, "rejected_variant", jstr((const char *)sqlite3_column_text(st, lw + 3)));
-			json_object_object_add(o, "rejected_temperature", jdouble(sqlite3_column_double(st, lw + 4)));
+			if (sqlite3_column_type(st, lw + 4) != SQLITE_NULL)
+				json_object_object_add(o, "rejected_temperature", jdouble(sqlite3_column_double(st, lw + 4)));
 			json_object_object_add(o, "rating", json_object_new_string(rating_names[level]));
 			json_object_object_add(o, "level", json_object_new_int(level));
 			json_object_object_add(o, "margin", jdouble(margins[level]));

@@ -163,6 +163,8 @@ CREATE INDEX tasks_gold ON tasks(kind, id) WHERE gold = 1;
 -- kinds: 'sbs' (side-by-side: response_a is system A's response, response_b system B's, rated on
 -- Llama 2's 7-point scale) and 'rating' (one response rated 1-5 for safety). The old rows are
 -- copied unchanged; children are dropped before parents, so the foreign keys hold throughout.
+-- responses is rebuilt too, while no table refers to it: its temperature becomes optional (NULL:
+-- the record gave none, as a model-serving system's response does not; issue 20).
 ALTER TABLE batches ADD COLUMN round TEXT;   -- e.g. 'sft-v2', 'rlhf-v3'; NULL: no round
 ALTER TABLE batches ADD COLUMN eval INTEGER NOT NULL DEFAULT 0 CHECK (eval IN (0, 1));
 CREATE INDEX batches_round ON batches(round);
@@ -186,6 +188,33 @@ DROP TRIGGER annotations_final_update;
 DROP TABLE annotations;
 DROP TABLE assignments;
 DROP TABLE tasks;
+
+CREATE TABLE responses_v3 AS SELECT * FROM responses;
+DROP TABLE responses;
+CREATE TABLE responses (
+  id              TEXT PRIMARY KEY,
+  prompt_id       TEXT NOT NULL REFERENCES prompts(id),
+  text            TEXT NOT NULL,
+  model           TEXT NOT NULL,
+  variant         TEXT,
+  temperature     REAL,              -- NULL: not given
+  top_p           REAL,
+  top_k           INTEGER,
+  max_new_tokens  INTEGER,
+  seed            INTEGER,
+  n_tokens        INTEGER,
+  finish_reason   TEXT,
+  sampled_at      TEXT,              -- the record's created_at, as given
+  meta            TEXT,
+  batch_id        INTEGER REFERENCES batches(id),
+  created_at      REAL NOT NULL
+);
+INSERT INTO responses(id, prompt_id, text, model, variant, temperature, top_p, top_k, max_new_tokens, seed, n_tokens,
+  finish_reason, sampled_at, meta, batch_id, created_at)
+  SELECT id, prompt_id, text, model, variant, temperature, top_p, top_k, max_new_tokens, seed, n_tokens,
+  finish_reason, sampled_at, meta, batch_id, created_at FROM responses_v3;
+DROP TABLE responses_v3;
+CREATE INDEX responses_prompt ON responses(prompt_id);
 
 CREATE TABLE tasks (
   id          INTEGER PRIMARY KEY,

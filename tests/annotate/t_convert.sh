@@ -93,3 +93,19 @@ check_rc "--mix naming a source the data lacks is refused" 2 "$SPINDLE" "${RM[@]
 check_grep "... naming it" "no pairs have source 'hh'" "$T/.out"
 check_rc "--mix with a weight out of range is refused" 2 "$SPINDLE" "${RM[@]}" --data "$T/own.preference.jsonl" --mix own=-1 --out "$T/rm4"
 check_rc "--mix outside rm is refused" 2 "$SPINDLE" train sft --data x --tokenizer "$T/tok.model" --mix own=1 --out "$T/rm5"
+
+# responses from a serving system: no temperature (or sampling fields) at all
+DB2=$T/serving.db
+printf '{"id":"q1","category":"helpfulness","dialog":[{"role":"user","content":"Hello?"}]}\n' > "$T/q.jsonl"
+printf '{"id":"q1a","prompt_id":"q1","response":"Hi.","model":"api-model"}\n{"id":"q1b","prompt_id":"q1","response":"Hello!","model":"api-model","variant":"v2"}\n' > "$T/qr.jsonl"
+"$SPINDLE" annotate import prompts --no-sft --db "$DB2" "$T/q.jsonl" 2>/dev/null
+check "responses without a temperature are accepted" "$SPINDLE" annotate import responses --db "$DB2" "$T/qr.jsonl"
+check "... and validate against annotate-response.schema.json" $PY "$VAL" "$SCH/annotate-response.schema.json" "$T/qr.jsonl"
+check_eq "... stored as not given (NULL), not as 0" "2" "$(sqlite3 "$DB2" "SELECT count(*) FROM responses WHERE temperature IS NULL")"
+printf '11' > "$T/k3"
+"$SPINDLE" annotate session --db "$DB2" --annotator pat --task preference --keys "$T/k3" >/dev/null 2>&1
+"$SPINDLE" annotate export --db "$DB2" --format preference -o "$T/serving.jsonl" 2>/dev/null
+check_eq "their pair exports without made-up temperatures" "null null" "$(jq -r '"\(.chosen_temperature) \(.rejected_temperature)"' "$T/serving.jsonl")"
+check "... and validates" $PY "$VAL" "$SCH/annotate-preference.schema.json" "$T/serving.jsonl"
+printf '{"id":"q1c","prompt_id":"q1","response":"x","model":"m","temperature":-1}\n' > "$T/qbad.jsonl"
+check_rc "a negative temperature is still refused" 1 "$SPINDLE" annotate import responses --db "$DB2" "$T/qbad.jsonl"

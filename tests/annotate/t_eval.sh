@@ -252,10 +252,13 @@ INSERT INTO tasks(kind, prompt_id, response_a, response_b, created_at) VALUES ('
 INSERT INTO annotators(name, created_at) VALUES ('old', 0);
 INSERT INTO assignments(task_id, annotator_id, state, shown_left, leased_at, expires_at) VALUES (1, 1, 'answered', 'b', 0, 0);
 INSERT INTO annotations(task_id, annotator_id, assignment_id, kind, choice, level, shown_left, started_at, created_at) VALUES (1, 1, 1, 'preference', 'b', 2, 'b', 0, 1);"
-check "an old (schema 3) database opens and migrates" "$SPINDLE" annotate report --db "$T/old.db"
+check_rc "report (read-only) on an old database asks for the upgrade" 1 "$SPINDLE" annotate report --db "$T/old.db"
+check_grep "... naming the command that does it" "annotate config --db" "$T/.out"
+check "an old (schema 3) database migrates with annotate config" "$SPINDLE" annotate config --db "$T/old.db"
+check "... then opens read-only" "$SPINDLE" annotate report --db "$T/old.db"
 latest=$("$SPINDLE" annotate --version | sed 's/.*schema \([0-9]*\)).*/\1/')
-check_eq "its rows survive the table rebuild (n_final kept, triggers back)" "$latest 1 1 b 3" \
-	"$(sqlite3 "$T/old.db" "SELECT (SELECT user_version FROM pragma_user_version), (SELECT n_final FROM tasks), (SELECT count(*) FROM annotations), (SELECT choice FROM annotations), (SELECT count(*) FROM sqlite_master WHERE type = 'trigger')" | tr '|' ' ')"
+check_eq "its rows survive the table rebuild (n_final kept, triggers back, responses kept)" "$latest 1 1 b 3 2 0.0" \
+	"$(sqlite3 "$T/old.db" "SELECT (SELECT user_version FROM pragma_user_version), (SELECT n_final FROM tasks), (SELECT count(*) FROM annotations), (SELECT choice FROM annotations), (SELECT count(*) FROM sqlite_master WHERE type = 'trigger'), (SELECT count(*) FROM responses), (SELECT temperature FROM responses WHERE id = 'ra')" | tr '|' ' ')"
 "$SPINDLE" annotate export --db "$T/old.db" --format preference -o "$T/old.jsonl" 2>/dev/null
 check_grep "... and exports as before" '"chosen":"B","rejected":"A"' "$T/old.jsonl"
 
