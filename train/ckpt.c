@@ -169,8 +169,15 @@ int ckpt_read_config(const char *dir, model_config *c, uint64_t *tokenizer_id, s
 
 int ckpt_save_model(const char *dir, const model *m, uint64_t tokenizer_id, int bos, int eos, sp_err *err)
 {
+	return ckpt_save_model_stamped(dir, m, tokenizer_id, bos, eos, NULL, err);
+}
+
+int ckpt_save_model_stamped(const char *dir, const model *m, uint64_t tokenizer_id, int bos, int eos, const char *stamp,
+                            sp_err *err)
+{
 	char path[4096];
 	st_writer w = ST_WRITER_INIT;
+	w.checkpoint = stamp;
 	SP_FORWARD(sp_mkdir_p(dir, err));
 	snprintf(path, sizeof path, "%s/model.safetensors", dir);
 	int rc = model_add_tensors(&w, m, m->params, "", err);

@@ -75,6 +75,7 @@ int st_parse(st_file *f, const uint8_t *bytes, size_t n, const char *name, sp_er
 {
 	f->t = NULL;
 	f->n = 0;
+	f->checkpoint[0] = 0;
 	if (n < 8)
 		SP_RAISE(err, SP_EDATA, "%s: not a safetensors file (%zu bytes, truncated)", name, n);
 	uint64_t hlen = le64(bytes);
@@ -119,6 +120,10 @@ int st_parse(st_file *f, const uint8_t *bytes, size_t n, const char *name, sp_er
 				rc = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "%s: __metadata__ is not an object", name);
 				break;
 			}
+			json_object *ck;
+			if (json_object_object_get_ex(val, "spindle_checkpoint", &ck) && json_object_is_type(ck, json_type_string) &&
+			    (size_t)json_object_get_string_len(ck) < sizeof f->checkpoint)
+				memcpy(f->checkpoint, json_object_get_string(ck), (size_t)json_object_get_string_len(ck) + 1);
 			continue;
 		}
 		if ((rc = parse_entry(&f->t[f->n], key, val, data_len, name, err)) < 0)
@@ -260,7 +265,10 @@ static uint64_t entry_count(const st_entry *e)
 int st_write(const st_writer *w, const char *path, sp_err *err)
 {
 	sp_buf h = SP_BUF_INIT;
-	int rc = sp_buf_appends(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
+	int rc = sp_buf_appends(&h, "{\"__metadata__\":{\"format\":\"pt\"");
+	if (rc == 0 && w->checkpoint)
+		rc = sp_buf_appendf(&h, ",\"spindle_checkpoint\":\"%.63s\"", w->checkpoint);
+	rc = rc ? rc : sp_buf_appendc(&h, '}');
 	uint64_t off = 0;
 	for (size_t i = 0; rc == 0 && i < w->n; i++) {
 		const st_entry *e = &w->e[i];
