@@ -482,8 +482,8 @@ int dd_cmd_pairs(int argc, char **argv)
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "the pair file to write (atomically)", NULL, 0, 0 },
 		{ "shard", 0, SP_OPT_STR, &shard_s, "K/P", "this job takes bucket file k when k mod P == K (sorted by name)", NULL, 0, 0 },
 		{ "verify", 0, SP_OPT_FLAG, &m.verify, NULL, "keep only pairs with exact shingle-set Jaccard >= T (signatures made with --verify)", NULL, 0, 0 },
-		{ "threshold", 0, SP_OPT_DOUBLE, &m.threshold, "T", "the threshold pairs are checked against (default 0.8)", NULL, 0, 0 },
-		{ "margin", 0, SP_OPT_DOUBLE, &m.margin, "D", "without --verify: keep pairs whose MinHash estimate is >= T - D (default 0.01)", NULL, 0, 0 },
+		{ "threshold", 0, SP_OPT_DOUBLE, &m.threshold, "T", "the threshold pairs are checked against (default 0.8)", "0.01..1", 0, 0 },
+		{ "margin", 0, SP_OPT_DOUBLE, &m.margin, "D", "without --verify: keep pairs whose MinHash estimate is >= T - D (default 0.01)", "0..1", 0, 0 },
 		{ "no-estimate", 0, SP_OPT_FLAG, &m.no_estimate, NULL, "without --verify: keep every candidate pair", NULL, 0, 0 },
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
 	};

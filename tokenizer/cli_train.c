@@ -1,5 +1,6 @@
 /* cli_train.c - `spindle tok train`: options, the sentence reader (text or JSONL, sampled) and
  * the parallel word count feeding tok_train.c's BPE merges. */
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 #include "../cli/cli.h"
@@ -225,7 +226,7 @@ int tok_cmd_train(int argc, char **argv)
 	const sp_opt table[] = {
 		{ "vocab-size", 0, SP_OPT_INT, &vocab, "V", "vocabulary size, special and byte pieces included (required)", NULL, 1, TOK_MAX_VOCAB },
 		{ "output", 'o', SP_OPT_STR, &out_path, "M.model", "write the SentencePiece model here (required)", NULL, 0, 0 },
-		{ "character-coverage", 0, SP_OPT_DOUBLE, &coverage, "F", "share of characters the vocabulary must cover (default 0.99995)", NULL, 0, 0 },
+		{ "character-coverage", 0, SP_OPT_DOUBLE, &coverage, "F", "share of characters the vocabulary must cover (default 0.99995)", "0.5..1", 0, 0 },
 		{ "user-defined-symbols", 0, SP_OPT_STR, &users, "A,B,...", "pieces always kept whole", NULL, 0, 0 },
 		{ "no-byte-fallback", 0, SP_OPT_FLAG, &no_bf, NULL, "no <0xXX> pieces: unknown characters become <unk>", NULL, 0, 0 },
 		{ "no-split-digits", 0, SP_OPT_FLAG, &no_digits, NULL, "allow pieces of several digits", NULL, 0, 0 },
@@ -235,7 +236,7 @@ int tok_cmd_train(int argc, char **argv)
 		{ "max-piece-length", 0, SP_OPT_INT, &max_piece, "N", "longest piece in characters (default 16)", NULL, 1, 64 },
 		{ "max-sentence-length", 0, SP_OPT_INT, &max_sentence, "N", "skip longer lines, in bytes (default 4192, as spm_train)", NULL, 1, 1L << 30 },
 		{ "sample-size", 0, SP_OPT_INT, &sample, "N", "train on a uniform sample of N sentences (spm_train's input_sentence_size)", NULL, 0, 1L << 40 },
-		{ "seed", 0, SP_OPT_INT, &seed, "N", "seed of the sample (default 1)", NULL, 0, 0 },
+		{ "seed", 0, SP_OPT_INT, &seed, "N", "seed of the sample (default 1)", NULL, 0, LONG_MAX },
 		{ "jsonl", 0, SP_OPT_FLAG, &jsonl, NULL, "inputs are JSONL documents (default for names containing .jsonl)", NULL, 0, 0 },
 		{ "threads", 'j', SP_OPT_INT, &threads, "N", "count words with N threads (the merges are sequential)", NULL, 1, 256 },
 		{ "field", 0, SP_OPT_STR, &field, "NAME", "text field of JSONL documents (default text)", NULL, 0, 0 },
