@@ -71,6 +71,14 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static int params_finite(const model *m)
+{
+	for (size_t i = 0; i < m->n_params; i++)
+		if (!isfinite(m->params[i]))
+			return 0;
+	return 1;
+}
+
 int trainer_step(trainer *t, sp_err *err)
 {
 	const train_opts *o = &t->o;
@@ -166,6 +174,11 @@ int trainer_step(trainer *t, sp_err *err)
 		t->spike_var = (1 - alpha) * (t->spike_var + alpha * dlt * dlt);
 		t->spike_n++;
 	}
+	/* a non-finite step is skipped (above); when the weights themselves are no longer finite, every
+	 * later step would be too: stop instead of training on (and saving) garbage */
+	if (!finite && !dev && !params_finite(m))
+		SP_RAISE(err, SP_EDATA, "step %ld: loss %g, and the weights hold non-finite values (diverged: lower --lr or "
+		         "use --clip); stopping without saving", t->step + 1, (double)loss);
 	t->step++;
 	t->tokens += tokens;
 	t->last_loss = loss;
@@ -200,7 +213,7 @@ int trainer_step(trainer *t, sp_err *err)
 /* ---------------------------------------------------------------- checkpoints */
 
 /* A checkpoint is four files renamed into place one by one, so a kill can leave files of two saves.
- * Each save has an id ("STEP-NONCE") stamped into both safetensors files' __metadata__ and into
+ * Each save has an id ("STEP-HASH" of weights, RNG and AdamW step) stamped into both safetensors files' __metadata__ and into
  * trainer_state.json (written last). Before a save replaces them, the model and optimizer files are
  * hard-linked to .NAME.prev (removed once the state is written): resume takes, for each, the file
  * whose stamp is the state's, and refuses by name when neither is. The temporary files of a killed
@@ -248,15 +261,16 @@ int trainer_save(trainer *t, const char *dir, sp_err *err)
 	st_writer w = ST_WRITER_INIT;
 	if (t->dev)
 		t->dev->ops->pull(t->dev->ctx, &t->m, &t->opt);
+	if (!params_finite(&t->m))
+		SP_RAISE(err, SP_EDATA, "step %ld: the weights hold non-finite values (the run diverged); refusing to save them "
+		         "over %s", t->step, dir);
 	SP_FORWARD(sp_mkdir_p(dir, err));
 	remove_stale_temps(dir);
-	struct { struct timespec ts; long pid, step; uint64_t adam_t; } nonce;
-	memset(&nonce, 0, sizeof nonce);
-	clock_gettime(CLOCK_REALTIME, &nonce.ts);
-	nonce.pid = (long)getpid();
-	nonce.step = t->step;
-	nonce.adam_t = t->opt.t;
-	snprintf(stamp, sizeof stamp, "%ld-%016llx", t->step, (unsigned long long)sp_hash64(&nonce, sizeof nonce, 0));
+	/* the id is a function of what is saved (step, weights, RNG, AdamW step), so a resumed run writes
+	 * the same bytes as an uninterrupted one, and saves of different runs or steps differ */
+	uint64_t h = sp_hash64(t->m.params, t->m.n_params * sizeof(float), (uint64_t)t->step);
+	h = sp_hash64(t->rng.s, sizeof t->rng.s, h ^ t->opt.t);
+	snprintf(stamp, sizeof stamp, "%ld-%016llx", t->step, (unsigned long long)h);
 	w.checkpoint = stamp;
 	keep_prev(dir, 1);
 	snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
@@ -306,8 +320,14 @@ static int open_stamped(st_file *f, const char *dir, const char *name, const cha
 	snprintf(path, n, "%s/.%s.prev", dir, name);
 	if (*stamp && access(path, F_OK) == 0) {
 		sp_err e2 = SP_ERR_INIT;
-		if (st_open(f, path, &e2) == 0 && !strcmp(f->checkpoint, stamp))
+		if (st_open(f, path, &e2) == 0 && !strcmp(f->checkpoint, stamp)) {
+			/* put it back in place, so the folder is one checkpoint again before the next save */
+			char cur[4096];
+			snprintf(cur, sizeof cur, "%s/%s", dir, name);
+			if (rename(path, cur) == 0)
+				snprintf(path, n, "%s", cur);
 			return 0;
+		}
 		st_release(f);
 	}
 	snprintf(path, n, "%s/%s", dir, name);
