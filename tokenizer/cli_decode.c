@@ -12,8 +12,8 @@
 #include "spindle/pmap.h"
 #include "spindle/utf8.h"
 #include "cli_int.h"
+#include "../pack/pack.h"
 
-static uint32_t get_le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 
 static int emit_text(sp_out *out, int text_mode, const char *id, size_t idn, const sp_buf *t, sp_buf *line, sp_err *err)
 {
@@ -112,70 +112,33 @@ static int decode_jsonl(const tok_model *m, const char *name, const sp_buf *all,
 	return rc < 0 ? rc : 0;
 }
 
+/* The token stream through pack's reader (pack/pack_in.c), so concatenated streams, each end
+ * record's count and bytes after the last one are checked the same way in both tools. */
 static int decode_bin(const tok_model *m, sp_in *in, sp_out *out, int text_mode, uint64_t *n_docs, sp_err *err)
 {
-	uint8_t h[40]; /* the caller has read the magic */
-	SP_FORWARD(sp_in_read_full(in, h + 8, 32, err));
-	uint32_t hlen = get_le32(h + 12), vocab = get_le32(h + 16);
-	if (get_le32(h + 8) != 1 || hlen < 40)
-		SP_RAISE(err, SP_EDATA, "%s: unsupported token stream version or header", sp_in_name(in));
-	if (vocab != m->n)
-		SP_RAISE(err, SP_EDATA, "%s: token stream has vocabulary size %u, the model %u", sp_in_name(in), vocab, m->n);
-	uint64_t ident = 0;
-	for (int i = 0; i < 8; i++)
-		ident |= (uint64_t)h[32 + i] << (8 * i);
-	if (ident != tok_identity(m))
-		SP_RAISE(err, SP_EDATA, "%s: token stream was made by another tokenizer (identity %016llx, model %016llx)",
-		         sp_in_name(in), (unsigned long long)ident, (unsigned long long)tok_identity(m));
-	for (uint32_t skip = hlen - 40; skip > 0; skip--)
-		SP_FORWARD(sp_in_read_full(in, h, 1, err));
-	sp_buf t = SP_BUF_INIT, line = SP_BUF_INIT, idb = SP_BUF_INIT;
-	uint32_t *ids = NULL;
-	size_t cap = 0;
+	pack_in *p = NULL;
+	SP_FORWARD(pack_in_stream(&p, in, 0, err));
+	const pack_meta *meta = pack_in_meta(p);
 	int rc = 0;
-	for (;;) {
-		uint8_t r[8];
-		if ((rc = sp_in_read_full(in, r, 4, err)) < 0)
-			break;
-		uint32_t n = get_le32(r);
-		if (n == 0xFFFFFFFFu) {
-			if ((rc = sp_in_read_full(in, r, 8, err)) < 0)
-				break;
-			break;
-		}
-		if ((rc = sp_in_read_full(in, r, 4, err)) < 0)
-			break;
-		uint32_t idn = get_le32(r);
-		sp_buf_reset(&idb);
-		if ((rc = sp_buf_grow(&idb, idn)) < 0 || (rc = sp_in_read_full(in, idb.p, idn, err)) < 0)
-			break;
-		if (n > cap) {
-			uint32_t *v = sp_realloc(ids, (size_t)n * 4);
-			if (!v) {
-				rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
-				break;
-			}
-			ids = v;
-			cap = n;
-		}
-		if (n && (rc = sp_in_read_full(in, ids, (size_t)n * 4, err)) < 0)
-			break;
-		for (uint32_t i = 0; i < n; i++)
-			ids[i] = get_le32((uint8_t *)&ids[i]);
+	if (meta->vocab_size != tok_vocab_size(m))
+		rc = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "%s: token stream has vocabulary size %u, the model %u",
+		                 sp_in_name(in), meta->vocab_size, tok_vocab_size(m));
+	else if (meta->tokenizer_id != tok_identity(m))
+		rc = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "%s: token stream was made by another tokenizer (identity %016llx, model %016llx)",
+		                 sp_in_name(in), (unsigned long long)meta->tokenizer_id, (unsigned long long)tok_identity(m));
+	sp_buf t = SP_BUF_INIT, line = SP_BUF_INIT;
+	pack_doc d;
+	while (rc == 0 && (rc = pack_in_next(p, &d, err)) > 0) {
 		sp_buf_reset(&t);
-		if ((rc = tok_decode(m, ids, n, &t, err)) < 0)
-			break;
-		if ((rc = emit_text(out, text_mode, idn ? idb.p : NULL, idn, &t, &line, err)) < 0)
-			break;
-		(*n_docs)++;
+		rc = tok_decode(m, d.ids, d.n, &t, err);
+		if (rc == 0)
+			rc = emit_text(out, text_mode, d.id_len ? d.id : NULL, d.id_len, &t, &line, err);
+		if (rc == 0)
+			(*n_docs)++;
 	}
-	if (rc == SP_EDATA && strstr(err ? err->msg : "", "truncated"))
-		rc = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "truncated token stream after document %llu",
-		                 (unsigned long long)*n_docs);
 	sp_buf_release(&t);
 	sp_buf_release(&line);
-	sp_buf_release(&idb);
-	sp_free(ids);
+	pack_in_free(p);
 	return rc < 0 ? rc : 0;
 }
 

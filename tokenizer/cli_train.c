@@ -329,6 +329,13 @@ int tok_cmd_train(int argc, char **argv)
 	for (long i = 1; rc == 0 && i < threads; i++)
 		rc = tok_trainer_absorb(ts.tr[0], ts.tr[i], &err);
 	ts.t = ts.tr ? ts.tr[0] : NULL;
+	if (rc == 0) { /* nothing to learn from: a byte-only model would pass for a trained one */
+		uint64_t ns, sk, nw;
+		tok_trainer_counts(ts.t, &ns, &sk, &nw);
+		if (nw == 0)
+			rc = sp_err_set_(&err, SP_EDATA, __FILE__, __LINE__, "no text to train on: the inputs hold %llu sentences with words "
+			                 "(%llu skipped as longer than --max-sentence-length)", (unsigned long long)ns, (unsigned long long)sk);
+	}
 	double t1 = sp_now();
 	if (rc == 0)
 		rc = tok_trainer_finish(ts.t, &m, &err);
