@@ -259,7 +259,9 @@ int tok_cmd_encode(int argc, char **argv)
 	const char **pos;
 	size_t n_pos;
 	int rc = cli_parse(prog, "spindle tok encode -m MODEL [OPTIONS] [FILE...]",
-	                   "Encodes each document (JSONL, field 'text'; or lines with --text) into token ids, in input order.",
+	                   "Encodes each document (JSONL, field 'text'; or lines with --text) into token ids, in input order.\n"
+	                   "Memory: the model, plus per thread about 6 bytes per byte of the longest document or line, and\n"
+	                   "up to 20 bytes per byte when it has a long run without whitespace (one BPE chunk, e.g. base64).",
 	                   table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
