@@ -156,7 +156,8 @@ int tok_cmd_decode(int argc, char **argv)
 	size_t n_pos;
 	int rc = cli_parse(prog, "spindle tok decode -m MODEL [OPTIONS] [FILE]",
 	                   "Decodes token ids back to text: JSONL input (arrays of ids, or objects with \"ids\") or a\n"
-	                   "binary token stream (schemas/tokens.md). Writes JSONL {\"id\"?, \"text\"} or, with --text, lines.",
+	                   "binary token stream (schemas/tokens.md). Writes JSONL {\"id\"?, \"text\"} or, with --text, lines.\n"
+	                   "Memory: the model plus one document (token stream; at most 2^28 ids); JSONL input is read whole.",
 	                   table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;

@@ -248,7 +248,8 @@ int tok_cmd_train(int argc, char **argv)
 	int rc = cli_parse(prog, "spindle tok train --vocab-size V -o M.model [OPTIONS] FILE...",
 	                   "Trains a SentencePiece-BPE tokenizer with Llama 2's settings (identity normalization, byte\n"
 	                   "fallback, split digits, whitespace-only pieces) on text files (one sentence per line) or JSONL\n"
-	                   "documents (each text split into lines), and writes a .model that spm_encode and spindle load.",
+	                   "documents (each text split into lines), and writes a .model that spm_encode and spindle load.\n"
+	                   "Memory: the distinct words with their counts (per thread), plus --sample-size sentences when given.",
 	                   table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
