@@ -213,8 +213,8 @@ int trainer_step(trainer *t, sp_err *err)
 /* ---------------------------------------------------------------- checkpoints */
 
 /* A checkpoint is four files renamed into place one by one, so a kill can leave files of two saves.
- * Each save has an id ("STEP-HASH" of weights, RNG and AdamW step) stamped into both safetensors files' __metadata__ and into
- * trainer_state.json (written last). Before a save replaces them, the model and optimizer files are
+ * Each save has an id ("STEP-HASH" of weights, RNG and AdamW step) stamped into both safetensors
+ * files' __metadata__ and into trainer_state.json (written last). Before a save replaces them, the model and optimizer files are
  * hard-linked to .NAME.prev (removed once the state is written): resume takes, for each, the file
  * whose stamp is the state's, and refuses by name when neither is. The temporary files of a killed
  * save (.NAME.tmp.PID.SEQ, see lib/io.c) are removed when their process is gone. */
