@@ -533,7 +533,7 @@ int dd_cmd_pairs(int argc, char **argv)
 			rc = sp_in_read_full(in, &nsig, 4, &err);
 		if (rc == 0 && ((payload == 1) != !!(flags & 1) || (payload == 2) != !!(flags & 4)))
 			rc = sp_err_set_(&err, SP_EUSAGE, __FILE__, __LINE__, "%s: made from signatures with other --verify/--no-estimate options", mine[f]);
-		if (rc == 0 && (uint64_t)nsig * 4 > end - at)
+		if (rc == 0 && (end < at || (uint64_t)nsig * 4 > end - at))
 			rc = sp_err_set_(&err, SP_EDATA, __FILE__, __LINE__, "%s: corrupt file (signature file count does not fit the file)", mine[f]);
 		if (rc == 0 && (!(fds = sp_calloc(nsig ? nsig : 1, sizeof *fds)) || !(sig_end = sp_calloc(nsig ? nsig : 1, 8))))
 			rc = sp_err_set_(&err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
