@@ -40,4 +40,8 @@ base=$(rss "$T/tiny.txt")
 big=$(rss "$T/a2.txt")
 per=$(( (big - base) * 1024 / 2000000 ))
 echo "# peak RSS $base KiB for one word, $big KiB for a 2 MB word: $per bytes per byte"
-check "a 2 MB line without whitespace takes under 30 bytes of memory per byte" test "$per" -lt 30
+if ldd "$S" 2>/dev/null | grep -q libasan; then
+	skip "a 2 MB line without whitespace takes under 30 bytes of memory per byte" "ASan build: its allocator's overhead is not the tool's"
+else
+	check "a 2 MB line without whitespace takes under 30 bytes of memory per byte" test "$per" -lt 30
+fi
