@@ -226,7 +226,7 @@ int tok_cmd_train(int argc, char **argv)
 	const sp_opt table[] = {
 		{ "vocab-size", 0, SP_OPT_INT, &vocab, "V", "vocabulary size, special and byte pieces included (required)", NULL, 1, TOK_MAX_VOCAB },
 		{ "output", 'o', SP_OPT_STR, &out_path, "M.model", "write the SentencePiece model here (required)", NULL, 0, 0 },
-		{ "character-coverage", 0, SP_OPT_DOUBLE, &coverage, "F", "share of characters the vocabulary must cover (default 0.99995)", "0.5..1", 0, 0 },
+		{ "character-coverage", 0, SP_OPT_DOUBLE, &coverage, "F", "share of characters the vocabulary must cover (default 0.99995)", "0.01..1", 0, 0 },
 		{ "user-defined-symbols", 0, SP_OPT_STR, &users, "A,B,...", "pieces always kept whole", NULL, 0, 0 },
 		{ "no-byte-fallback", 0, SP_OPT_FLAG, &no_bf, NULL, "no <0xXX> pieces: unknown characters become <unk>", NULL, 0, 0 },
 		{ "no-split-digits", 0, SP_OPT_FLAG, &no_digits, NULL, "allow pieces of several digits", NULL, 0, 0 },
