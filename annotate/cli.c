@@ -315,7 +315,7 @@ static int cmd_config(int argc, char **argv)
 	long k = -1, lease = -1, gold = -1;
 	const sp_opt table[] = {
 		DB_OPT(&db_path),
-		{ "overlap", 0, SP_OPT_DOUBLE, &overlap, "SHARE", "share (0..1) of tasks made from now on that several annotators answer", NULL, 0, 0 },
+		{ "overlap", 0, SP_OPT_DOUBLE, &overlap, "SHARE", "share of tasks made from now on that several annotators answer", "0..1", 0, 0 },
 		{ "overlap-k", 0, SP_OPT_INT, &k, "N", "how many annotators answer an overlap task (default 2)", NULL, 2, 100 },
 		{ "lease-seconds", 0, SP_OPT_INT, &lease, "N", "an item on an abandoned screen goes back to the pool after N seconds (default 1800)", NULL, 1, 100000000 },
 		{ "gold-every", 0, SP_OPT_INT, &gold, "N", "every Nth item an annotator gets is a gold item while any is left (0: gold items last; default 10)", NULL, 0, 1000000 },

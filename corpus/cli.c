@@ -58,9 +58,9 @@ SP_COMMAND(corpus, cmd_corpus, "documentation folders (default: this machine's) 
 	cli_common_init(&com);
 	const sp_opt table[] = {
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "write here (atomically; .zst compresses) instead of stdout", NULL, 0, 0 },
-		{ "min-bytes", 0, SP_OPT_INT, &min_bytes, "N", "skip texts shorter than N bytes (default 64)", NULL, 0, 0 },
-		{ "max-bytes", 0, SP_OPT_INT, &max_bytes, "N", "skip texts longer than N bytes (default 8 MiB; 0 = no limit)", NULL, 0, 0 },
-		{ "max-docs", 0, SP_OPT_INT, &max_docs, "N", "stop after N documents", NULL, 0, 0 },
+		{ "min-bytes", 0, SP_OPT_INT, &min_bytes, "N", "skip texts shorter than N bytes (default 64)", NULL, 0, 1L << 40 },
+		{ "max-bytes", 0, SP_OPT_INT, &max_bytes, "N", "skip texts longer than N bytes (default 8 MiB; 0 = no limit)", NULL, 0, 1L << 40 },
+		{ "max-docs", 0, SP_OPT_INT, &max_docs, "N", "stop after N documents (default: all)", NULL, 0, 1L << 50 },
 		{ "stats", 0, SP_OPT_STR, &com.stats_file, "FILE", "write a JSON summary of the run to FILE", NULL, 0, 0 },
 		{ "progress", 0, SP_OPT_FLAG, &com.progress_force, NULL, "show progress even when stderr is not a terminal", NULL, 0, 0 },
 		{ "quiet", 'q', SP_OPT_FLAG, &com.quiet, NULL, "no progress line", NULL, 0, 0 },

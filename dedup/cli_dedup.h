@@ -35,12 +35,12 @@ typedef struct dd_mh_opts {
 } dd_mh_opts;
 
 #define DD_MH_OPTS(m) \
-	{ "threshold", 0, SP_OPT_DOUBLE, &(m)->threshold, "T", "Jaccard threshold (default 0.8): picks bands x rows (<= 112 permutations) with >= 0.9 candidate probability at T, and is what --verify checks", NULL, 0, 0 }, \
+	{ "threshold", 0, SP_OPT_DOUBLE, &(m)->threshold, "T", "Jaccard threshold (default 0.8): picks bands x rows (<= 112 permutations) with >= 0.9 candidate probability at T, and is what --verify checks", "0.01..1", 0, 0 }, \
 	{ "bands", 0, SP_OPT_INT, &(m)->bands, "B", "LSH bands (default: chosen for --threshold, 13 at 0.8; with --rows overrides that choice)", NULL, 1, 512 }, \
 	{ "rows", 0, SP_OPT_INT, &(m)->rows, "R", "rows per band (default: chosen for --threshold, 8 at 0.8)", NULL, 1, 512 }, \
 	{ "ngram", 0, SP_OPT_INT, &(m)->ngram, "N", "words per shingle (default 5)", NULL, 1, 64 }, \
 	{ "verify", 0, SP_OPT_FLAG, &(m)->verify, NULL, "keep only candidate pairs whose exact shingle-set Jaccard is >= T", NULL, 0, 0 }, \
-	{ "margin", 0, SP_OPT_DOUBLE, &(m)->margin, "D", "without --verify, keep candidate pairs whose MinHash estimate (equal signature values) is >= T - D (default 0.01)", NULL, 0, 0 }, \
+	{ "margin", 0, SP_OPT_DOUBLE, &(m)->margin, "D", "without --verify, keep candidate pairs whose MinHash estimate (equal signature values) is >= T - D (default 0.01)", "0..1", 0, 0 }, \
 	{ "estimate-perms", 0, SP_OPT_INT, &(m)->estimate_perms, "N", "permutations the estimate check compares (default 256; the first bands x rows make the bands)", NULL, 1, 512 }, \
 	{ "no-estimate", 0, SP_OPT_FLAG, &(m)->no_estimate, NULL, "without --verify, keep every LSH candidate pair (no estimate check)", NULL, 0, 0 }, \
 	{ "keep", 0, SP_OPT_STR, &(m)->keep_s, "RULE", "which document of a cluster stays: first (default), longest, or field:NAME (highest number)", NULL, 0, 0 }, \

@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli_dedup.h"
+#include "dedup_staged.h"
 #include "dedup_table.h"
+#include "spindle/hash.h"
 #include "spindle/io.h"
 #include "spindle/jsonl.h"
 #include "spindle/mem.h"
@@ -146,8 +148,10 @@ int dd_cmd_lines(int argc, char **argv)
 	for (size_t f = 0; rc == 0 && f < counts_in.n; f++) {
 		sp_in *in = NULL;
 		char m[8];
-		uint64_t n = 0;
-		rc = sp_in_open(&in, counts_in.items[f], &err);
+		uint64_t n = 0, end = 0;
+		rc = dd_staged_verify(counts_in.items[f], CNT_MAGIC, &end, &err);
+		if (rc == 0)
+			rc = sp_in_open(&in, counts_in.items[f], &err);
 		if (rc == 0)
 			rc = sp_in_read_full(in, m, 8, &err);
 		if (rc == 0 && memcmp(m, CNT_MAGIC, 8))
@@ -155,10 +159,12 @@ int dd_cmd_lines(int argc, char **argv)
 		uint32_t version = 0;
 		if (rc == 0)
 			rc = sp_in_read_full(in, &version, 4, &err);
-		if (rc == 0 && version != 1)
-			rc = sp_err_set_(&err, SP_EDATA, __FILE__, __LINE__, "%s: line count file version %u, this spindle reads 1", counts_in.items[f], version);
+		if (rc == 0 && version != DD_STAGED_VERSION)
+			rc = sp_err_set_(&err, SP_EDATA, __FILE__, __LINE__, "%s: line count file version %u, this spindle reads %u", counts_in.items[f], version, DD_STAGED_VERSION);
 		if (rc == 0)
 			rc = sp_in_read_full(in, &n, 8, &err);
+		if (rc == 0 && (end < DD_STAGED_HEAD + 8 || n != (end - DD_STAGED_HEAD - 8) / 16 || (end - DD_STAGED_HEAD - 8) % 16))
+			rc = sp_err_set_(&err, SP_EDATA, __FILE__, __LINE__, "%s: corrupt file (count %llu does not match the file size)", counts_in.items[f], (unsigned long long)n);
 		for (uint64_t i = 0; rc == 0 && i < n; i++) {
 			uint64_t kv[2];
 			rc = sp_in_read_full(in, kv, 16, &err);
@@ -205,13 +211,29 @@ int dd_cmd_lines(int argc, char **argv)
 			rc = sp_out_open(&co, counts_out, SP_OUT_NO_ZSTD, &err);
 		if (rc == 0)
 			rc = sp_out_write(co, CNT_MAGIC, 8, &err);
-		uint32_t version = 1;
+		uint32_t version = DD_STAGED_VERSION;
 		if (rc == 0)
 			rc = sp_out_write(co, &version, 4, &err);
 		if (rc == 0)
 			rc = sp_out_write(co, &nk, 8, &err);
 		if (rc == 0 && k)
 			rc = sp_out_write(co, kv, k * 16, &err);
+		if (rc == 0) { /* the checksum of everything before it (dedup_staged.h) */
+			uint8_t head[20];
+			memcpy(head, CNT_MAGIC, 8);
+			memcpy(head + 8, &version, 4);
+			memcpy(head + 12, &nk, 8);
+			sp_xxh64_state *h = sp_xxh64_new(0);
+			if (!h)
+				rc = sp_err_set_(&err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+			else {
+				sp_xxh64_update(h, head, sizeof head);
+				sp_xxh64_update(h, kv ? (const void *)kv : "", k * 16);
+				uint64_t sum = sp_xxh64_digest(h);
+				sp_xxh64_free(h);
+				rc = sp_out_write(co, &sum, 8, &err);
+			}
+		}
 		if (rc == 0)
 			rc = sp_out_commit(co, &err);
 		sp_out_free(co);

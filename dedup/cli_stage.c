@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include "cli_dedup.h"
+#include "dedup_staged.h"
+#include "spindle/hash.h"
 #include "spindle/io.h"
 #include "spindle/jsonl.h"
 #include "spindle/mem.h"
@@ -16,21 +18,27 @@
 #define BKT_MAGIC "SPDDBKT1"
 #define EDG_MAGIC "SPDDEDG1"
 #define RMV_MAGIC "SPDDRMV1"
-#define DD_VERSION 1u
+#define DD_VERSION DD_STAGED_VERSION
 #define GID_END UINT64_MAX
 #define GID_FILE_SHIFT 40
 
 /* ------------------------------------------------------------------ small binary I/O */
-typedef struct wr { sp_out *out; sp_buf b; } wr;
+/* every byte written goes into the checksum the file ends with (dedup_staged.h) */
+typedef struct wr { sp_out *out; sp_buf b; sp_xxh64_state *sum; } wr;
 
 static int wr_open(wr *w, const char *path, sp_err *err)
 {
 	memset(w, 0, sizeof *w);
+	if (!(w->sum = sp_xxh64_new(0)))
+		SP_RAISE(err, SP_ENOMEM, "out of memory");
 	return sp_out_open(&w->out, path, SP_OUT_NO_ZSTD, err);
 }
 
 static int wr_put(wr *w, const void *p, size_t n, sp_err *err)
 {
+	if (!w->sum)
+		SP_RAISE(err, SP_EINTERNAL, "write to a file not opened");
+	sp_xxh64_update(w->sum, p, n);
 	if (sp_buf_append(&w->b, p, n))
 		SP_RAISE(err, SP_ENOMEM, "out of memory");
 	if (w->b.len >= (1u << 20)) {
@@ -45,6 +53,9 @@ static int wr_u64(wr *w, uint64_t v, sp_err *err) { return wr_put(w, &v, 8, err)
 
 static int wr_commit(wr *w, sp_err *err)
 {
+	uint64_t sum = sp_xxh64_digest(w->sum);
+	if (sp_buf_append(&w->b, &sum, 8))
+		SP_RAISE(err, SP_ENOMEM, "out of memory");
 	if (w->b.len)
 		SP_FORWARD(sp_out_write(w->out, w->b.p, w->b.len, err));
 	sp_buf_reset(&w->b);
@@ -55,6 +66,7 @@ static void wr_free(wr *w)
 {
 	sp_out_free(w->out);
 	sp_buf_release(&w->b);
+	sp_xxh64_free(w->sum);
 	memset(w, 0, sizeof *w);
 }
 
@@ -233,11 +245,13 @@ int dd_cmd_signatures(int argc, char **argv)
 }
 
 /* Reads a signature file header; checks the parameters against m. */
-typedef struct sighdr { uint32_t bands, rows, ngram, flags; uint64_t seed; } sighdr;
+typedef struct sighdr { uint32_t bands, rows, ngram, flags; uint64_t seed, end, n_seen; } sighdr;
 
 static int sig_open(sp_in **in, const char *path, const dd_mh_opts *m, sighdr *h, uint64_t *pos, sp_err *err)
 {
 	uint32_t v;
+	SP_FORWARD(dd_staged_verify(path, SIG_MAGIC, &h->end, err));
+	h->n_seen = 0;
 	SP_FORWARD(sp_in_open(in, path, err));
 	SP_FORWARD(rd_magic(*in, SIG_MAGIC, &v, err));
 	SP_FORWARD(sp_in_read_full(*in, &h->bands, 4, err));
@@ -258,14 +272,25 @@ static int sig_open(sp_in **in, const char *path, const dd_mh_opts *m, sighdr *h
 typedef struct sigrec { uint64_t gid; double score; uint32_t n_set, id_len; uint64_t set_off; } sigrec;
 
 /* Reads the next record: 1, or 0 at the end marker. keys and id (may be NULL) receive them. */
-static int sig_next(sp_in *in, const sighdr *h, uint64_t *pos, sigrec *r, uint64_t *keys, sp_buf *id, sp_err *err)
+static int sig_next(sp_in *in, sighdr *h, uint64_t *pos, sigrec *r, uint64_t *keys, sp_buf *id, sp_err *err)
 {
+	if (*pos + 8 > h->end)
+		SP_RAISE(err, SP_EDATA, "%s: corrupt file (no end marker)", sp_in_name(in));
 	SP_FORWARD(sp_in_read_full(in, &r->gid, 8, err));
-	if (r->gid == GID_END)
+	if (r->gid == GID_END) {
+		uint64_t count = 0;
+		if (*pos + 16 != h->end || sp_in_read_full(in, &count, 8, err) < 0 || count != h->n_seen)
+			SP_RAISE(err, SP_EDATA, "%s: corrupt file (record count does not match the records)", sp_in_name(in));
 		return 0;
+	}
+	if (*pos + 24 > h->end)
+		SP_RAISE(err, SP_EDATA, "%s: corrupt file (a record runs past the end)", sp_in_name(in));
 	SP_FORWARD(sp_in_read_full(in, &r->score, 8, err));
 	SP_FORWARD(sp_in_read_full(in, &r->n_set, 4, err));
 	SP_FORWARD(sp_in_read_full(in, &r->id_len, 4, err));
+	if (*pos + 24 + (uint64_t)h->bands * 8 + r->id_len + ((h->flags & 5) ? (uint64_t)r->n_set * 8 : 0) > h->end)
+		SP_RAISE(err, SP_EDATA, "%s: corrupt file (a record runs past the end)", sp_in_name(in));
+	h->n_seen++;
 	SP_FORWARD(sp_in_read_full(in, keys, (size_t)h->bands * 8, err));
 	sp_buf_reset(id);
 	if (sp_buf_grow(id, r->id_len))
@@ -457,8 +482,8 @@ int dd_cmd_pairs(int argc, char **argv)
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "the pair file to write (atomically)", NULL, 0, 0 },
 		{ "shard", 0, SP_OPT_STR, &shard_s, "K/P", "this job takes bucket file k when k mod P == K (sorted by name)", NULL, 0, 0 },
 		{ "verify", 0, SP_OPT_FLAG, &m.verify, NULL, "keep only pairs with exact shingle-set Jaccard >= T (signatures made with --verify)", NULL, 0, 0 },
-		{ "threshold", 0, SP_OPT_DOUBLE, &m.threshold, "T", "the threshold pairs are checked against (default 0.8)", NULL, 0, 0 },
-		{ "margin", 0, SP_OPT_DOUBLE, &m.margin, "D", "without --verify: keep pairs whose MinHash estimate is >= T - D (default 0.01)", NULL, 0, 0 },
+		{ "threshold", 0, SP_OPT_DOUBLE, &m.threshold, "T", "the threshold pairs are checked against (default 0.8)", "0.01..1", 0, 0 },
+		{ "margin", 0, SP_OPT_DOUBLE, &m.margin, "D", "without --verify: keep pairs whose MinHash estimate is >= T - D (default 0.01)", "0..1", 0, 0 },
 		{ "no-estimate", 0, SP_OPT_FLAG, &m.no_estimate, NULL, "without --verify: keep every candidate pair", NULL, 0, 0 },
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
 	};
@@ -495,7 +520,11 @@ int dd_cmd_pairs(int argc, char **argv)
 		sp_in *in = NULL;
 		uint32_t v, flags = 0, nsig = 0;
 		int *fds = NULL;
-		rc = sp_in_open(&in, mine[f], &err);
+		uint64_t end = 0, at = DD_STAGED_HEAD + 8;
+		uint64_t *sig_end = NULL;
+		rc = dd_staged_verify(mine[f], BKT_MAGIC, &end, &err);
+		if (rc == 0)
+			rc = sp_in_open(&in, mine[f], &err);
 		if (rc == 0)
 			rc = rd_magic(in, BKT_MAGIC, &v, &err);
 		if (rc == 0)
@@ -504,19 +533,25 @@ int dd_cmd_pairs(int argc, char **argv)
 			rc = sp_in_read_full(in, &nsig, 4, &err);
 		if (rc == 0 && ((payload == 1) != !!(flags & 1) || (payload == 2) != !!(flags & 4)))
 			rc = sp_err_set_(&err, SP_EUSAGE, __FILE__, __LINE__, "%s: made from signatures with other --verify/--no-estimate options", mine[f]);
-		if (rc == 0 && !(fds = sp_calloc(nsig ? nsig : 1, sizeof *fds)))
+		if (rc == 0 && (end < at || (uint64_t)nsig * 4 > end - at))
+			rc = sp_err_set_(&err, SP_EDATA, __FILE__, __LINE__, "%s: corrupt file (signature file count does not fit the file)", mine[f]);
+		if (rc == 0 && (!(fds = sp_calloc(nsig ? nsig : 1, sizeof *fds)) || !(sig_end = sp_calloc(nsig ? nsig : 1, 8))))
 			rc = sp_err_set_(&err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
 		for (uint32_t k = 0; rc == 0 && k < nsig; k++) {
 			uint32_t l;
 			char name[4096];
 			fds[k] = -1;
 			rc = sp_in_read_full(in, &l, 4, &err);
-			if (rc == 0 && l >= sizeof name)
-				rc = sp_err_set_(&err, SP_EDATA, __FILE__, __LINE__, "%s: signature file name too long", mine[f]);
+			if (rc == 0 && (l >= sizeof name || at + 4 + l > end))
+				rc = sp_err_set_(&err, SP_EDATA, __FILE__, __LINE__, "%s: corrupt file (bad signature file name length)", mine[f]);
+			at += 4 + (uint64_t)l;
 			if (rc == 0)
 				rc = sp_in_read_full(in, name, l, &err);
 			if (rc == 0 && payload) {
 				name[l] = 0;
+				rc = dd_staged_verify(name, SIG_MAGIC, &sig_end[k], &err);
+			}
+			if (rc == 0 && payload) {
 				fds[k] = open(name, O_RDONLY);
 				if (fds[k] < 0)
 					rc = sp_err_set_(&err, SP_EIO, __FILE__, __LINE__, "cannot open signature file '%s' named by %s", name, mine[f]);
@@ -524,8 +559,21 @@ int dd_cmd_pairs(int argc, char **argv)
 		}
 		for (;;) {
 			uint32_t cnt = 0;
-			if (rc < 0 || (rc = sp_in_read_full(in, &cnt, 4, &err)) < 0 || cnt == 0)
+			if (rc == 0 && at + 4 > end)
+				rc = sp_err_set_(&err, SP_EDATA, __FILE__, __LINE__, "%s: corrupt file (no end marker)", mine[f]);
+			if (rc < 0 || (rc = sp_in_read_full(in, &cnt, 4, &err)) < 0)
 				break;
+			at += 4;
+			if (cnt == 0) {
+				if (at != end)
+					rc = sp_err_set_(&err, SP_EDATA, __FILE__, __LINE__, "%s: corrupt file (bytes after the end marker)", mine[f]);
+				break;
+			}
+			if (cnt < 2 || (uint64_t)cnt * 24 > end - at) {
+				rc = sp_err_set_(&err, SP_EDATA, __FILE__, __LINE__, "%s: corrupt file (bucket member count %u does not fit the file)", mine[f], cnt);
+				break;
+			}
+			at += (uint64_t)cnt * 24;
 			if (cnt > mcap) {
 				bmem *q = sp_realloc(mem, cnt * sizeof *q);
 				if (!q) {
@@ -541,7 +589,10 @@ int dd_cmd_pairs(int argc, char **argv)
 				rc = rc ? rc : sp_in_read_full(in, &mem[k].file, 4, &err);
 				rc = rc ? rc : sp_in_read_full(in, &mem[k].n_set, 4, &err);
 				if (rc == 0 && mem[k].file >= nsig)
-					rc = sp_err_set_(&err, SP_EDATA, __FILE__, __LINE__, "%s: bad signature file number", mine[f]);
+					rc = sp_err_set_(&err, SP_EDATA, __FILE__, __LINE__, "%s: corrupt file (bad signature file number)", mine[f]);
+				if (rc == 0 && payload && (mem[k].set_off > sig_end[mem[k].file] ||
+				                           (uint64_t)mem[k].n_set * 8 > sig_end[mem[k].file] - mem[k].set_off))
+					rc = sp_err_set_(&err, SP_EDATA, __FILE__, __LINE__, "%s: corrupt file (a member's payload lies outside its signature file)", mine[f]);
 			}
 			if (rc < 0)
 				break;
@@ -582,6 +633,7 @@ int dd_cmd_pairs(int argc, char **argv)
 			if (fds[k] >= 0)
 				close(fds[k]);
 		sp_free(fds);
+		sp_free(sig_end);
 		sp_in_free(in);
 	}
 	if (rc == 0)
@@ -601,12 +653,16 @@ static int read_edges(const char *path, dd_pairs *p, sp_err *err)
 {
 	sp_in *in = NULL;
 	uint32_t v;
-	uint64_t n = 0;
-	int rc = sp_in_open(&in, path, err);
+	uint64_t n = 0, end = 0;
+	int rc = dd_staged_verify(path, EDG_MAGIC, &end, err);
+	if (rc == 0)
+		rc = sp_in_open(&in, path, err);
 	if (rc == 0)
 		rc = rd_magic(in, EDG_MAGIC, &v, err);
 	if (rc == 0)
 		rc = sp_in_read_full(in, &n, 8, err);
+	if (rc == 0 && (end < DD_STAGED_HEAD + 8 || n != (end - DD_STAGED_HEAD - 8) / 16 || (end - DD_STAGED_HEAD - 8) % 16))
+		rc = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "%s: corrupt file (pair count %llu does not match the file size)", path, (unsigned long long)n);
 	for (uint64_t i = 0; rc == 0 && i < n; i++) {
 		uint64_t ab[2];
 		rc = sp_in_read_full(in, ab, 16, err);
@@ -818,11 +874,16 @@ int dd_cmd_filter(int argc, char **argv)
 	uint64_t *gone = NULL, n_gone = 0;
 	sp_in *in = NULL;
 	uint32_t v;
-	rc = sp_in_open(&in, removed, &err);
+	uint64_t end = 0;
+	rc = dd_staged_verify(removed, RMV_MAGIC, &end, &err);
+	if (rc == 0)
+		rc = sp_in_open(&in, removed, &err);
 	if (rc == 0)
 		rc = rd_magic(in, RMV_MAGIC, &v, &err);
 	if (rc == 0)
 		rc = sp_in_read_full(in, &n_gone, 8, &err);
+	if (rc == 0 && (end < DD_STAGED_HEAD + 8 || n_gone != (end - DD_STAGED_HEAD - 8) / 16 || (end - DD_STAGED_HEAD - 8) % 16))
+		rc = sp_err_set_(&err, SP_EDATA, __FILE__, __LINE__, "%s: corrupt file (entry count %llu does not match the file size)", removed, (unsigned long long)n_gone);
 	if (rc == 0 && !(gone = sp_malloc((size_t)(n_gone ? n_gone : 1) * 8)))
 		rc = sp_err_set_(&err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
 	for (uint64_t i = 0; rc == 0 && i < n_gone; i++) {

@@ -359,8 +359,8 @@ SP_COMMAND(extract, cmd_extract, "WARC, WET and HTML files to JSONL documents of
 	const sp_opt table[] = {
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "write here (atomically; .zst compresses) instead of stdout", NULL, 0, 0 },
 		{ "threads", 'j', SP_OPT_INT, &threads, "N", "worker threads (output stays in input order; default 1; auto: the CPUs this process may use)", NULL, 1, 256 },
-		{ "link-density", 0, SP_OPT_DOUBLE, &link_density, "X", "drop blocks with 2+ links whose link text is more than X of their text (default 0.5)", NULL, 0, 0 },
-		{ "min-chars", 0, SP_OPT_INT, &min_chars, "N", "skip pages with less extracted text (default 1)", NULL, 0, 0 },
+		{ "link-density", 0, SP_OPT_DOUBLE, &link_density, "X", "drop blocks with 2+ links whose link text is more than X of their text (default 0.5)", "0..1", 0, 0 },
+		{ "min-chars", 0, SP_OPT_INT, &min_chars, "N", "skip pages with less extracted text (default 1)", NULL, 0, 1L << 30 },
 		{ "max-record-mb", 0, SP_OPT_INT, &max_mb, "N", "skip WARC records (and decoded HTTP bodies) larger than N MiB (default 32)", NULL, 1, 4096 },
 		{ "stats", 0, SP_OPT_STR, &com.stats_file, "FILE", "write a JSON summary of the run to FILE (skip reasons per record)", NULL, 0, 0 },
 		{ "on-error", 0, SP_OPT_CHOICE, &com.on_error, NULL, "unreadable or corrupt input files: skip (default) or fail", "fail|skip", 0, 0 },

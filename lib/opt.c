@@ -1,5 +1,6 @@
 /* opt.c - table-driven option parsing and --help generation (see spindle/opt.h). */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,22 @@ static int in_choices(const char *choices, const char *v)
 	return 0;
 }
 
+/* "MIN..MAX" of a double option */
+static int double_range(const char *s, double *lo, double *hi)
+{
+	char left[64], *end;
+	const char *dots = strstr(s, "..");
+	if (!dots || (size_t)(dots - s) >= sizeof left)
+		return -1;
+	memcpy(left, s, (size_t)(dots - s));
+	left[dots - s] = 0;
+	*lo = strtod(left, &end);
+	if (end == left || *end)
+		return -1;
+	*hi = strtod(dots + 2, &end);
+	return end == dots + 2 || *end || !(*hi >= *lo) ? -1 : 0;
+}
+
 static int set_value(const sp_opt *o, const char *v, sp_err *err)
 {
 	char *end;
@@ -69,8 +86,13 @@ static int set_value(const sp_opt *o, const char *v, sp_err *err)
 	case SP_OPT_DOUBLE: {
 		errno = 0;
 		double x = strtod(v, &end);
-		if (end == v || *end || errno)
-			SP_RAISE(err, SP_EUSAGE, "bad value '%s' for --%s: expected a number", v, o->name);
+		if (end == v || *end || errno || !isfinite(x))
+			SP_RAISE(err, SP_EUSAGE, "bad value '%s' for --%s: expected a finite number", v, o->name);
+		double lo, hi;
+		if (o->choices && double_range(o->choices, &lo, &hi) < 0)
+			SP_RAISE(err, SP_EINTERNAL, "bad range '%s' in the option table for --%s", o->choices, o->name);
+		if (o->choices && (x < lo || x > hi))
+			SP_RAISE(err, SP_EUSAGE, "bad value '%s' for --%s: must be in %s", v, o->name, o->choices);
 		*(double *)o->dest = x;
 		return 0;
 	}
@@ -159,10 +181,15 @@ int sp_opt_help(const sp_opt *t, sp_buf *b)
 		if (t->kind != SP_OPT_FLAG && k > 0 && (size_t)k < sizeof left)
 			snprintf(left + k, sizeof left - (size_t)k, " %s", t->arg ? t->arg : (t->kind == SP_OPT_CHOICE ? t->choices : "VALUE"));
 		const char *h = t->help ? t->help : "";
+		char range[64] = "";
+		if (t->kind == SP_OPT_INT)
+			snprintf(range, sizeof range, t->max > t->min ? " [%ld..%ld]" : " [range unchecked]", t->min, t->max);
+		else if (t->kind == SP_OPT_DOUBLE)
+			snprintf(range, sizeof range, t->choices ? " [%s]" : " [range unchecked]", t->choices ? t->choices : "");
 		if (strlen(left) < 30)
-			SP_FORWARD(sp_buf_appendf(b, "%-30s %s\n", left, h));
+			SP_FORWARD(sp_buf_appendf(b, "%-30s %s%s\n", left, h, range));
 		else
-			SP_FORWARD(sp_buf_appendf(b, "%s\n%30s %s\n", left, "", h));
+			SP_FORWARD(sp_buf_appendf(b, "%s\n%30s %s%s\n", left, "", h, range));
 	}
 	return 0;
 }

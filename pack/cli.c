@@ -2,6 +2,7 @@
  * (verify, stats, cat, merge). Argument handling and printing only; the logic is in pack/pack*.c and
  * lib/shards*.c. */
 #include <inttypes.h>
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 #include "../cli/cli.h"
@@ -32,12 +33,12 @@ SP_COMMAND(pack, cmd_pack, "token streams to packed, sharded fixed-length sequen
 		{ "seq-len", 0, SP_OPT_INT, &seq_len, "N", "tokens per sequence (default 4096)", NULL, 1, 1L << 24 },
 		{ "shard-size", 0, SP_OPT_INT, &shard_size, "N", "sequences per shard file (default 1024)", NULL, 1, 1L << 30 },
 		{ "zstd", 0, SP_OPT_FLAG, &zstd, NULL, "compress each sequence as its own zstd frame (level 3)", NULL, 0, 0 },
-		{ "zstd-level", 0, SP_OPT_INT, &zstd_level, "N", "compress with this zstd level (1-19; implies --zstd)", NULL, 0, 19 },
+		{ "zstd-level", 0, SP_OPT_INT, &zstd_level, "N", "compress with this zstd level (implies --zstd; default 3)", NULL, 1, 19 },
 		{ "bos", 0, SP_OPT_CHOICE, &bos, NULL, "put BOS before each document: auto (if the tokenizer has one and the stream has not), yes, no", "auto|yes|no", 0, 0 },
 		{ "eos", 0, SP_OPT_CHOICE, &eos, NULL, "put EOS after each document: auto, yes, no", "auto|yes|no", 0, 0 },
 		{ "tail", 0, SP_OPT_CHOICE, &tail, NULL, "the last partial sequence: pad (padded, loss-masked) or drop", "pad|drop", 0, 0 },
 		{ "shuffle", 0, SP_OPT_FLAG, &shuffle, NULL, "shuffle documents in a bounded buffer and record a seeded sequence order", NULL, 0, 0 },
-		{ "seed", 0, SP_OPT_INT, &seed, "N", "shuffle seed (default 0)", NULL, 0, 0 },
+		{ "seed", 0, SP_OPT_INT, &seed, "N", "shuffle seed (default 0)", NULL, 0, LONG_MAX },
 		{ "shuffle-buffer", 0, SP_OPT_INT, &shuffle_buffer, "N", "tokens held by the document shuffle (default 16M)", NULL, 1, 1L << 40 },
 		{ "shuffle-buckets", 0, SP_OPT_INT, &buckets, "K", "with --shuffle: shuffle globally in two passes through K temporary files in DIR (memory: ~1/K of the input)", NULL, 0, 4096 },
 		{ "vocab-size", 0, SP_OPT_INT, &vocab, "N", "vocabulary size (for JSONL input without -m)", NULL, 1, 0xFFFFFFFFL },
@@ -235,7 +236,7 @@ static int shards_cat(int argc, char **argv)
 	long seq = -1;
 	int ids = 0;
 	const sp_opt table[] = {
-		{ "seq", 0, SP_OPT_INT, &seq, "K", "the sequence to show (manifest order, from 0)", NULL, 0, 0 },
+		{ "seq", 0, SP_OPT_INT, &seq, "K", "the sequence to show (manifest order, from 0)", NULL, 0, LONG_MAX },
 		{ "model", 'm', SP_OPT_STR, &model, "FILE", "the tokenizer to decode with (default: the one named in the manifest)", NULL, 0, 0 },
 		{ "ids", 0, SP_OPT_FLAG, &ids, NULL, "print token ids instead of text", NULL, 0, 0 },
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
@@ -326,7 +327,7 @@ static int shards_merge(int argc, char **argv)
 	const sp_opt table[] = {
 		{ "output", 'o', SP_OPT_STR, &out_dir, "DIR", "the merged dataset (required; must not hold one)", NULL, 0, 0 },
 		{ "shuffle", 0, SP_OPT_FLAG, &shuffle, NULL, "record a seeded sequence order in the merged manifest", NULL, 0, 0 },
-		{ "seed", 0, SP_OPT_INT, &seed, "N", "the order's seed (default 0)", NULL, 0, 0 },
+		{ "seed", 0, SP_OPT_INT, &seed, "N", "the order's seed (default 0)", NULL, 0, LONG_MAX },
 		{ "no-sync", 0, SP_OPT_FLAG, &no_sync, NULL, "skip fsync when copying", NULL, 0, 0 },
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
 	};

@@ -40,6 +40,11 @@ typedef struct pack_in pack_in;
  * "ids" (and optionally "id"). All token-stream inputs must share one tokenizer. max_doc_tokens
  * bounds one document's memory. Returns 0, SP_EIO, SP_EDATA. */
 int pack_in_open(pack_in **out, const char *const *inputs, size_t n_inputs, uint64_t max_doc_tokens, sp_err *err);
+/* The same reader over one token stream the caller has opened and read the magic of (in is borrowed
+ * until pack_in_free): concatenated streams, end records and trailing bytes are checked as for
+ * pack's inputs (used by `spindle tok decode`). */
+struct sp_in;
+int pack_in_stream(pack_in **out, struct sp_in *in, uint64_t max_doc_tokens, sp_err *err);
 /* The tokenizer facts of the first input (zeros / PACK_NO_ID for JSONL). */
 const pack_meta *pack_in_meta(const pack_in *in);
 /* Next document: 1 and *doc, 0 at the end, or an error (SP_EDATA names input and record: truncated

@@ -14,6 +14,7 @@
 struct pack_in {
 	const char *const *inputs; size_t n_inputs, next_input;
 	sp_in *in;
+	int borrowed;              /* in belongs to the caller (pack_in_stream) */
 	int jsonl;                 /* current input is JSONL */
 	uint64_t record, docs_in_stream;
 	int stream_ended;          /* end record seen in the current token stream */
@@ -108,6 +109,25 @@ int pack_in_open(pack_in **out, const char *const *inputs, size_t n_inputs, uint
 	p->max_doc = max_doc_tokens ? max_doc_tokens : (1ull << 28);
 	p->meta.bos_id = p->meta.eos_id = p->meta.pad_id = p->meta.unk_id = PACK_NO_ID;
 	int rc = open_next(p, err);
+	if (rc) {
+		pack_in_free(p);
+		return rc;
+	}
+	*out = p;
+	return 0;
+}
+
+int pack_in_stream(pack_in **out, sp_in *in, uint64_t max_doc_tokens, sp_err *err)
+{
+	pack_in *p = sp_calloc(1, sizeof *p);
+	if (!p)
+		SP_RAISE(err, SP_ENOMEM, "out of memory");
+	p->in = in;
+	p->borrowed = 1;
+	p->next_input = p->n_inputs = 1; /* this one input only */
+	p->max_doc = max_doc_tokens ? max_doc_tokens : (1ull << 28);
+	p->meta.bos_id = p->meta.eos_id = p->meta.pad_id = p->meta.unk_id = PACK_NO_ID;
+	int rc = read_header(p, err);
 	if (rc) {
 		pack_in_free(p);
 		return rc;
@@ -326,7 +346,8 @@ void pack_in_free(pack_in *p)
 {
 	if (!p)
 		return;
-	sp_in_free(p->in);
+	if (!p->borrowed)
+		sp_in_free(p->in);
 	sp_free(p->ids);
 	sp_buf_release(&p->id);
 	sp_buf_release(&p->line);

@@ -224,6 +224,53 @@ int pack_merge(const char *out_dir, const char *const *dirs, size_t n_dirs, int 
 		sp_err_set_(err, SP_EUSAGE, __FILE__, __LINE__, "already holds a dataset");
 		return sp_err_locate(err, out_dir, 0);
 	}
+	/* the same dataset twice would duplicate every sequence: the same folder, or the same shard */
+	for (size_t d = 0; d < n_dirs; d++) {
+		struct stat a, b;
+		for (size_t e = 0; e < d; e++)
+			if (stat(dirs[d], &a) == 0 && stat(dirs[e], &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+				sp_buf_release(&dst);
+				sp_err_set_(err, SP_EUSAGE, __FILE__, __LINE__, "the same dataset as %s, given twice", dirs[e]);
+				return sp_err_locate(err, dirs[d], 0);
+			}
+	}
+	/* ... or a copy of it: a shard whose checksum, size and count another input's shard has */
+	struct seen { uint64_t xxh64, bytes, n; size_t dir; const char *file; } *seen = NULL;
+	size_t n_seen = 0, cap_seen = 0;
+	sp_manifest *ms = sp_calloc(n_dirs, sizeof *ms);
+	rc = ms ? 0 : sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+	for (size_t d = 0; rc == 0 && d < n_dirs; d++) {
+		if ((rc = sp_manifest_load(dirs[d], &ms[d], err)))
+			break;
+		for (size_t i = 0; rc == 0 && i < ms[d].n_shards; i++) {
+			const sp_manifest_shard *s = &ms[d].shards[i];
+			for (size_t k = 0; s->n_sequences && k < n_seen; k++)
+				if (seen[k].xxh64 == s->xxh64 && seen[k].bytes == s->bytes && seen[k].n == s->n_sequences) {
+					sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "shard %s is the same as %s/%s (a dataset given twice, "
+					            "or a copy of one): refusing to duplicate its sequences", s->file, dirs[seen[k].dir], seen[k].file);
+					rc = sp_err_locate(err, dirs[d], 0);
+					break;
+				}
+			if (rc == 0 && n_seen == cap_seen) {
+				cap_seen = cap_seen ? 2 * cap_seen : 64;
+				struct seen *q = sp_realloc(seen, cap_seen * sizeof *q);
+				if (!q)
+					rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+				else
+					seen = q;
+			}
+			if (rc == 0)
+				seen[n_seen++] = (struct seen){ s->xxh64, s->bytes, s->n_sequences, d, s->file };
+		}
+	}
+	for (size_t d = 0; ms && d < n_dirs; d++)
+		sp_manifest_release(&ms[d]);
+	sp_free(ms);
+	sp_free(seen);
+	if (rc) {
+		sp_buf_release(&dst);
+		return rc;
+	}
 	uint64_t doc_off = 0, k_out = 0;
 	rc = sp_buf_appends(&opts, "merge of");
 	for (size_t d = 0; rc == 0 && d < n_dirs; d++) {

@@ -456,6 +456,220 @@ static int bpe_chunk(const tok_model *m, scratch *w, const char *s, size_t n, si
 	return 0;
 }
 
+/* ------------------------------------------------------------------ BPE over one long chunk */
+
+/* A chunk longer than BIG_CHUNK bytes (text without spaces: a base64 blob, a run of one character)
+ * is merged in 16 bytes per symbol, allocated for the call only: the symbols' ids (the high bit
+ * marks a user-defined symbol, never merged; absorbed symbols become BIG_DEAD, so neighbours are
+ * found by skipping those, at most a piece's length), and an indexed heap of the pair each live
+ * symbol starts (its score, and heap position). Same rule as bpe_chunk: best score, then leftmost;
+ * so the same ids (the lazy heap there keeps stale entries and 20 bytes each, up to 3 per symbol). */
+#define BIG_CHUNK 4096
+#define BIG_DEAD 0xFFFFFFFEu
+#define BIG_FROZEN 0x80000000u
+#define BIG_NOPOS 0xFFFFFFFFu
+
+typedef struct big { uint32_t *id; float *score; uint32_t *pos, *heap; size_t n, n_heap; } big;
+
+/* the next unit (user-defined symbol or character) at s[i..n): its symbol id and byte length */
+static size_t next_unit(const tok_model *m, const char *s, size_t i, size_t n, uint32_t *id, int *frozen)
+{
+	size_t l;
+	*frozen = 0;
+	if (m->n_user && (l = user_match(m, s + i, n - i, id)) > 0) {
+		*frozen = 1;
+		return l;
+	}
+	l = char_len(s + i, n - i);
+	uint32_t cp;
+	if (l == 1)
+		*id = m->bmp[(uint8_t)s[i]];
+	else if (l < 4 && sp_utf8_decode(s + i, l, &cp) == l)
+		*id = m->bmp[cp];
+	else
+		*id = tok_map_get(m, s + i, l);
+	return l;
+}
+
+static inline int big_live(uint32_t x) { return x != BIG_DEAD; }
+static inline int big_mergeable(uint32_t x) { return x != BIG_DEAD && x != TOK_SYM_NONE && !(x & BIG_FROZEN); }
+
+static inline int64_t big_next(const big *b, size_t i)
+{
+	for (size_t j = i + 1; j < b->n; j++)
+		if (big_live(b->id[j]))
+			return (int64_t)j;
+	return -1;
+}
+
+static inline int64_t big_prev(const big *b, size_t i)
+{
+	for (size_t j = i; j-- > 0;)
+		if (big_live(b->id[j]))
+			return (int64_t)j;
+	return -1;
+}
+
+static inline int big_better(const big *b, uint32_t x, uint32_t y)
+{
+	return b->score[x] > b->score[y] || (b->score[x] == b->score[y] && x < y);
+}
+
+static void big_up(big *b, size_t k)
+{
+	uint32_t x = b->heap[k];
+	while (k > 0) {
+		size_t p = (k - 1) / 2;
+		if (!big_better(b, x, b->heap[p]))
+			break;
+		b->heap[k] = b->heap[p];
+		b->pos[b->heap[k]] = (uint32_t)k;
+		k = p;
+	}
+	b->heap[k] = x;
+	b->pos[x] = (uint32_t)k;
+}
+
+static void big_down(big *b, size_t k)
+{
+	uint32_t x = b->heap[k];
+	for (;;) {
+		size_t c = 2 * k + 1;
+		if (c >= b->n_heap)
+			break;
+		if (c + 1 < b->n_heap && big_better(b, b->heap[c + 1], b->heap[c]))
+			c++;
+		if (!big_better(b, b->heap[c], x))
+			break;
+		b->heap[k] = b->heap[c];
+		b->pos[b->heap[k]] = (uint32_t)k;
+		k = c;
+	}
+	b->heap[k] = x;
+	b->pos[x] = (uint32_t)k;
+}
+
+static void big_remove(big *b, uint32_t i)
+{
+	uint32_t k = b->pos[i];
+	if (k == BIG_NOPOS)
+		return;
+	b->pos[i] = BIG_NOPOS;
+	uint32_t last = b->heap[--b->n_heap];
+	if (k == b->n_heap)
+		return;
+	b->heap[k] = last;
+	b->pos[last] = k;
+	big_up(b, k);
+	big_down(b, b->pos[last]);
+}
+
+/* (re)computes the pair symbol i starts and puts it in the heap, or takes it out */
+static void big_set(const tok_model *m, big *b, int64_t i)
+{
+	if (i < 0)
+		return;
+	int64_t r = big_next(b, (size_t)i);
+	const tok_pair *p = r >= 0 && big_mergeable(b->id[i]) && big_mergeable(b->id[r]) ? tok_pairs_get(m, b->id[i], b->id[r]) : NULL;
+	if (!p) {
+		big_remove(b, (uint32_t)i);
+		return;
+	}
+	b->score[i] = p->score;
+	if (b->pos[i] == BIG_NOPOS) {
+		b->heap[b->n_heap] = (uint32_t)i;
+		b->pos[i] = (uint32_t)b->n_heap++;
+		big_up(b, b->n_heap - 1);
+	} else {
+		big_up(b, b->pos[i]);
+		big_down(b, b->pos[i]);
+	}
+}
+
+static int bpe_big(const tok_model *m, scratch *w, const char *s, size_t n, size_t *n_ids)
+{
+	big b;
+	memset(&b, 0, sizeof b);
+	size_t ns = 0, k = 0;
+	uint32_t id;
+	int frozen, rc = 0;
+	for (size_t i = 0; i < n; ns++)
+		i += next_unit(m, s, i, n, &id, &frozen);
+	if (ns >= BIG_NOPOS)
+		return SP_ENOMEM; /* (4G symbols in one chunk) */
+	b.id = sp_malloc(ns * sizeof *b.id);
+	b.score = sp_malloc(ns * sizeof *b.score);
+	b.pos = sp_malloc(ns * sizeof *b.pos);
+	b.heap = sp_malloc(ns * sizeof *b.heap);
+	b.n = ns;
+	if (!b.id || !b.score || !b.pos || !b.heap) {
+		rc = SP_ENOMEM;
+		goto end;
+	}
+	for (size_t i = 0, u = 0; i < n; u++) {
+		i += next_unit(m, s, i, n, &id, &frozen);
+		b.id[u] = frozen ? id | BIG_FROZEN : id;
+		b.pos[u] = BIG_NOPOS;
+	}
+	for (size_t i = 0; i < ns; i++)
+		big_set(m, &b, (int64_t)i);
+	while (b.n_heap) {
+		uint32_t i = b.heap[0];
+		int64_t r = big_next(&b, i);
+		b.id[i] = tok_pairs_get(m, b.id[i], b.id[r])->result;
+		big_remove(&b, (uint32_t)r);
+		b.id[r] = BIG_DEAD;
+		big_set(m, &b, i);
+		big_set(m, &b, big_prev(&b, i));
+	}
+	/* the ids, with byte fallback or unk as in bpe_chunk; unit lengths are found again from s */
+	int prev_unk = 0;
+	size_t at = 0;
+	for (size_t u = 0; u < ns && rc == 0;) {
+		uint32_t sid = b.id[u] & ~BIG_FROZEN;
+		if (b.id[u] == TOK_SYM_NONE)
+			sid = TOK_SYM_NONE;
+		size_t start = at, e = u;
+		do {
+			at += next_unit(m, s, at, n, &id, &frozen);
+			e++;
+		} while (e < ns && !big_live(b.id[e]));
+		size_t len = at - start;
+		u = e;
+		if (sid < m->n) {
+			rc = push_id(w, &k, sid);
+			prev_unk = 0;
+			continue;
+		}
+		if (m->spec.byte_fallback) {
+			int all = 1;
+			for (size_t q = 0; q < len; q++)
+				if (m->byte_id[(uint8_t)s[start + q]] < 0)
+					all = 0;
+			if (all || !m->from_json) {
+				for (size_t q = 0; q < len && rc == 0; q++) {
+					int32_t bid = m->byte_id[(uint8_t)s[start + q]];
+					rc = push_id(w, &k, bid >= 0 ? (uint32_t)bid : (uint32_t)m->unk);
+				}
+				prev_unk = 0;
+				continue;
+			}
+		}
+		if (m->unk < 0)
+			continue;
+		if (!prev_unk)
+			rc = push_id(w, &k, (uint32_t)m->unk);
+		prev_unk = 1;
+	}
+	*n_ids = k;
+end:
+	sp_free(b.id);
+	sp_free(b.score);
+	sp_free(b.pos);
+	sp_free(b.heap);
+	return rc;
+}
+
 static int append_ids(const tok_model *m, tok_ids *out, size_t out0, const uint32_t *ids, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -480,7 +694,7 @@ static int encode_chunk(const tok_model *m, scratch *w, const char *s, size_t n,
 			return append_ids(m, out, out0, e->ids, e->nid);
 	}
 	size_t k;
-	SP_FORWARD(bpe_chunk(m, w, s, n, &k));
+	SP_FORWARD(n > BIG_CHUNK ? bpe_big(m, w, s, n, &k) : bpe_chunk(m, w, s, n, &k));
 	if (e && k <= CACHE_IDS) {
 		e->h = h;
 		e->klen = (uint8_t)n;

@@ -91,9 +91,31 @@ static int word_add(tok_trainer *t, const char *s, size_t n, int64_t by)
 	return sp_buf_append(&t->arena, s, n);
 }
 
+/* A user-defined symbol may not repeat a control or byte piece, or another symbol: the model would
+ * hold one piece twice, which spindle and sentencepiece refuse to load. */
+static int check_user_symbols(const tok_train_opts *o, sp_err *err)
+{
+	for (size_t i = 0; i < o->n_user; i++) {
+		const char *u = o->user_symbols[i];
+		size_t n = strlen(u);
+		if (!n)
+			SP_RAISE(err, SP_EUSAGE, "user-defined symbol %zu is empty", i + 1);
+		if (!strcmp(u, "<unk>") || !strcmp(u, "<s>") || !strcmp(u, "</s>"))
+			SP_RAISE(err, SP_EUSAGE, "user-defined symbol '%s' is one of the control pieces <unk>, <s>, </s>", u);
+		if (o->byte_fallback && n == 6 && !strncmp(u, "<0x", 3) && u[5] == '>' && strchr("0123456789ABCDEF", u[3]) &&
+		    strchr("0123456789ABCDEF", u[4]) && u[3] && u[4])
+			SP_RAISE(err, SP_EUSAGE, "user-defined symbol '%s' is a byte-fallback piece", u);
+		for (size_t k = 0; k < i; k++)
+			if (!strcmp(o->user_symbols[k], u))
+				SP_RAISE(err, SP_EUSAGE, "user-defined symbol '%s' is given twice", u);
+	}
+	return 0;
+}
+
 int tok_trainer_new(tok_trainer **out, const tok_train_opts *o, sp_err *err)
 {
 	*out = NULL;
+	SP_FORWARD(check_user_symbols(o, err));
 	tok_trainer *t = sp_calloc(1, sizeof *t);
 	if (!t || !(t->norm = tok_model_new())) {
 		sp_free(t);

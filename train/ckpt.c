@@ -50,6 +50,25 @@ int model_add_tensors(st_writer *w, const model *m, const float *arena, const ch
 	return 0;
 }
 
+/* The tensor's shape must be the one the config gives it (a transposed or reshaped tensor of the
+ * right size would load as garbage). */
+static int check_shape(const st_tensor *t, const model *m, int i, const char *file, sp_err *err)
+{
+	uint64_t shape[2];
+	int n_dims;
+	tensor_shape(m, i, shape, &n_dims);
+	if (t->n_dims == n_dims && t->shape[0] == shape[0] && (n_dims == 1 || t->shape[1] == shape[1]))
+		return 0;
+	char got[160] = "[", want[64];
+	for (int d = 0; d < t->n_dims && strlen(got) < 120; d++)
+		snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", d ? ", " : "", (unsigned long long)t->shape[d]);
+	if (n_dims == 1)
+		snprintf(want, sizeof want, "[%llu]", (unsigned long long)shape[0]);
+	else
+		snprintf(want, sizeof want, "[%llu, %llu]", (unsigned long long)shape[0], (unsigned long long)shape[1]);
+	SP_RAISE(err, SP_EDATA, "%s: tensor '%s' has shape %s], the model's config.json gives it %s", file, t->name, got, want);
+}
+
 int model_read_tensors(const st_file *f, const model *m, float *arena, const char *prefix, int skip_missing,
                        size_t *n_missing, const char *file, sp_err *err)
 {
@@ -62,11 +81,14 @@ int model_read_tensors(const st_file *f, const model *m, float *arena, const cha
 		for (int l = 0; l < layers && m->ti[i].layer_size; l++) {
 			model_tensor_name(m, i, l, name, sizeof name);
 			snprintf(full, sizeof full, "%s%s", prefix, name);
-			if (skip_missing && !st_find(f, full)) {
+			const st_tensor *t = st_find(f, full);
+			if (skip_missing && !t) {
 				if (n_missing)
 					(*n_missing)++;
 				continue;
 			}
+			if (t)
+				SP_FORWARD(check_shape(t, m, i, file, err));
 			SP_FORWARD(st_read_f32(f, full, p + (size_t)l * m->ti[i].layer_size, m->ti[i].layer_size, file, err));
 		}
 		p += m->ti[i].size;
@@ -169,8 +191,15 @@ int ckpt_read_config(const char *dir, model_config *c, uint64_t *tokenizer_id, s
 
 int ckpt_save_model(const char *dir, const model *m, uint64_t tokenizer_id, int bos, int eos, sp_err *err)
 {
+	return ckpt_save_model_stamped(dir, m, tokenizer_id, bos, eos, NULL, err);
+}
+
+int ckpt_save_model_stamped(const char *dir, const model *m, uint64_t tokenizer_id, int bos, int eos, const char *stamp,
+                            sp_err *err)
+{
 	char path[4096];
 	st_writer w = ST_WRITER_INIT;
+	w.checkpoint = stamp;
 	SP_FORWARD(sp_mkdir_p(dir, err));
 	snprintf(path, sizeof path, "%s/model.safetensors", dir);
 	int rc = model_add_tensors(&w, m, m->params, "", err);

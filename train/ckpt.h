@@ -25,6 +25,9 @@ int ckpt_write_config(const char *dir, const model_config *cfg, uint64_t tokeniz
 int ckpt_read_config(const char *dir, model_config *cfg, uint64_t *tokenizer_id, sp_err *err);
 /* Writes dir/model.safetensors and dir/config.json. */
 int ckpt_save_model(const char *dir, const model *m, uint64_t tokenizer_id, int bos, int eos, sp_err *err);
+/* The same, model.safetensors stamped with a checkpoint id (NULL: none; see trainer_save). */
+int ckpt_save_model_stamped(const char *dir, const model *m, uint64_t tokenizer_id, int bos, int eos, const char *stamp,
+                            sp_err *err);
 /* Loads weights from dir/model.safetensors (or a .safetensors path), or from the files that
  * dir/model.safetensors.index.json lists (a sharded HuggingFace checkpoint), into m, whose config must
  * match. */

@@ -3,6 +3,7 @@
 #include <json.h>
 #include <math.h>
 #include <omp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +39,10 @@ int cmd_eval(int argc, char **argv)
 		{ "tokenizer", 0, SP_OPT_STR, &tokenizer, "FILE", "tokenizer for a reward model's preference data", NULL, 0, 0 },
 		{ "category", 0, SP_OPT_CHOICE, &category, NULL, "reward model: only this category's pairs", "helpfulness|safety|all", 0, 0 },
 		{ "margins", 0, SP_OPT_STR, &margins_s, "SPEC", "reward model: margins for the loss (default small)", NULL, 0, 0 },
-		{ "batch", 0, SP_OPT_INT, &batch, "N", "rows per forward pass (default 8)", NULL, 0, 0 },
-		{ "max-batches", 0, SP_OPT_INT, &max_batches, "N", "stop after N batches (default: one pass over the data)", NULL, 0, 0 },
+		{ "batch", 0, SP_OPT_INT, &batch, "N", "rows per forward pass (default 8)", NULL, 1, 65536 },
+		{ "max-batches", 0, SP_OPT_INT, &max_batches, "N", "stop after N batches (default: one pass over the data)", NULL, 1, LONG_MAX },
 		{ "doc-mask", 0, SP_OPT_FLAG, &doc_mask, NULL, "attention and positions stop at document boundaries", NULL, 0, 0 },
-		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads (default and auto: the CPUs this process may use)", NULL, 0, 0 },
+		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads (default and auto: the CPUs this process may use)", NULL, 1, 1024 },
 		{ "device", 0, SP_OPT_STR, &device, "cpu|cuda|auto", "where to evaluate (default auto: the GPU in a CUDA build when there is one)", NULL, 0, 0 },
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
 	};

@@ -4,6 +4,7 @@
 #include <json.h>
 #include <math.h>
 #include <omp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,16 +109,16 @@ int cmd_sample(int argc, char **argv)
 		{ "tokenizer", 0, SP_OPT_STR, &tokenizer, "FILE", "the model's tokenizer (.model or tokenizer.json)", NULL, 0, 0 },
 		{ "prompts", 0, SP_OPT_STR, &prompts, "FILE", "JSONL prompts (annotate-prompt.schema.json): writes response records for `spindle annotate import responses`", NULL, 0, 0 },
 		{ "prompt", 0, SP_OPT_STR, &prompt, "TEXT", "complete this raw text instead (no chat format); prints {\"prompt\", \"completion\"}", NULL, 0, 0 },
-		{ "n", 'n', SP_OPT_INT, &n_per, "N", "samples per prompt (default 1)", NULL, 0, 0 },
-		{ "temperature", 0, SP_OPT_DOUBLE, &temp, "X", "sampling temperature (default 0.8; 0 = greedy)", NULL, 0, 0 },
-		{ "top-p", 0, SP_OPT_DOUBLE, &top_p, "X", "nucleus sampling mass (default 0.9; 1 = off)", NULL, 0, 0 },
-		{ "top-k", 0, SP_OPT_INT, &top_k, "N", "sample among the N most likely tokens only (default 0 = off)", NULL, 0, 0 },
-		{ "max-new-tokens", 0, SP_OPT_INT, &max_new, "N", "tokens to generate at most (default 128)", NULL, 0, 0 },
-		{ "seed", 0, SP_OPT_INT, &seed, "N", "sampling seed (default 1)", NULL, 0, 0 },
+		{ "n", 'n', SP_OPT_INT, &n_per, "N", "samples per prompt (default 1)", NULL, 1, 100000 },
+		{ "temperature", 0, SP_OPT_DOUBLE, &temp, "X", "sampling temperature (default 0.8; 0 = greedy)", "0..100", 0, 0 },
+		{ "top-p", 0, SP_OPT_DOUBLE, &top_p, "X", "nucleus sampling mass (default 0.9; 1 = off)", "0.000001..1", 0, 0 },
+		{ "top-k", 0, SP_OPT_INT, &top_k, "N", "sample among the N most likely tokens only (default 0 = off)", NULL, 0, 2147483647 },
+		{ "max-new-tokens", 0, SP_OPT_INT, &max_new, "N", "tokens to generate at most (default 128)", NULL, 0, 1L << 24 },
+		{ "seed", 0, SP_OPT_INT, &seed, "N", "sampling seed (default 1)", NULL, 0, LONG_MAX },
 		{ "model-name", 0, SP_OPT_STR, &model_name, "NAME", "the \"model\" field of the records (default: the checkpoint path)", NULL, 0, 0 },
 		{ "variant", 0, SP_OPT_STR, &variant, "NAME", "the \"variant\" field (e.g. sft, rlhf-v1, step-1000)", NULL, 0, 0 },
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "write here (atomically) instead of stdout", NULL, 0, 0 },
-		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads (default and auto: the CPUs this process may use)", NULL, 0, 0 },
+		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads (default and auto: the CPUs this process may use)", NULL, 1, 1024 },
 		{ "device", 0, SP_OPT_STR, &device, "cpu|cuda|auto", "where to decode (default auto: the GPU in a CUDA build when there is one)", NULL, 0, 0 },
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
 	};

@@ -1,6 +1,7 @@
 /* cli_train.c - `spindle train pretrain|sft|rm`: options, model configuration, data source, device
  * and the training loop's driving (train/trainer.c does the steps and checkpoints). */
 #include <json.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -111,6 +112,24 @@ static void train_options(targs *a, sp_opt *t, size_t *n)
 	OPT("naive-attention", SP_OPT_FLAG, &a->naive_attention, NULL, "cuda: the reference attention kernel (stores T x T probabilities) instead of the fused one");
 	t[(*n)++] = (sp_opt){ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 };
 #undef OPT
+	/* the accepted range of every numeric option (exit 2 outside it; shown in --help) */
+	static const struct { const char *name; long lo, hi; const char *drange; } ranges[] = {
+		{ "dim", 2, 65536, NULL }, { "layers", 1, 1024, NULL }, { "heads", 1, 1024, NULL }, { "kv-heads", 1, 1024, NULL },
+		{ "hidden", 1, 1L << 20, NULL }, { "seq-len", 1, 1L << 20, NULL }, { "steps", 1, 1L << 40, NULL },
+		{ "batch", 1, 65536, NULL }, { "accum", 1, 65536, NULL }, { "warmup", 0, 1L << 40, NULL },
+		{ "seed", 0, LONG_MAX, NULL }, { "stop-after", 1, 1L << 40, NULL }, { "save-every", 0, 1L << 40, NULL },
+		{ "rank", 0, 65535, NULL }, { "world", 1, 65536, NULL }, { "threads", 1, 1024, NULL },
+		{ "lr", 0, 0, "1e-12..10" }, { "min-lr-ratio", 0, 0, "0..1" }, { "clip", 0, 0, "0..1e6" },
+		{ "weight-decay", 0, 0, "0..10" }, { "spike-k", 0, 0, "0..1000" },
+	};
+	for (size_t r = 0; r < sizeof ranges / sizeof *ranges; r++)
+		for (size_t i = 0; i < *n; i++)
+			if (t[i].name && !strcmp(t[i].name, ranges[r].name)) {
+				t[i].min = ranges[r].lo;
+				t[i].max = ranges[r].hi;
+				if (ranges[r].drange)
+					t[i].choices = ranges[r].drange;
+			}
 }
 
 

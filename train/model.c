@@ -132,6 +132,13 @@ int model_init(model *m, const model_config *cfg, int B_max, int T_max, sp_err *
 		&m->d_resid, &m->d_xn, &m->d_q, &m->d_k, &m->d_v, &m->d_att, &m->d_ao, &m->d_hg, &m->d_hu, &m->d_hs, &m->d_tmp,
 	};
 	size_t n_t = sizeof sizes / sizeof sizes[0];
+	/* the largest blocks in floating point first, so an absurd batch or context is named as such
+	 * instead of wrapping around size_t */
+	double attn = (double)L * B_max * H * (double)T * (double)T, logits = (double)N * V, wide = (double)L * N * (F > D ? F : D);
+	if (attn > 1e13 || logits > 1e13 || wide > 1e13)
+		SP_RAISE(err, SP_EUSAGE, "batch %d x context %d is too large for this model: its activations would take about %.3g GiB "
+		         "(%d layers x %d heads x %d^2 attention per row, %d x %d logits)", B_max, T_max,
+		         (attn + logits + 12 * wide) * 4 / 1073741824.0, L, H, T_max, T_max, V);
 	for (size_t i = 0; i < n_t; i++)
 		m->n_acts += sizes[i];
 	size_t half = (size_t)cfg->max_seq_len * (hd / 2);
@@ -141,9 +148,10 @@ int model_init(model *m, const model_config *cfg, int B_max, int T_max, sp_err *
 	m->rope_cos = sp_malloc(half * sizeof(float));
 	m->rope_sin = sp_malloc(half * sizeof(float));
 	if (!m->params || !m->grads || !m->acts || !m->rope_cos || !m->rope_sin) {
+		size_t np = m->n_params, na = m->n_acts; /* (model_release clears them) */
 		model_release(m);
-		SP_RAISE(err, SP_ENOMEM, "out of memory for a model of %zu parameters and %zu activations",
-		         m->n_params, m->n_acts);
+		SP_RAISE(err, SP_ENOMEM, "out of memory for a model of %zu parameters (%.3g GiB with gradients) and %zu activations "
+		         "(%.3g GiB for batch %d x %d)", np, (double)np * 8 / 1073741824.0, na, (double)na * 4 / 1073741824.0, B_max, T_max);
 	}
 	float *pp = m->params, *gp = m->grads, *ap = m->acts;
 	for (int i = 0; i < P_COUNT; i++) {

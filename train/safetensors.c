@@ -2,6 +2,7 @@
  * and an atomic writer. Used for checkpoints (model and optimizer state) and the PyTorch test fixtures. */
 #include <json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "safetensors.h"
 #include "spindle/buf.h"
@@ -71,10 +72,19 @@ static int parse_entry(st_tensor *t, const char *key, json_object *v, uint64_t d
 	return 0;
 }
 
+static int cmp_begin(const void *a, const void *b)
+{
+	const st_tensor *x = *(const st_tensor *const *)a, *y = *(const st_tensor *const *)b;
+	if (x->begin != y->begin)
+		return x->begin < y->begin ? -1 : 1;
+	return (x->end > y->end) - (x->end < y->end);
+}
+
 int st_parse(st_file *f, const uint8_t *bytes, size_t n, const char *name, sp_err *err)
 {
 	f->t = NULL;
 	f->n = 0;
+	f->checkpoint[0] = 0;
 	if (n < 8)
 		SP_RAISE(err, SP_EDATA, "%s: not a safetensors file (%zu bytes, truncated)", name, n);
 	uint64_t hlen = le64(bytes);
@@ -119,6 +129,10 @@ int st_parse(st_file *f, const uint8_t *bytes, size_t n, const char *name, sp_er
 				rc = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "%s: __metadata__ is not an object", name);
 				break;
 			}
+			json_object *ck;
+			if (json_object_object_get_ex(val, "spindle_checkpoint", &ck) && json_object_is_type(ck, json_type_string) &&
+			    (size_t)json_object_get_string_len(ck) < sizeof f->checkpoint)
+				memcpy(f->checkpoint, json_object_get_string(ck), (size_t)json_object_get_string_len(ck) + 1);
 			continue;
 		}
 		if ((rc = parse_entry(&f->t[f->n], key, val, data_len, name, err)) < 0)
@@ -126,6 +140,34 @@ int st_parse(st_file *f, const uint8_t *bytes, size_t n, const char *name, sp_er
 		f->n++;
 	}
 	json_object_put(root);
+	if (rc < 0) {
+		for (size_t i = 0; i < f->n; i++)
+			sp_free(f->t[i].name);
+		sp_free(f->t);
+		f->t = NULL;
+		f->n = 0;
+		return rc;
+	}
+	/* every byte of the data belongs to at most one tensor */
+	st_tensor **by = f->n ? sp_malloc(f->n * sizeof *by) : NULL;
+	if (f->n && !by)
+		rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+	for (size_t i = 0; by && i < f->n; i++)
+		by[i] = &f->t[i];
+	if (by)
+		qsort(by, f->n, sizeof *by, cmp_begin);
+	const st_tensor *last = NULL; /* the non-empty tensor reaching furthest so far */
+	for (size_t i = 0; rc == 0 && by && i < f->n; i++) {
+		if (by[i]->end == by[i]->begin)
+			continue;
+		if (last && by[i]->begin < last->end)
+			rc = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "%s: tensors '%.100s' and '%.100s' overlap (data bytes %llu..%llu and %llu..%llu)",
+			                 name, last->name, by[i]->name, (unsigned long long)last->begin, (unsigned long long)last->end,
+			                 (unsigned long long)by[i]->begin, (unsigned long long)by[i]->end);
+		if (!last || by[i]->end > last->end)
+			last = by[i];
+	}
+	sp_free(by);
 	if (rc < 0) {
 		for (size_t i = 0; i < f->n; i++)
 			sp_free(f->t[i].name);
@@ -260,7 +302,10 @@ static uint64_t entry_count(const st_entry *e)
 int st_write(const st_writer *w, const char *path, sp_err *err)
 {
 	sp_buf h = SP_BUF_INIT;
-	int rc = sp_buf_appends(&h, "{\"__metadata__\":{\"format\":\"pt\"}");
+	int rc = sp_buf_appends(&h, "{\"__metadata__\":{\"format\":\"pt\"");
+	if (rc == 0 && w->checkpoint)
+		rc = sp_buf_appendf(&h, ",\"spindle_checkpoint\":\"%.63s\"", w->checkpoint);
+	rc = rc ? rc : sp_buf_appendc(&h, '}');
 	uint64_t off = 0;
 	for (size_t i = 0; rc == 0 && i < w->n; i++) {
 		const st_entry *e = &w->e[i];

@@ -29,9 +29,10 @@ typedef struct st_file {
 	uint8_t *bytes;         /* the whole file */
 	size_t n_bytes;
 	size_t data_start;      /* 8 + header length */
+	char checkpoint[64];    /* __metadata__.spindle_checkpoint (the trainer's stamp), "" if none */
 } st_file;
 
-#define ST_FILE_INIT { NULL, 0, NULL, 0, 0 }
+#define ST_FILE_INIT { NULL, 0, NULL, 0, 0, "" }
 
 /* Parses the header of a safetensors image bytes[0..n): fills f->t, f->n, f->data_start (does not
  * take bytes). Returns 0 or SP_EDATA with a message (name is used in it), SP_ENOMEM. */
@@ -46,8 +47,12 @@ void st_release(st_file *f);
 
 /* Writer: collect tensors (borrowed pointers, must stay valid until st_write), then write atomically. */
 typedef struct st_entry { char name[128]; int n_dims; uint64_t shape[ST_MAX_DIMS]; const float *data; } st_entry;
-typedef struct st_writer { st_entry *e; size_t n, cap; } st_writer;
-#define ST_WRITER_INIT { NULL, 0, 0 }
+typedef struct st_writer {
+	st_entry *e;
+	size_t n, cap;
+	const char *checkpoint; /* NULL, or a stamp (at most 63 of [0-9a-z-]) written as __metadata__.spindle_checkpoint */
+} st_writer;
+#define ST_WRITER_INIT { NULL, 0, 0, NULL }
 int st_writer_add(st_writer *w, const char *name, const float *data, int n_dims, const uint64_t *shape, sp_err *err);
 int st_write(const st_writer *w, const char *path, sp_err *err);
 void st_writer_release(st_writer *w);

@@ -1,13 +1,18 @@
 /* trainer.c - the training loop and resumable checkpoints (see trainer.h). */
+#include <dirent.h>
+#include <errno.h>
 #include <json.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "ckpt.h"
 #include "device.h"
 #include "trainer.h"
+#include "spindle/hash.h"
 #include "spindle/io.h"
 #include "spindle/mem.h"
 
@@ -64,6 +69,14 @@ static double now_s(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int params_finite(const model *m)
+{
+	for (size_t i = 0; i < m->n_params; i++)
+		if (!isfinite(m->params[i]))
+			return 0;
+	return 1;
 }
 
 int trainer_step(trainer *t, sp_err *err)
@@ -169,6 +182,11 @@ int trainer_step(trainer *t, sp_err *err)
 		t->spike_var = (1 - alpha) * (t->spike_var + alpha * dlt * dlt);
 		t->spike_n++;
 	}
+	/* a non-finite step is skipped (above); when the weights themselves are no longer finite, every
+	 * later step would be too: stop instead of training on (and saving) garbage */
+	if (!finite && !dev && !params_finite(m))
+		SP_RAISE(err, SP_EDATA, "step %ld: loss %g, and the weights hold non-finite values (diverged: lower --lr or "
+		         "use --clip); stopping without saving", t->step + 1, (double)loss);
 	t->step++;
 	t->tokens += tokens;
 	t->last_loss = loss;
@@ -208,27 +226,81 @@ int trainer_step(trainer *t, sp_err *err)
 
 /* ---------------------------------------------------------------- checkpoints */
 
+/* A checkpoint is four files renamed into place one by one, so a kill can leave files of two saves.
+ * Each save has an id ("STEP-HASH" of weights, RNG and AdamW step) stamped into both safetensors
+ * files' __metadata__ and into trainer_state.json (written last). Before a save replaces them, the model and optimizer files are
+ * hard-linked to .NAME.prev (removed once the state is written): resume takes, for each, the file
+ * whose stamp is the state's, and refuses by name when neither is. The temporary files of a killed
+ * save (.NAME.tmp.PID.SEQ, see lib/io.c) are removed when their process is gone. */
+static const char *const ckpt_files[] = { "model.safetensors", "optimizer.safetensors", "config.json", "trainer_state.json" };
+
+static void remove_stale_temps(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		for (size_t i = 0; i < sizeof ckpt_files / sizeof *ckpt_files; i++) {
+			size_t n = strlen(ckpt_files[i]);
+			if (e->d_name[0] != '.' || strncmp(e->d_name + 1, ckpt_files[i], n) || strncmp(e->d_name + 1 + n, ".tmp.", 5))
+				continue;
+			char *end;
+			long pid = strtol(e->d_name + 1 + n + 5, &end, 10);
+			if (*end != '.' || pid <= 0 || (pid != (long)getpid() && !(kill((pid_t)pid, 0) < 0 && errno == ESRCH)))
+				continue; /* another live process's save: not ours to remove */
+			char p[4096];
+			snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+			unlink(p);
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
+/* link: .NAME.prev becomes the current model and optimizer files; else the .prev files are removed. */
+static void keep_prev(const char *dir, int link_them)
+{
+	for (int i = 0; i < 2; i++) {
+		char cur[4096], prev[4096];
+		snprintf(cur, sizeof cur, "%s/%s", dir, ckpt_files[i]);
+		snprintf(prev, sizeof prev, "%s/.%s.prev", dir, ckpt_files[i]);
+		unlink(prev);
+		if (link_them && link(cur, prev) < 0 && errno != ENOENT)
+			unlink(prev); /* no hard links here: an interrupted save is then refused, not recovered */
+	}
+}
+
 int trainer_save(trainer *t, const char *dir, sp_err *err)
 {
-	char path[4096];
+	char path[4096], stamp[48];
 	st_writer w = ST_WRITER_INIT;
 	if (t->dev)
 		t->dev->ops->pull(t->dev->ctx, &t->m, &t->opt);
+	if (!params_finite(&t->m))
+		SP_RAISE(err, SP_EDATA, "step %ld: the weights hold non-finite values (the run diverged); refusing to save them "
+		         "over %s", t->step, dir);
 	SP_FORWARD(sp_mkdir_p(dir, err));
+	remove_stale_temps(dir);
+	/* the id is a function of what is saved (step, weights, RNG, AdamW step), so a resumed run writes
+	 * the same bytes as an uninterrupted one, and saves of different runs or steps differ */
+	uint64_t h = sp_hash64(t->m.params, t->m.n_params * sizeof(float), (uint64_t)t->step);
+	h = sp_hash64(t->rng.s, sizeof t->rng.s, h ^ t->opt.t);
+	snprintf(stamp, sizeof stamp, "%ld-%016llx", t->step, (unsigned long long)h);
+	w.checkpoint = stamp;
+	keep_prev(dir, 1);
 	snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
 	int rc = model_add_tensors(&w, &t->m, t->opt.m, "m.", err);
 	rc = rc ? rc : model_add_tensors(&w, &t->m, t->opt.v, "v.", err);
 	rc = rc ? rc : st_write(&w, path, err);
 	st_writer_release(&w);
-	rc = rc ? rc : ckpt_save_model(dir, &t->m, t->o.tokenizer_id, t->o.bos, t->o.eos, err);
+	rc = rc ? rc : ckpt_save_model_stamped(dir, &t->m, t->o.tokenizer_id, t->o.bos, t->o.eos, stamp, err);
 	if (rc < 0)
 		return rc;
 	/* floats as C99 hex literals ("%a"): exact, so a resumed run judges spikes identically */
 	sp_buf s = SP_BUF_INIT;
-	sp_buf_appendf(&s, "{\n  \"step\": %ld,\n  \"adam_t\": %llu,\n  \"tokens\": %llu,\n  \"mode\": \"%s\",\n"
+	sp_buf_appendf(&s, "{\n  \"checkpoint\": \"%s\",\n  \"step\": %ld,\n  \"adam_t\": %llu,\n  \"tokens\": %llu,\n  \"mode\": \"%s\",\n"
 	               "  \"rng\": [\"%016llx\", \"%016llx\", \"%016llx\", \"%016llx\"],\n"
 	               "  \"spike\": {\"mean\": \"%a\", \"var\": \"%a\", \"n\": %ld, \"count\": %ld},\n  \"cursor\": ",
-	               t->step, (unsigned long long)t->opt.t, (unsigned long long)t->tokens,
+	               stamp, t->step, (unsigned long long)t->opt.t, (unsigned long long)t->tokens,
 	               t->o.mode == TRAIN_HOOK && t->hook ? t->hook->name : t->o.mode == TRAIN_RM ? "rm" : "lm", (unsigned long long)t->rng.s[0],
 	               (unsigned long long)t->rng.s[1], (unsigned long long)t->rng.s[2], (unsigned long long)t->rng.s[3],
 	               t->spike_mean, t->spike_var, t->spike_n, t->n_spikes);
@@ -241,6 +313,8 @@ int trainer_save(trainer *t, const char *dir, sp_err *err)
 	snprintf(path, sizeof path, "%s/trainer_state.json", dir);
 	rc = sp_write_file_atomic(path, s.p, s.len, err);
 	sp_buf_release(&s);
+	if (rc == 0)
+		keep_prev(dir, 0);
 	return rc;
 }
 
@@ -250,6 +324,36 @@ static int state_u64(json_object *o, const char *k, uint64_t *v, const char *pat
 	if (!json_object_object_get_ex(o, k, &x) || !json_object_is_type(x, json_type_int))
 		SP_RAISE(err, SP_EDATA, "%s: no integer '%s'", path, k);
 	*v = (uint64_t)json_object_get_int64(x);
+	return 0;
+}
+
+/* Opens dir/name, or its .prev twin when only that one is from the save stamp names (a save was
+ * interrupted after replacing it); path receives the file read. Neither: a mixed checkpoint. */
+static int open_stamped(st_file *f, const char *dir, const char *name, const char *stamp, char *path, size_t n, sp_err *err)
+{
+	snprintf(path, n, "%s/.%s.prev", dir, name);
+	if (*stamp && access(path, F_OK) == 0) {
+		sp_err e2 = SP_ERR_INIT;
+		if (st_open(f, path, &e2) == 0 && !strcmp(f->checkpoint, stamp)) {
+			/* put it back in place, so the folder is one checkpoint again before the next save */
+			char cur[4096];
+			snprintf(cur, sizeof cur, "%s/%s", dir, name);
+			if (rename(path, cur) == 0)
+				snprintf(path, n, "%s", cur);
+			return 0;
+		}
+		st_release(f);
+	}
+	snprintf(path, n, "%s/%s", dir, name);
+	SP_FORWARD(st_open(f, path, err));
+	if (*stamp && strcmp(f->checkpoint, stamp)) {
+		char other[64];
+		snprintf(other, sizeof other, "%s", *f->checkpoint ? f->checkpoint : "(none)");
+		st_release(f);
+		SP_RAISE(err, SP_EDATA, "%s: mixed checkpoint: this file is from save '%s', trainer_state.json from save '%s' "
+		         "(a save was interrupted between its files); refusing to resume (rerun without --resume, or --init-from)",
+		         path, other, stamp);
+	}
 	return 0;
 }
 
@@ -289,13 +393,25 @@ int trainer_resume(trainer *t, const char *dir, sp_err *err)
 		t->tokens = tokens;
 		rc = t->data->seek(t->data->ctx, json_object_to_json_string_ext(cursor, JSON_C_TO_STRING_PLAIN), err);
 	}
+	/* the id of the save the state belongs to (absent in checkpoints of older spindles) */
+	char stamp[64] = "";
+	if (rc == 0 && json_object_object_get_ex(o, "checkpoint", &x)) {
+		if (!json_object_is_type(x, json_type_string) || (size_t)json_object_get_string_len(x) >= sizeof stamp)
+			rc = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "%s: bad 'checkpoint' id", path);
+		else
+			memcpy(stamp, json_object_get_string(x), (size_t)json_object_get_string_len(x) + 1);
+	}
 	json_object_put(o);
 	if (rc < 0)
 		return rc;
-	SP_FORWARD(ckpt_load_model(dir, &t->m, 0, NULL, err));
+	remove_stale_temps(dir);
 	st_file f = ST_FILE_INIT;
-	snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
-	SP_FORWARD(st_open(&f, path, err));
+	SP_FORWARD(open_stamped(&f, dir, ckpt_files[0], stamp, path, sizeof path, err));
+	rc = model_read_tensors(&f, &t->m, t->m.params, "", 0, NULL, path, err);
+	st_release(&f);
+	if (rc < 0)
+		return rc;
+	SP_FORWARD(open_stamped(&f, dir, ckpt_files[1], stamp, path, sizeof path, err));
 	rc = model_read_tensors(&f, &t->m, t->opt.m, "m.", 0, NULL, path, err);
 	rc = rc ? rc : model_read_tensors(&f, &t->m, t->opt.v, "v.", 0, NULL, path, err);
 	st_release(&f);

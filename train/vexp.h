@@ -28,7 +28,7 @@ static inline float train_expf(float x)
 	p = p * r + 0.5f;
 	p = p * r + 1.0f;
 	p = p * r + 1.0f;
-	int32_t bits = ((int32_t)n + 127) << 23;
+	uint32_t bits = (uint32_t)((int32_t)n + 127) << 23; /* unsigned: a NaN x (n garbage) stays defined, and NaN */
 	float scale;
 	memcpy(&scale, &bits, sizeof scale);
 	return p * scale;

@@ -389,3 +389,35 @@ Test(dedup, ascii_normalisation_agrees_with_the_icu_predicates)
 	}
 	dd_norm_free(n);
 }
+
+/* ------------------------------------------------------------------ staged files (dedup_staged.h) */
+#include "../../dedup/dedup_staged.h"
+
+static uint8_t *slurp(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	cr_assert(f, "cannot open %s (run from the repository root)", path);
+	static uint8_t buf[1 << 16];
+	*n = fread(buf, 1, sizeof buf, f);
+	fclose(f);
+	return buf;
+}
+
+Test(dedup_staged, every_written_kind_checks_and_every_flipped_byte_is_corrupt)
+{
+	static const char *const kinds[] = { "signatures", "signatures_verify", "buckets", "pairs", "removed", "line_counts" };
+	for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+		char path[256];
+		snprintf(path, sizeof path, "tests/fuzz/corpus/dedup_staged/%s", kinds[k]);
+		size_t n;
+		uint8_t *p = slurp(path, &n);
+		sp_err err = SP_ERR_INIT;
+		cr_assert_eq(dd_staged_check_mem(p, n, path, &err), 0, "%s: %s", path, err.msg);
+		for (size_t i = 0; i < n; i++) {
+			p[i] ^= 0x01;
+			cr_assert_eq(dd_staged_check_mem(p, n, path, &err), SP_EDATA, "%s: byte %zu flipped was accepted", path, i);
+			p[i] ^= 0x01;
+		}
+		cr_assert_eq(dd_staged_check_mem(p, n - 1, path, &err), SP_EDATA, "%s truncated was accepted", path);
+	}
+}

@@ -60,6 +60,45 @@ Test(opt, parses_long_short_equals_and_positionals)
 	sp_buf_release(&h);
 }
 
+Test(opt, numeric_ranges_are_enforced_and_shown)
+{
+	long n = 5;
+	double x = 0.5, y = 1;
+	sp_opt t[] = {
+		{ "n", 0, SP_OPT_INT, &n, "N", "h", NULL, 1, 10 },
+		{ "x", 0, SP_OPT_DOUBLE, &x, "X", "h", "0..1", 0, 0 },
+		{ "y", 0, SP_OPT_DOUBLE, &y, "Y", "h", NULL, 0, 0 },
+		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+	};
+	const char *pos[4];
+	size_t n_pos;
+	sp_err err = SP_ERR_INIT;
+	char *ok[] = { "cmd", "--x", "1", "--n", "10", "--y", "-3e5" };
+	cr_assert_eq(sp_opt_parse(t, 7, ok, pos, &n_pos, NULL, NULL, &err), 0, "%s", err.msg);
+	cr_assert_float_eq(x, 1.0, 0);
+	cr_assert_float_eq(y, -3e5, 0);
+	const char *bad[] = { "-0.001", "1.0001", "nan", "inf", "-inf", "1e400", "0x", "" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char *argv[] = { "cmd", "--x", (char *)bad[i] };
+		cr_assert_eq(sp_opt_parse(t, 3, argv, pos, &n_pos, NULL, NULL, &err), SP_EUSAGE, "--x '%s' accepted", bad[i]);
+		cr_assert(strstr(err.msg, "--x"), "%s", err.msg);
+	}
+	char *nan_y[] = { "cmd", "--y", "NaN" };
+	cr_assert_eq(sp_opt_parse(t, 3, nan_y, pos, &n_pos, NULL, NULL, &err), SP_EUSAGE, "NaN accepted without a range");
+	char *n0[] = { "cmd", "--n", "0" };
+	cr_assert_eq(sp_opt_parse(t, 3, n0, pos, &n_pos, NULL, NULL, &err), SP_EUSAGE);
+	cr_assert(strstr(err.msg, "1..10"), "%s", err.msg);
+	sp_buf h = SP_BUF_INIT;
+	sp_opt_help(t, &h);
+	cr_assert(strstr(h.p, "[1..10]"), "%s", h.p);
+	cr_assert(strstr(h.p, "[0..1]"), "%s", h.p);
+	cr_assert(strstr(h.p, "[range unchecked]"), "%s", h.p);
+	sp_buf_release(&h);
+	sp_opt broken[] = { { "z", 0, SP_OPT_DOUBLE, &y, "Z", "h", "1..0", 0, 0 }, { NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 } };
+	char *z[] = { "cmd", "--z", "0.5" };
+	cr_assert_eq(sp_opt_parse(broken, 3, z, pos, &n_pos, NULL, NULL, &err), SP_EINTERNAL);
+}
+
 Test(stats, json_is_valid_and_counts_by_reason)
 {
 	sp_stats st;

@@ -119,7 +119,7 @@ check_eq "token stream starts with its magic" "SPTOKS01" "$(head -c 8 "$T/docs.t
 check_files "token stream decodes like the JSONL ids" "$T/decoded.jsonl" "$T/decoded-bin.jsonl"
 head -c 5000 "$T/docs.tok" > "$T/cut.tok"
 check_rc "a cut token stream is an error" 1 "$SPINDLE" tok decode -m "$LL/tokenizer.model" "$T/cut.tok"
-check_grep "cut stream message" "truncated token stream after document" "$T/.out"
+check_grep "cut stream message" "truncated token stream \(after\|in\) document" "$T/.out"
 check_rc "decoding with another tokenizer is refused" 1 "$SPINDLE" tok decode -m "$T/ll.model" "$T/docs.tok"
 
 # --- threads, order, options

@@ -15,7 +15,7 @@ enum sp_opt_kind {
 	SP_OPT_FLAG,    /* int *: set to 1 */
 	SP_OPT_STR,     /* const char **: points into argv */
 	SP_OPT_INT,     /* long *: decimal, range-checked against min/max when max > min */
-	SP_OPT_DOUBLE,  /* double * */
+	SP_OPT_DOUBLE,  /* double *: finite; range-checked against choices ("MIN..MAX") when given */
 	SP_OPT_CHOICE,  /* const char **: must be one of choices ("a|b|c") */
 	SP_OPT_LIST     /* sp_optlist *: repeatable string option */
 };
@@ -29,8 +29,8 @@ typedef struct sp_opt {
 	void *dest;
 	const char *arg;     /* placeholder in help ("N", "FILE") */
 	const char *help;
-	const char *choices; /* for SP_OPT_CHOICE: "fail|skip" */
-	long min, max;       /* for SP_OPT_INT */
+	const char *choices; /* for SP_OPT_CHOICE: "fail|skip"; for SP_OPT_DOUBLE: the accepted range "MIN..MAX", inclusive */
+	long min, max;       /* for SP_OPT_INT: the accepted range, inclusive (shown in --help) */
 } sp_opt;
 
 /* Parses argv[1..argc) (argv[0] is the command). Positional arguments are collected, in order,
@@ -38,7 +38,9 @@ typedef struct sp_opt {
  * *version when those pointers are given. Returns 0 or SP_EUSAGE. */
 int sp_opt_parse(const sp_opt *table, int argc, char **argv, const char **pos, size_t *n_pos,
                  int *help, int *version, sp_err *err);
-/* Appends the options section of --help ("  -o, --output FILE   help") to buf. */
+/* Appends the options section of --help ("  -o, --output FILE   help") to buf; a numeric option's
+ * range follows its help as " [MIN..MAX]", or " [range unchecked]" when its table entry has none
+ * (every numeric option should have one: tests/cli/t_opt_ranges.sh looks for that text). */
 int sp_opt_help(const sp_opt *table, sp_buf *buf);
 void sp_optlist_release(sp_optlist *l);
 
