@@ -257,7 +257,7 @@ static int cmd_export(int argc, char **argv)
 		{ "since", 0, SP_OPT_STR, &since, "DATE", "only answers given at or after DATE (UTC; prompts: imported)", NULL, 0, 0 },
 		{ "until", 0, SP_OPT_STR, &until, "DATE", "only answers given before DATE (UTC)", NULL, 0, 0 },
 		{ "split", 0, SP_OPT_CHOICE, &split, NULL, "the held-out split: a stable hash of the root prompt id decides", "train|test", 0, 0 },
-		{ "test-share", 0, SP_OPT_DOUBLE, &test_share, "S", "--split: hold out this share (0..1) of prompts", NULL, 0, 0 },
+		{ "test-share", 0, SP_OPT_DOUBLE, &test_share, "S", "--split: hold out this share (0..1) of prompts", "0..1", 0, 0 },
 		{ "test-count", 0, SP_OPT_INT, &test_count, "N", "--split: hold out N prompts per batch (default 1000, as Llama 2)", NULL, 0, 100000000 },
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "write here (atomically; .zst compresses) instead of stdout", NULL, 0, 0 },
 		END_OPT

@@ -154,7 +154,8 @@ int dd_cmd_signatures(int argc, char **argv)
 	int rc = cli_parse(prog, "spindle dedup signatures [OPTIONS] -o FILE [INPUT...]", stage_help, table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = dd_mh_options_finish(prog, &m)) >= 0) {
+	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = dd_mh_options_finish(prog, &m)) >= 0 ||
+	    (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0) {
 		sp_free(pos);
 		return rc;
 	}
@@ -707,6 +708,11 @@ int dd_cmd_clusters(int argc, char **argv)
 		sp_optlist_release(&sigs);
 		return rc;
 	}
+	if ((rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--clusters", clusters })) >= 0) {
+		sp_free(pos);
+		sp_optlist_release(&sigs);
+		return rc;
+	}
 	if (!out_path || (shard_s && sp_shard_parse(shard_s, &sh, &err) < 0) || (final && !sigs.n)) {
 		sp_free(pos);
 		sp_optlist_release(&sigs);
@@ -860,7 +866,7 @@ int dd_cmd_filter(int argc, char **argv)
 	int rc = cli_parse(prog, "spindle dedup filter --removed FILE [--shard I/N] [-o FILE] [INPUT...]", stage_help, table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_common_finish(prog, &com)) >= 0) {
+	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0) {
 		sp_free(pos);
 		return rc;
 	}

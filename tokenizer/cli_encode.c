@@ -265,7 +265,7 @@ int tok_cmd_encode(int argc, char **argv)
 	                   table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_common_finish(prog, &com)) >= 0 || !model) {
+	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0 || !model) {
 		sp_free(pos);
 		return rc >= 0 ? rc : cli_failf(prog, CLI_USAGE, "-m MODEL is required");
 	}

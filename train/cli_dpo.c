@@ -62,6 +62,7 @@ int cmd_dpo(int argc, char **argv)
 	a.category = "all";
 	a.margins = "none";
 #define O(name, kind, dest, arg, help, lo, hi) { name, 0, kind, dest, arg, help, NULL, lo, hi }
+#define OD(name, dest, arg, help, range) { name, 0, SP_OPT_DOUBLE, dest, arg, help, range, 0, 0 }
 	sp_opt table[] = {
 		O("data", SP_OPT_STR, &a.data, "FILE", "preference pairs (`spindle annotate export --format preference`)", 0, 0),
 		O("tokenizer", SP_OPT_STR, &a.tokenizer, "FILE", "the model's tokenizer (.model or tokenizer.json)", 0, 0),
@@ -69,25 +70,25 @@ int cmd_dpo(int argc, char **argv)
 		O("ref", SP_OPT_STR, &a.ref, "DIR", "the frozen reference model (default: --init-from)", 0, 0),
 		O("out", SP_OPT_STR, &a.out, "DIR", "run folder: checkpoint, and the reference cache " REF_CACHE, 0, 0),
 		O("eval-data", SP_OPT_STR, &a.eval_data, "FILE", "held-out pairs: log-ratio and accuracy before and after training", 0, 0),
-		O("beta", SP_OPT_DOUBLE, &a.beta, "X", "DPO temperature beta, in (0, 100] (default 0.1)", 0, 0),
+		OD("beta", &a.beta, "X", "DPO temperature beta, in (0, 100] (default 0.1)", "1e-9..100"),
 		O("margins", SP_OPT_STR, &a.margins, "SPEC", "Llama 2's rating margin inside the sigmoid: none (default), small, large or a,b,c,d", 0, 0),
 		O("category", SP_OPT_CHOICE, &a.category, NULL, "train on one category's pairs", 0, 0),
 		O("resume", SP_OPT_FLAG, &a.resume, NULL, "continue the run in --out from its checkpoint (bit-identical to not stopping)", 0, 0),
 		O("steps", SP_OPT_INT, &a.steps, "N", "optimizer steps in the whole run (default 100)", 1, 100000000),
 		O("batch", SP_OPT_INT, &a.batch, "N", "pairs per micro-batch (default 4)", 1, 4096),
 		O("accum", SP_OPT_INT, &a.accum, "N", "micro-batches per step (default 1)", 1, 65536),
-		O("lr", SP_OPT_DOUBLE, &a.lr, "X", "peak learning rate, in (0, 1] (default 1e-6)", 0, 0),
+		OD("lr", &a.lr, "X", "peak learning rate, in (0, 1] (default 1e-6)", "1e-12..1"),
 		O("warmup", SP_OPT_INT, &a.warmup, "N", "warm-up steps (default 2% of the steps)", 0, 100000000),
-		O("min-lr-ratio", SP_OPT_DOUBLE, &a.min_lr_ratio, "X", "cosine decay floor as a fraction of the peak, in [0, 1] (default 0.1)", 0, 0),
-		O("clip", SP_OPT_DOUBLE, &a.clip, "X", "gradient clipping: global norm, >= 0 (default 1.0; 0 = off)", 0, 0),
-		O("weight-decay", SP_OPT_DOUBLE, &a.wd, "X", "AdamW weight decay on matrices, in [0, 1] (default 0)", 0, 0),
+		OD("min-lr-ratio", &a.min_lr_ratio, "X", "cosine decay floor as a fraction of the peak, in [0, 1] (default 0.1)", "0..1"),
+		OD("clip", &a.clip, "X", "gradient clipping: global norm, >= 0 (default 1.0; 0 = off)", "0..1e6"),
+		OD("weight-decay", &a.wd, "X", "AdamW weight decay on matrices, in [0, 1] (default 0)", "0..1"),
 		O("seed", SP_OPT_INT, &a.seed, "N", "data-order seed (default 1337)", 0, 0x7fffffffL),
 		O("save-every", SP_OPT_INT, &a.save_every, "N", "write the checkpoint every N steps (and at the end)", 0, 100000000),
 		O("stop-after", SP_OPT_INT, &a.stop_after, "N", "end this invocation after N steps with a checkpoint (continue with --resume)", 0, 100000000),
-		O("spike-k", SP_OPT_DOUBLE, &a.spike_k, "K", "loss spike threshold in standard deviations, in [0, 1000] (default 4; 0 = off)", 0, 0),
+		OD("spike-k", &a.spike_k, "K", "loss spike threshold in standard deviations, in [0, 1000] (default 4; 0 = off)", "0..1000"),
 		O("skip-spikes", SP_OPT_FLAG, &a.skip_spikes, NULL, "drop the update of a spiking batch", 0, 0),
 		O("no-cache", SP_OPT_FLAG, &a.no_cache, NULL, "recompute the reference log-probabilities (and rewrite the cache)", 0, 0),
-		O("threads", SP_OPT_INT, &a.threads, "N", "CPU threads (default: all cores)", 0, 4096),
+		O("threads", SP_OPT_INT, &a.threads, "N", "CPU threads (default and auto: the CPUs this process may use)", 1, 4096),
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
 	};
 #undef O

@@ -118,13 +118,13 @@ int cmd_gatt(int argc, char **argv)
 		{ "lists", 0, SP_OPT_STR, &lists_path, "FILE", "the generator's hobbies, languages, figures and templates (schemas/gatt-lists.schema.json; default built in)", NULL, 0, 0 },
 		{ "print-lists", 0, SP_OPT_FLAG, &print, NULL, "print the built-in lists (a file to edit for --lists) and exit", NULL, 0, 0 },
 		{ "placement", 0, SP_OPT_CHOICE, &placement, NULL, "where the instruction stays in the training record: the first user turn (default) or the system turn", "first|system", 0, 0 },
-		{ "temperature", 0, SP_OPT_DOUBLE, &temp, "X", "sampling temperature, in [0, 10] (default 0.8)", NULL, 0, 0 },
-		{ "top-p", 0, SP_OPT_DOUBLE, &top_p, "X", "nucleus mass, in (0, 1] (default 0.9)", NULL, 0, 0 },
+		{ "temperature", 0, SP_OPT_DOUBLE, &temp, "X", "sampling temperature, in [0, 10] (default 0.8)", "0..10", 0, 0 },
+		{ "top-p", 0, SP_OPT_DOUBLE, &top_p, "X", "nucleus mass, in (0, 1] (default 0.9)", "1e-9..1", 0, 0 },
 		{ "top-k", 0, SP_OPT_INT, &top_k, "N", "sample among the N most likely tokens (default 0 = off)", NULL, 0, 1000000 },
 		{ "max-new-tokens", 0, SP_OPT_INT, &max_new, "N", "tokens per assistant turn at most (default 64)", NULL, 1, 1000000 },
 		{ "seed", 0, SP_OPT_INT, &seed, "N", "seed of the instructions and the sampling (default 1)", NULL, 0, 0x7fffffffL },
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "SFT records (annotate-sft.schema.json), written atomically (default stdout)", NULL, 0, 0 },
-		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads", NULL, 0, 4096 },
+		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads (default and auto: the CPUs this process may use)", NULL, 0, 4096 },
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
 	};
 	const char **pos;
@@ -338,13 +338,13 @@ int cmd_gatt_eval(int argc, char **argv)
 		{ "turns", 0, SP_OPT_STR, &turns_spec, "LIST", "assistant turns to measure (default 2,4,6,20)", NULL, 0, 0 },
 		{ "placement", 0, SP_OPT_CHOICE, &placement, NULL, "where the language instruction goes: the first user turn (default) or the system turn", "first|system", 0, 0 },
 		{ "max-dialogs", 0, SP_OPT_INT, &max_dialogs, "N", "dialogs to use at most (default all)", NULL, 1, 100000000 },
-		{ "temperature", 0, SP_OPT_DOUBLE, &temp, "X", "sampling temperature, in [0, 10] (default 0.7)", NULL, 0, 0 },
-		{ "top-p", 0, SP_OPT_DOUBLE, &top_p, "X", "nucleus mass, in (0, 1] (default 0.9)", NULL, 0, 0 },
+		{ "temperature", 0, SP_OPT_DOUBLE, &temp, "X", "sampling temperature, in [0, 10] (default 0.7)", "0..10", 0, 0 },
+		{ "top-p", 0, SP_OPT_DOUBLE, &top_p, "X", "nucleus mass, in (0, 1] (default 0.9)", "1e-9..1", 0, 0 },
 		{ "max-new-tokens", 0, SP_OPT_INT, &max_new, "N", "tokens per assistant turn at most (default 32)", NULL, 1, 1000000 },
 		{ "seed", 0, SP_OPT_INT, &seed, "N", "sampling seed (default 1)", NULL, 0, 0x7fffffffL },
 		{ "json", 0, SP_OPT_STR, &out_path, "FILE", "also write the table as JSON (schemas/gatt-eval.schema.json)", NULL, 0, 0 },
 		{ "samples", 0, SP_OPT_STR, &samples_path, "FILE", "write every measured answer with its detected language (JSONL: model, dialog, turn, language, detected, answer)", NULL, 0, 0 },
-		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads", NULL, 0, 4096 },
+		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads (default and auto: the CPUs this process may use)", NULL, 0, 4096 },
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
 	};
 	const char **pos;

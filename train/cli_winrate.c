@@ -64,7 +64,7 @@ int cmd_winrate(int argc, char **argv)
 	long resamples = 2000, seed = 1;
 	const sp_opt table[] = {
 		{ "score", 0, SP_OPT_CHOICE, &key, NULL, "which reward model's score decides (default combined)", "helpful|safety|combined", 0, 0 },
-		{ "margin", 0, SP_OPT_DOUBLE, &margin, "M", "a tie when the two scores differ by at most M (0..1, default 0)", NULL, 0, 0 },
+		{ "margin", 0, SP_OPT_DOUBLE, &margin, "M", "a tie when the two scores differ by at most M (0..1, default 0)", "0..1", 0, 0 },
 		{ "prompts", 0, SP_OPT_STR, &prompts, "FILE", "prompt records: results per category and single- vs multi-turn too", NULL, 0, 0 },
 		{ "bootstrap", 0, SP_OPT_INT, &resamples, "N", "bootstrap resamples (default 2000)", NULL, 100, 100000 },
 		{ "seed", 0, SP_OPT_INT, &seed, "N", "bootstrap seed (default 1)", NULL, 0, 2000000000 },

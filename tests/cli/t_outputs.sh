@@ -132,3 +132,13 @@ check_rc "--shard 3/3 is a usage error" 2 "$SPINDLE" cat --shard 3/3 docs.jsonl
 check_grep "--shard 3/3: I must be below N" "bad --shard '3/3': I must be below N" "$T/.out"
 check_rc "--shard -1/3 is a usage error" 2 "$SPINDLE" cat --shard -1/3 docs.jsonl
 check_grep "--shard -1/3 is called malformed" "malformed" "$T/.out"
+
+# the same collision check in tok encode and the staged dedup commands
+M=$SHARED/llama2/tokenizer.model
+if [ -f "$M" ]; then
+	check_rc "tok encode -o X --stats X is refused" 2 "$SPINDLE" tok encode -m "$M" -o same.out --stats same.out docs.jsonl
+	check_grep "... naming both options" "\-o.*--stats\|--stats.*-o" "$T/.out"
+fi
+check_rc "dedup signatures -o X --stats X is refused" 2 "$SPINDLE" dedup signatures -o same.sig --stats same.sig docs.jsonl
+check_rc "dedup clusters --final -o X --clusters X is refused" 2 "$SPINDLE" dedup clusters --final --sig a.sig -o same.rm --clusters same.rm x.bin
+check_rc "dedup filter -o X --stats X is refused" 2 "$SPINDLE" dedup filter --removed r.bin -o same.f --stats same.f docs.jsonl
