@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "../../train/cuda/gpu.h"
 #include "../../train/device.h"
 #include "../../train/rng.h"
@@ -34,6 +35,10 @@
 
 static int n_fail, n_pass;
 static train_rng R;
+/* SPINDLE_CHECK_GPU_SMALL=1 (the emulator's run in make check, tests/cuda/t_emu.sh): the same checks
+ * on a smaller model (dim 128, head size 32, vocab 256) and shorter training rows, to fit the time
+ * budget of a CPU running every CUDA thread as a fiber */
+static int small;
 
 static double relerr(const float *gpu, const float *cpu, size_t n)
 {
@@ -46,6 +51,13 @@ static double relerr(const float *gpu, const float *cpu, size_t n)
 		den += (double)cpu[i] * cpu[i];
 	}
 	return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void expect(const char *what, const float *gpu, const float *cpu, size_t n, double tol)
@@ -370,7 +382,8 @@ static void check_flash_head(int hd)
 static model_config tiny(int reward)
 {
 	model_config c = { 256, 2, 4, 2, 688, 512, 64, 1e-5f, 10000.0f, reward };
-	return c;
+	model_config s = { 128, 2, 4, 2, 344, 256, 64, 1e-5f, 10000.0f, reward };
+	return small ? s : c;
 }
 
 static void fill_batch(int32_t *in, int32_t *tg, int32_t *pos, int32_t *seg, int32_t *last, int B, int T, int V)
@@ -542,12 +555,13 @@ static void check_training(void)
 	sp_err err = SP_ERR_INIT;
 	train_opts o;
 	train_opts_default(&o);
+	int T = small ? 32 : 64;
 	o.steps = STEPS;
-	o.batch = 4;
+	o.batch = small ? 2 : 4;
 	o.lr = 3e-3f;
 	o.spike_k = 0;
 	printf("training: %d steps on synthetic rows, GPU loss curve against the CPU's\n", STEPS);
-	if (data_synth_open(&dc, 256, 64, 5, &err) < 0 || data_synth_open(&dg, 256, 64, 5, &err) < 0) {
+	if (data_synth_open(&dc, 256, T, 5, &err) < 0 || data_synth_open(&dg, 256, T, 5, &err) < 0) {
 		printf("  data: %s\n", err.msg);
 		n_fail++;
 		return;
@@ -589,7 +603,7 @@ static void check_training(void)
 	if (mkdtemp(dir)) {
 		trainer tr;
 		train_data dr;
-		int ok = trainer_save(&tg, dir, &err) == 0 && data_synth_open(&dr, 256, 64, 5, &err) == 0 &&
+		int ok = trainer_save(&tg, dir, &err) == 0 && data_synth_open(&dr, 256, T, 5, &err) == 0 &&
 		         trainer_init(&tr, &o, &c, &dr, NULL, &err) == 0 && trainer_resume(&tr, dir, &err) == 0;
 		float *p = malloc(tg.m.n_params * 4);
 		gpu_model_download_params(dev->ctx, p);
@@ -615,16 +629,23 @@ int main(void)
 		printf("check-gpu: SKIP: no usable CUDA GPU (%s)\n", why);
 		return 0;
 	}
-	printf("check-gpu on %s\n", name);
+	const char *sm = getenv("SPINDLE_CHECK_GPU_SMALL");
+	small = sm && *sm == '1';
+	printf("check-gpu on %s%s\n", name, small ? " (small sizes)" : "");
 	rng_seed(&R, 20261126);
-	check_kernels();
-	check_flash_head(32);
-	check_flash_head(128);
-	check_model(0);
-	if (gpu_flash_supported(64))
-		check_model(1);
-	check_reward();
-	check_training();
+	double t0 = now_s();
+#define SECTION(call) do { call; printf("  (%.1f s)\n", now_s() - t0); t0 = now_s(); fflush(stdout); } while (0)
+	SECTION(check_kernels());
+	SECTION(check_flash_head(32));
+	SECTION(check_flash_head(128));
+	const char *parts = getenv("SPINDLE_CHECK_GPU_PARTS"); /* "kernels": these only (the ASan tier) */
+	if (!parts || strcmp(parts, "kernels")) {
+		SECTION(check_model(0));
+		if (gpu_flash_supported(tiny(0).dim / tiny(0).n_heads))
+			SECTION(check_model(1));
+		SECTION(check_reward());
+		SECTION(check_training());
+	}
 	printf("check-gpu: %d passed, %d failed\n", n_pass, n_fail);
 	return n_fail ? 1 : 0;
 }
