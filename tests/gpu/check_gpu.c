@@ -561,7 +561,10 @@ static void check_training(void)
 	o.lr = 3e-3f;
 	o.spike_k = 0;
 	printf("training: %d steps on synthetic rows, GPU loss curve against the CPU's\n", STEPS);
-	if (data_synth_open(&dc, 256, T, 5, &err) < 0 || data_synth_open(&dg, 256, T, 5, &err) < 0) {
+	/* rows of 32 distinct tokens: the loss falls from ln 256 towards ln 32 within 50 steps (with all
+	 * 256 tokens it stays at ln 256 for longer than 50 steps, on the CPU too, and "falls as far"
+	 * compared noise) */
+	if (data_synth_open(&dc, 32, T, 5, &err) < 0 || data_synth_open(&dg, 32, T, 5, &err) < 0) {
 		printf("  data: %s\n", err.msg);
 		n_fail++;
 		return;
@@ -603,10 +606,15 @@ static void check_training(void)
 	if (mkdtemp(dir)) {
 		trainer tr;
 		train_data dr;
-		int ok = trainer_save(&tg, dir, &err) == 0 && data_synth_open(&dr, 256, T, 5, &err) == 0 &&
+		int ok = trainer_save(&tg, dir, &err) == 0 && data_synth_open(&dr, 32, T, 5, &err) == 0 &&
 		         trainer_init(&tr, &o, &c, &dr, NULL, &err) == 0 && trainer_resume(&tr, dir, &err) == 0;
+		/* the device's weights, pulled through the device's own operation (dev->ctx is the device
+		 * context, not a gpu_model: passing it to gpu_model_download_params read garbage, which the
+		 * emulator reported as a copy from outside any device allocation) */
 		float *p = malloc(tg.m.n_params * 4);
-		gpu_model_download_params(dev->ctx, p);
+		model pm = tg.m;
+		pm.params = p;
+		dev->ops->pull(dev->ctx, &pm, NULL);
 		ok = ok && memcmp(p, tr.m.params, tg.m.n_params * 4) == 0 && tr.step == tg.step && tr.opt.t == tg.opt.t;
 		check("GPU checkpoint resumes on the CPU (same weights)", ok);
 		free(p);

@@ -95,5 +95,17 @@ $(BUILD)/bin/spindle-emu: $(BUILD)/cli/main.o $(EMU_OBJS) $(BUILD)/libspindle.a 
 	@mkdir -p $(dir $@)
 	$(CC) $(SP_LDFLAGS) $(LDFLAGS) -o $@ $(filter-out $(BUILD)/.link,$^) $(SP_LDLIBS) $(LDLIBS) $(EMU_LIBS)
 
-test-build: $(BUILD)/tests/check_gpu_emu $(BUILD)/bin/spindle-emu
+# the emulator's own tests: wrong kernels it must catch (tests/cuda/t_emu_detect.sh)
+$(EMU_DIR)/selftest/%.emu.cc: tests/cuda/emu/%.cu train/cuda/emu/emu_rewrite.pl
+	@mkdir -p $(dir $@)
+	perl train/cuda/emu/emu_rewrite.pl $< > $@.tmp && mv $@.tmp $@
+
+$(EMU_DIR)/selftest/%.o: $(EMU_DIR)/selftest/%.emu.cc $(EMU_DEPS)
+	$(EMU_CXX) $(EMU_CXXFLAGS) -fsanitize-coverage=edge,trace-loads,trace-stores -c -o $@ $<
+
+$(BUILD)/tests/emu_selftest: $(EMU_DIR)/selftest/emu_bugs.o $(EMU_ROBJS) $(BUILD)/libspindle.a $(BUILD)/.link
+	@mkdir -p $(dir $@)
+	$(CC) $(SP_LDFLAGS) $(LDFLAGS) -o $@ $(filter-out $(BUILD)/.link,$^) $(SP_LDLIBS) $(LDLIBS) $(EMU_LIBS)
+
+test-build: $(BUILD)/tests/check_gpu_emu $(BUILD)/bin/spindle-emu $(BUILD)/tests/emu_selftest
 endif
