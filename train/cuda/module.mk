@@ -60,19 +60,21 @@ clean-cuda:
 EMU_CXX ?= $(shell command -v clang++ 2>/dev/null)
 ifneq ($(EMU_CXX),)
 EMU_DIR := $(BUILD)/emu
-EMU_CU := $(wildcard train/cuda/*.cu)
-EMU_KOBJS := $(EMU_CU:train/cuda/%.cu=$(EMU_DIR)/k/%.o)
+# the kernel sources (tests/cuda/emu_mutate.sh points this at a mutated copy, with its own EMU_DIR)
+EMU_SRCDIR := train/cuda
+EMU_CU := $(wildcard $(EMU_SRCDIR)/*.cu)
+EMU_KOBJS := $(EMU_CU:$(EMU_SRCDIR)/%.cu=$(EMU_DIR)/k/%.o)
 EMU_ROBJS := $(patsubst train/cuda/emu/%.cc,$(EMU_DIR)/rt/%.o,$(wildcard train/cuda/emu/*.cc))
 EMU_HOST := $(EMU_DIR)/train/device.o $(EMU_DIR)/train/device_cuda.o
 EMU_OBJS := $(EMU_KOBJS) $(EMU_ROBJS) $(EMU_HOST)
 EMU_SAN := $(if $(SAN),-fsanitize=address -fno-omit-frame-pointer)
 EMU_CXXFLAGS := -std=c++17 -O2 -g -Wall -Wextra -Wno-unused-parameter $(if $(filter 1,$(WERROR)),-Werror) \
-	-Itrain/cuda/emu -Itrain/cuda -Itrain -Ilib/include $(EMU_SAN) -DEMU_RACECHECK=1 \
+	-Itrain/cuda/emu -I$(EMU_SRCDIR) -Itrain/cuda -Itrain -Ilib/include $(EMU_SAN) -DEMU_RACECHECK=1 \
 	-I$(firstword $(wildcard /usr/include/*/openblas-pthread) /usr/include)
-EMU_DEPS := $(wildcard train/cuda/*.cuh train/cuda/*.h train/cuda/emu/*.h) train/model.h train/device.h
+EMU_DEPS := $(wildcard $(EMU_SRCDIR)/*.cuh $(EMU_SRCDIR)/*.h train/cuda/emu/*.h) train/model.h train/device.h
 EMU_LIBS := -lstdc++ -lrt
 
-$(EMU_DIR)/k/%.emu.cc: train/cuda/%.cu train/cuda/emu/emu_rewrite.pl
+$(EMU_DIR)/k/%.emu.cc: $(EMU_SRCDIR)/%.cu train/cuda/emu/emu_rewrite.pl
 	@mkdir -p $(dir $@)
 	perl train/cuda/emu/emu_rewrite.pl $< > $@.tmp && mv $@.tmp $@
 
@@ -87,7 +89,7 @@ $(EMU_DIR)/train/%.o: train/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(SP_CFLAGS) $(CFLAGS) -DSPINDLE_CUDA -Itrain -c -o $@ $<
 
-$(BUILD)/tests/check_gpu_emu: $(BUILD)/tests/gpu/check_gpu.o $(EMU_OBJS) $(BUILD)/libspindle.a $(BUILD)/.link
+$(BUILD)/tests/check_gpu_emu $(EMU_DIR)/check_gpu: $(BUILD)/tests/gpu/check_gpu.o $(EMU_OBJS) $(BUILD)/libspindle.a $(BUILD)/.link
 	@mkdir -p $(dir $@)
 	$(CC) $(SP_LDFLAGS) $(LDFLAGS) -o $@ $(filter-out $(BUILD)/.link,$^) $(SP_LDLIBS) $(LDLIBS) $(EMU_LIBS)
 
