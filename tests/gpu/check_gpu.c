@@ -9,17 +9,23 @@
  * resumed on the CPU. Output buffers are filled with NaN before every GPU call, so an element a
  * kernel forgot to write fails the comparison.
  *
- * Measure: relative error of the whole tensor, ||gpu - cpu|| / ||cpu||. Tolerances (bf16 has an
- * 8-bit mantissa, relative rounding 2^-9 = 2e-3 per value):
- *   fp32 results of fp32 inputs (embedding, residual, norm statistics, AdamW)     1e-5
- *   fp32 results of bf16 inputs with fp32 accumulation (matmul into fp32)          1e-4
- *   one bf16 rounding of the result (RMSNorm out, RoPE, SwiGLU, matmul into bf16) 1e-2
- *   attention (bf16 in and out, a sum of products of bf16 values)                  2e-2
- *   whole model: logits 3e-2, loss 1e-2 (relative), parameter gradients 8e-2
- *   (the model's activations are bf16 at every product, errors compound over layers);
- *   50 steps: every step's loss within 10% of the CPU's (bf16 rounding compounds through the updates).
- * These tolerances are first estimates, set without a GPU to calibrate them on: a failure by a small
- * factor on the first GPU run means "look at the numbers", not necessarily a bug.
+ * Measure: relative error of the whole tensor, ||gpu - cpu|| / ||cpu||. Tolerances, calibrated on the
+ * CUDA emulator (issue 16: the same kernels executed on the CPU, tests/cuda/t_emu.sh) at about 3x the
+ * worst error it measured, in brackets. bf16 keeps 8 significant bits: one rounding costs a relative
+ * 2^-9 at most, about 1.5e-3 as an RMS over a tensor, and that is what the kernels show.
+ *   fp32 results of fp32 inputs (embedding, residual, norm statistics, AdamW)  1e-5/1e-6  [2e-7]
+ *   fp32 results of bf16 inputs with fp32 accumulation (matmul into fp32)        1e-4      [0: same sums]
+ *   one bf16 rounding of the result (RMSNorm out, RoPE, SwiGLU, matmul into bf16,
+ *   the cross-entropy gradient, the bf16 weight copy)                           5e-3      [1.7e-3]
+ *   attention out and gradients, naive and fused forward                        5e-3      [1.7e-3]
+ *   fused backward (recomputed probabilities, one more rounding)                8e-3      [2.2e-3]
+ *   whole model: logits 1.5e-2 [4.5e-3], per-position losses 1e-3 [2.2e-4], mean loss 1e-3 [4e-5],
+ *   parameter gradients 2.5e-2 [7.1e-3], gradient norm 5e-3 [7e-4], decode logits 1.5e-2 [3.8e-3],
+ *   rewards 1.5e-2 [3.5e-3], margin loss 5e-3 [6.5e-4];
+ *   50 steps: every step's loss within 2% of the CPU's [0.35%].
+ * A GPU differs from the emulator only below bf16's resolution (cuBLAS's fp32 summation order, the
+ * last ulp of expf and rsqrtf, fused multiply-adds), so the same margins should hold there; the first
+ * run on a GPU will tell (make check-gpu prints every measured error).
  * Exits 0 after "SKIP" when no GPU is usable, 1 when any check fails. */
 #include <math.h>
 #include <omp.h>
@@ -64,7 +70,7 @@ static void expect(const char *what, const float *gpu, const float *cpu, size_t 
 {
 	double e = relerr(gpu, cpu, n);
 	int ok = e <= tol;
-	printf("  %-40s rel %-9.2e tol %-7.0e %s\n", what, e, tol, ok ? "ok" : "FAIL");
+	printf("  %-40s rel %-9.2e tol %-7.2g %s\n", what, e, tol, ok ? "ok" : "FAIL");
 	ok ? n_pass++ : n_fail++;
 }
 
@@ -190,7 +196,7 @@ static void check_kernels(void)
 	rmsnorm_forward(xn, rstd, x, w, N, D, 1e-5f);
 	gpu_rmsnorm_forward(g_xn, g_rstd, g_x, g_w, N, D, 1e-5f);
 	r = down16(g_xn, (size_t)N * D);
-	expect("rmsnorm_forward out (bf16)", r, xn, (size_t)N * D, 1e-2);
+	expect("rmsnorm_forward out (bf16)", r, xn, (size_t)N * D, 5e-3);
 	float *r2 = down32(g_rstd, N);
 	expect("rmsnorm_forward rstd", r2, rstd, N, 1e-5);
 	float *dx = hrand((size_t)N * D, 1, 0), *dnw = hrand(D, 1, 0), *dy = hrand((size_t)N * D, 1, 0);
@@ -210,7 +216,7 @@ static void check_kernels(void)
 	gpu_matmul_forward(g_y32, 1, g_a, g_wm, N, D, F);
 	gpu_matmul_forward(g_y16, 0, g_a, g_wm, N, D, F);
 	expect("matmul_forward (fp32 out)", down32(g_y32, (size_t)N * F), y, (size_t)N * F, 1e-4);
-	expect("matmul_forward (bf16 out)", down16(g_y16, (size_t)N * F), y, (size_t)N * F, 1e-2);
+	expect("matmul_forward (bf16 out)", down16(g_y16, (size_t)N * F), y, (size_t)N * F, 5e-3);
 	float *dyy = hrand((size_t)N * F, 1, 1), *da = hrand((size_t)N * D, 1, 0), *dwm = hrand((size_t)F * D, 1, 0);
 	float *g_da = up32(da, (size_t)N * D), *g_dwm = up32(dwm, (size_t)F * D);
 	gpu_bf16 *g_dyy = up16(dyy, (size_t)N * F);
@@ -232,11 +238,11 @@ static void check_kernels(void)
 	gpu_bf16 *g_qr = up16(qr, (size_t)N * D);
 	rope_forward(qr, pos, cs, sn, N, H, HD);
 	gpu_rope_forward(g_qr, d_pos, g_cs, g_sn, N, H, HD);
-	expect("rope_forward (bf16 in place)", down16(g_qr, (size_t)N * D), qr, (size_t)N * D, 1e-2);
+	expect("rope_forward (bf16 in place)", down16(g_qr, (size_t)N * D), qr, (size_t)N * D, 5e-3);
 	g_qr = up16(qr2, (size_t)N * D);
 	rope_backward(qr2, pos, cs, sn, N, H, HD);
 	gpu_rope_backward(g_qr, d_pos, g_cs, g_sn, N, H, HD);
-	expect("rope_backward", down16(g_qr, (size_t)N * D), qr2, (size_t)N * D, 1e-2);
+	expect("rope_backward", down16(g_qr, (size_t)N * D), qr2, (size_t)N * D, 5e-3);
 
 	/* attention with documents; flash against the naive kernel and the CPU */
 	float *q = hrand((size_t)N * D, 1, 1), *k = hrand((size_t)N * KVD, 1, 1), *v = hrand((size_t)N * KVD, 1, 1);
@@ -246,7 +252,7 @@ static void check_kernels(void)
 	float *g_att = alloc32((size_t)B * H * T * T);
 	attention_forward(ao, att, q, k, v, seg, B, T, H, KVH, HD);
 	gpu_attention_forward(g_ao, g_att, g_q, g_k, g_v, d_seg, B, T, H, KVH, HD);
-	expect("attention_forward out", down16(g_ao, (size_t)N * D), ao, (size_t)N * D, 2e-2);
+	expect("attention_forward out", down16(g_ao, (size_t)N * D), ao, (size_t)N * D, 5e-3);
 	expect("attention_forward probabilities", down32(g_att, (size_t)B * H * T * T), att, (size_t)B * H * T * T, 1e-4);
 	float *dao = hrand((size_t)N * D, 1, 1), *dq = calloc((size_t)N * D, 4), *dk = calloc((size_t)N * KVD, 4);
 	float *dv = calloc((size_t)N * KVD, 4), *datt = malloc((size_t)omp_get_max_threads() * T * T * 4); /* one T x T per thread */
@@ -255,9 +261,9 @@ static void check_kernels(void)
 	float *g_datt = alloc32((size_t)B * H * T * T);
 	attention_backward(dq, dk, dv, datt, dao, q, k, v, att, B, T, H, KVH, HD);
 	gpu_attention_backward(g_dq, g_dk, g_dv, g_datt, g_dao, g_q, g_k, g_v, g_att, B, T, H, KVH, HD);
-	expect("attention_backward d_q", down16(g_dq, (size_t)N * D), dq, (size_t)N * D, 2e-2);
-	expect("attention_backward d_k", down16(g_dk, (size_t)N * KVD), dk, (size_t)N * KVD, 2e-2);
-	expect("attention_backward d_v", down16(g_dv, (size_t)N * KVD), dv, (size_t)N * KVD, 2e-2);
+	expect("attention_backward d_q", down16(g_dq, (size_t)N * D), dq, (size_t)N * D, 5e-3);
+	expect("attention_backward d_k", down16(g_dk, (size_t)N * KVD), dk, (size_t)N * KVD, 5e-3);
+	expect("attention_backward d_v", down16(g_dv, (size_t)N * KVD), dv, (size_t)N * KVD, 5e-3);
 	if (gpu_flash_supported(HD)) {
 		float *g_lse = alloc32((size_t)B * H * T);
 		gpu_bf16 *g_fo = alloc16((size_t)N * D), *g_fdq = alloc16((size_t)N * D);
@@ -265,12 +271,12 @@ static void check_kernels(void)
 		float *g_fs = alloc32(gpu_flash_scratch(B, T, H, KVH, HD));
 		gpu_flash_forward(g_fo, g_lse, g_q, g_k, g_v, d_seg, B, T, H, KVH, HD);
 		float *fo = down16(g_fo, (size_t)N * D);
-		expect("flash_forward out vs CPU", fo, ao, (size_t)N * D, 2e-2);
-		expect("flash_forward out vs naive GPU", fo, down16(g_ao, (size_t)N * D), (size_t)N * D, 2e-2);
+		expect("flash_forward out vs CPU", fo, ao, (size_t)N * D, 5e-3);
+		expect("flash_forward out vs naive GPU", fo, down16(g_ao, (size_t)N * D), (size_t)N * D, 5e-3);
 		gpu_flash_backward(g_fdq, g_fdk, g_fdv, g_fs, g_dao, g_fo, g_q, g_k, g_v, g_lse, d_seg, B, T, H, KVH, HD);
-		expect("flash_backward d_q vs CPU", down16(g_fdq, (size_t)N * D), dq, (size_t)N * D, 3e-2);
-		expect("flash_backward d_k vs CPU", down16(g_fdk, (size_t)N * KVD), dk, (size_t)N * KVD, 3e-2);
-		expect("flash_backward d_v vs CPU", down16(g_fdv, (size_t)N * KVD), dv, (size_t)N * KVD, 3e-2);
+		expect("flash_backward d_q vs CPU", down16(g_fdq, (size_t)N * D), dq, (size_t)N * D, 8e-3);
+		expect("flash_backward d_k vs CPU", down16(g_fdk, (size_t)N * KVD), dk, (size_t)N * KVD, 8e-3);
+		expect("flash_backward d_v vs CPU", down16(g_fdv, (size_t)N * KVD), dv, (size_t)N * KVD, 8e-3);
 	}
 
 	/* SwiGLU, residual */
@@ -279,13 +285,13 @@ static void check_kernels(void)
 	gpu_bf16 *g_gt = up16(gt, nf), *g_up = up16(upv, nf), *g_hs = alloc16(nf);
 	swiglu_forward(hs, gt, upv, nf);
 	gpu_swiglu_forward(g_hs, g_gt, g_up, nf);
-	expect("swiglu_forward", down16(g_hs, nf), hs, nf, 1e-2);
+	expect("swiglu_forward", down16(g_hs, nf), hs, nf, 5e-3);
 	float *dhs = hrand(nf, 1, 1), *dgt = calloc(nf, 4), *dup_ = calloc(nf, 4);
 	gpu_bf16 *g_dhs = up16(dhs, nf), *g_dgt = alloc16(nf), *g_dup = alloc16(nf);
 	swiglu_backward(dgt, dup_, dhs, gt, upv, nf);
 	gpu_swiglu_backward(g_dgt, g_dup, g_dhs, g_gt, g_up, nf);
-	expect("swiglu_backward d_gate", down16(g_dgt, nf), dgt, nf, 1e-2);
-	expect("swiglu_backward d_up", down16(g_dup, nf), dup_, nf, 1e-2);
+	expect("swiglu_backward d_gate", down16(g_dgt, nf), dgt, nf, 5e-3);
+	expect("swiglu_backward d_up", down16(g_dup, nf), dup_, nf, 5e-3);
 	float *ra = hrand((size_t)N * D, 1, 0), *rb = hrand((size_t)N * D, 1, 0), *rc = malloc((size_t)N * D * 4);
 	float *g_ra = up32(ra, (size_t)N * D), *g_rb = up32(rb, (size_t)N * D), *g_rc = alloc32((size_t)N * D);
 	residual_forward(rc, ra, rb, (size_t)N * D);
@@ -307,7 +313,7 @@ static void check_kernels(void)
 	check("crossentropy ignores target -1 (SFT mask)", zeros);
 	crossentropy_backward(lg, lse_c, tgt, 0.01f, N, V);
 	gpu_crossentropy_backward(g_lg, g_lse2, d_tgt, 0.01f, N, V);
-	expect("crossentropy_backward d_logits", down16(g_lg, (size_t)N * V), lg, (size_t)N * V, 1e-2);
+	expect("crossentropy_backward d_logits", down16(g_lg, (size_t)N * V), lg, (size_t)N * V, 5e-3);
 
 	/* gradient norm, AdamW */
 	size_t np = 100003;
@@ -340,7 +346,7 @@ static void check_kernels(void)
 	expect("adamw params", down32(g_pp, np), pp, np, 1e-6);
 	expect("adamw m", down32(g_mm, np), mm, np, 1e-6);
 	expect("adamw v", down32(g_vv, np), vv, np, 1e-6);
-	expect("adamw bf16 copy", down16(g_p16, np), pp, np, 1e-2);
+	expect("adamw bf16 copy", down16(g_p16, np), pp, np, 5e-3);
 	gpu_sync();
 }
 
@@ -367,14 +373,14 @@ static void check_flash_head(int hd)
 	float *g_lse = alloc32((size_t)B * H * T), *g_s = alloc32(gpu_flash_scratch(B, T, H, KVH, hd));
 	gpu_flash_forward(g_o, g_lse, g_q, g_k, g_v, g_seg, B, T, H, KVH, hd);
 	snprintf(what, sizeof what, "flash_forward out (hd %d)", hd);
-	expect(what, down16(g_o, nq), o, nq, 2e-2);
+	expect(what, down16(g_o, nq), o, nq, 5e-3);
 	gpu_flash_backward(g_dq, g_dk, g_dv, g_s, g_do, g_o, g_q, g_k, g_v, g_lse, g_seg, B, T, H, KVH, hd);
 	snprintf(what, sizeof what, "flash_backward d_q (hd %d)", hd);
-	expect(what, down16(g_dq, nq), dq, nq, 3e-2);
+	expect(what, down16(g_dq, nq), dq, nq, 8e-3);
 	snprintf(what, sizeof what, "flash_backward d_k (hd %d)", hd);
-	expect(what, down16(g_dk, nk), dk, nk, 3e-2);
+	expect(what, down16(g_dk, nk), dk, nk, 8e-3);
 	snprintf(what, sizeof what, "flash_backward d_v (hd %d)", hd);
-	expect(what, down16(g_dv, nk), dv, nk, 3e-2);
+	expect(what, down16(g_dv, nk), dv, nk, 8e-3);
 }
 
 /* ---------------------------------------------------------------- the whole model */
@@ -435,9 +441,9 @@ static void check_model(int flash)
 	size_t nl = (size_t)B * T * c.vocab_size;
 	float *logits = malloc(nl * 4);
 	gpu_model_download_logits(g, logits, nl);
-	expect("logits", logits, m.logits, nl, 3e-2);
-	expect("per-position losses", glosses, m.losses, (size_t)B * T, 1e-2);
-	expect("mean loss", &gl, &cl, 1, 1e-2);
+	expect("logits", logits, m.logits, nl, 1.5e-2);
+	expect("per-position losses", glosses, m.losses, (size_t)B * T, 1e-3);
+	expect("mean loss", &gl, &cl, 1, 1e-3);
 	check("counted targets agree (SFT mask)", cn == gn);
 	int zero = 1;
 	for (int i = 0; i < B * T; i++)
@@ -454,12 +460,12 @@ static void check_model(int flash)
 		if (m.ti[i].size) {
 			char what[80];
 			snprintf(what, sizeof what, "grad %s", m.ti[i].hf_name);
-			expect(what, grads + off, m.g[i], m.ti[i].size, 8e-2);
+			expect(what, grads + off, m.g[i], m.ti[i].size, 2.5e-2);
 		}
 		off += m.ti[i].size;
 	}
 	float cnorm = adamw_clip(m.grads, m.n_params, 0), gnorm = gpu_model_grad_norm(g);
-	expect("gradient norm", &gnorm, &cnorm, 1, 5e-2);
+	expect("gradient norm", &gnorm, &cnorm, 1, 5e-3);
 
 	if (!flash) { /* KV-cache decoding against the CPU decoder */
 		decode_state ds;
@@ -473,7 +479,7 @@ static void check_model(int flash)
 				double e = relerr(gl16, cl2, (size_t)c.vocab_size);
 				worst = e > worst ? e : worst;
 			}
-			expect("decode logits (12 positions, worst)", (float[]){ (float)worst }, (float[]){ 0 }, 1, 3e-2);
+			expect("decode logits (12 positions, worst)", (float[]){ (float)worst }, (float[]){ 0 }, 1, 1.5e-2);
 			decode_release(&ds);
 		}
 		free(gl16);
@@ -508,7 +514,7 @@ static void check_reward(void)
 	float gr[B], margin[P] = { 1.0f, 0.33f }, dc[P], dr[P], gdc[P], gdr[P], dre[B], gdre[B];
 	model_forward(&m, &mb, NULL, NULL);
 	gpu_model_forward(g, &mb, NULL, NULL, NULL, gr);
-	expect("rewards", gr, m.rewards, B, 3e-2);
+	expect("rewards", gr, m.rewards, B, 1.5e-2);
 	float rc[P], rr[P], grc[P], grr[P];
 	for (int i = 0; i < P; i++) {
 		rc[i] = m.rewards[2 * i];
@@ -517,7 +523,7 @@ static void check_reward(void)
 		grr[i] = gr[2 * i + 1];
 	}
 	float cl = rm_loss(rc, rr, margin, P, dc, dr), gl = rm_loss(grc, grr, margin, P, gdc, gdr);
-	expect("margin ranking loss", &gl, &cl, 1, 1e-2);
+	expect("margin ranking loss", &gl, &cl, 1, 5e-3);
 	for (int i = 0; i < P; i++) {
 		dre[2 * i] = dc[i];
 		dre[2 * i + 1] = dr[i];
@@ -535,7 +541,7 @@ static void check_reward(void)
 		if (m.ti[i].size && (i == P_SCORE || i == P_FINAL_NORM || i == P_WQ || i == P_EMBED)) {
 			char what[80];
 			snprintf(what, sizeof what, "grad %s", m.ti[i].hf_name);
-			expect(what, grads + off, m.g[i], m.ti[i].size, 8e-2);
+			expect(what, grads + off, m.g[i], m.ti[i].size, 2.5e-2);
 		}
 		off += m.ti[i].size;
 	}
@@ -551,6 +557,12 @@ static void check_training(void)
 	enum { STEPS = 50 };
 	model_config c = tiny(0);
 	c.vocab_size = 256;
+	if (small) { /* dim 64, head size 32: the 50 steps take a minute in the emulator */
+		c.dim = 64;
+		c.n_heads = 2;
+		c.n_kv_heads = 1;
+		c.hidden_dim = 172;
+	}
 	train_data dc, dg;
 	sp_err err = SP_ERR_INIT;
 	train_opts o;
@@ -599,7 +611,7 @@ static void check_training(void)
 		if (s % 10 == 9 || s == 0)
 			printf("    step %2d  cpu %.4f  gpu %.4f\n", s + 1, (double)tc.last_loss, (double)tg.last_loss);
 	}
-	expect("loss curve (worst step, relative)", (float[]){ (float)worst }, (float[]){ 0 }, 1, 1e-1);
+	expect("loss curve (worst step, relative)", (float[]){ (float)worst }, (float[]){ 0 }, 1, 2e-2);
 	check("GPU loss falls as far as the CPU's (within 10%)", tg.last_loss - first <= 0.9f * (tc.last_loss - first_cpu));
 	/* a checkpoint written from the GPU resumes on the CPU with the GPU's weights */
 	char dir[] = "/tmp/spindle-check-gpu-XXXXXX";

@@ -89,6 +89,15 @@ __global__ void atomic_kernel(int *counter, float *sum)
 	}
 }
 
+/* dynamic shared memory: reverse a block's values through it */
+__global__ void reverse_kernel(float *out, const float *in)
+{
+	extern __shared__ float dyn[];
+	dyn[threadIdx.x] = in[threadIdx.x];
+	__syncthreads();
+	out[threadIdx.x] = dyn[blockDim.x - 1 - threadIdx.x];
+}
+
 __global__ void bf16_kernel(uint16_t *out, const float *in, int n)
 {
 	int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -153,6 +162,15 @@ int main(int argc, char **argv)
 		cudaMemcpy(&hc, cnt, 4, cudaMemcpyDeviceToHost);
 		cudaMemcpy(&hs, sum, 4, cudaMemcpyDeviceToHost);
 		expect(hc == 288 && hs == 1.5f, "atomics on shared and global memory count every thread");
+		float *rin, *rout, hin[100], hout[100];
+		for (int i = 0; i < 100; i++)
+			hin[i] = (float)i;
+		cudaMalloc(&rin, sizeof hin);
+		cudaMalloc(&rout, sizeof hout);
+		cudaMemcpy(rin, hin, sizeof hin, cudaMemcpyHostToDevice);
+		reverse_kernel<<<1, 100, 100 * sizeof(float)>>>(rout, rin);
+		cudaMemcpy(hout, rout, sizeof hout, cudaMemcpyDeviceToHost);
+		expect(hout[0] == 99.0f && hout[99] == 0.0f && hout[42] == 57.0f, "dynamic shared memory (extern __shared__)");
 		enum { NB = 1 << 16 };
 		float *in = (float *)malloc(NB * 4), *din;
 		uint16_t *out = (uint16_t *)malloc(NB * 2), *dout;
