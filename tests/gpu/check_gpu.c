@@ -5,14 +5,16 @@
  * summation order differ); then the whole model on a tiny GQA configuration (2 layers, 4 heads,
  * 2 kv heads, head size 64, documents packed in rows, SFT-style ignored targets): logits, loss and
  * every parameter gradient; the reward model with Llama 2's margin loss; KV-cache decoding; 50
- * training steps whose loss curve must track the CPU's; a checkpoint written from the GPU and
+ * training steps (rows of 32 distinct tokens, so the loss falls) whose loss curve must track the
+ * CPU's; a checkpoint written from the GPU and
  * resumed on the CPU. Output buffers are filled with NaN before every GPU call, so an element a
  * kernel forgot to write fails the comparison.
  *
  * Measure: relative error of the whole tensor, ||gpu - cpu|| / ||cpu||. Tolerances, calibrated on the
  * CUDA emulator (issue 16: the same kernels executed on the CPU, tests/cuda/t_emu.sh) at about 3x the
- * worst error it measured, in brackets. bf16 keeps 8 significant bits: one rounding costs a relative
- * 2^-9 at most, about 1.5e-3 as an RMS over a tensor, and that is what the kernels show.
+ * worst error it measured, in brackets. bf16 keeps 8 significant bits: one rounding costs at most 2^-8
+ * relative (half a unit of the 8th bit), about 1.5e-3 as an RMS over a tensor, which is what the
+ * kernels show.
  *   fp32 results of fp32 inputs (embedding, residual, norm statistics, AdamW)  1e-5/1e-6  [2e-7]
  *   fp32 results of bf16 inputs with fp32 accumulation (matmul into fp32)        1e-4      [0: same sums]
  *   one bf16 rounding of the result (RMSNorm out, RoPE, SwiGLU, matmul into bf16,
