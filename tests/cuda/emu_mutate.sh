@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # emu_mutate.sh - mutation test of the emulation suite (issue 16): each mutant changes one line of a
 # copy of train/cuda the way a real bug would (an index in the fused attention's backward pass, a
-# missing __syncthreads, a wrong shuffle offset in the warp reduction), is built with the emulator
-# and run through check_gpu's kernel tier; the suite must fail on every mutant. Prints one line per
-# mutant with the first failure that killed it; exits 1 if any mutant survives. Not part of make
-# check (three rebuilds of the kernels: a few minutes); run from the repository root after `make`.
+# missing __syncthreads, a wrong shuffle offset in the warp reduction, a document mask that lets a
+# query see earlier documents), is built with the emulator and run through check_gpu's kernel tier;
+# the suite must fail on every mutant. Prints one line per mutant with the first failure that killed
+# it; exits 1 if any mutant survives. Not part of make check (four rebuilds of the kernels: a few
+# minutes); run from the repository root after `make`.
 #   bash tests/cuda/emu_mutate.sh [BUILD_DIR]
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -17,6 +18,7 @@ mutants=(
 	'flash backward: D_i of the warp instead of the lane|flash.cu|s/ds = p \* \(dp - dd\[lane\]\);/ds = p * (dp - dd[warp]);/'
 	'flash backward: the __syncthreads before the dK/dV chunk loads removed|flash.cu|$_ = "" if /^\t\t\t__syncthreads\(\);$/ && !$n++'
 	'warp_sum: shuffle offset o ^ 1 instead of o|common.cuh|s/v \+= __shfl_xor_sync\(0xffffffffu, v, o\);/v += __shfl_xor_sync(0xffffffffu, v, o ^ 1);/'
+	'flash: the document mask lets a query see earlier documents|flash.cu|s/return j <= i && \(!sg \|\| sg\[i\] == sg\[j\]\);/return j <= i \&\& (!sg || sg[i] >= sg[j]);/'
 )
 survivors=0
 for m in "${mutants[@]}"; do

@@ -12,6 +12,8 @@ if [ ! -x "$X" ]; then
 	skip "the CUDA emulator's detectors" "no $X (needs clang++)"
 	exit 0
 fi
+# the wrong kernels leave their buffers behind: leak checking is off, ASan's access checks stay on
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 run() { "$X" "$1" >"$T/$1.out" 2>&1; echo $? >"$T/$1.rc"; }
 for c in right race race_synced oob uninit exited_lane divergent memcpy; do run $c; done
 check_eq "right kernels: exit 0" 0 "$(cat "$T/right.rc")"
@@ -25,7 +27,7 @@ check_eq "out of bounds: the run fails" 1 "$(cat "$T/oob.rc")"
 case ${BUILD:-build} in
 *-san) # ASan watches the allocations (malloc blocks) and reports; the emulator adds the kernel
 	check_grep "out of bounds: ASan's report" "heap-buffer-overflow" "$T/oob.out"
-	check_grep "out of bounds: the allocation missed" "0 bytes after 400-byte region" "$T/oob.out" ;;
+	check_grep "out of bounds: the allocation missed" "0 bytes \(after\|to the right of\) 400-byte region" "$T/oob.out" ;;
 *) check_grep "out of bounds: the allocation missed" "0 bytes past the end of the 400-byte allocation" "$T/oob.out" ;;
 esac
 check_grep "out of bounds: kernel, block and thread" "in kernel oob_kernel, block (0,0,0) of (1,1,1), thread (100,0,0)" "$T/oob.out"

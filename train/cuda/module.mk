@@ -109,5 +109,5 @@ $(BUILD)/tests/emu_selftest: $(EMU_DIR)/selftest/emu_bugs.o $(EMU_ROBJS) $(BUILD
 	@mkdir -p $(dir $@)
 	$(CC) $(SP_LDFLAGS) $(LDFLAGS) -o $@ $(filter-out $(BUILD)/.link,$^) $(SP_LDLIBS) $(LDLIBS) $(EMU_LIBS)
 
-test-build: $(BUILD)/tests/check_gpu_emu $(BUILD)/bin/spindle-emu $(BUILD)/tests/emu_selftest
+test-build: $(BUILD)/tests/check_gpu_emu $(BUILD)/tests/emu_selftest $(if $(SAN),,$(BUILD)/bin/spindle-emu)
 endif
