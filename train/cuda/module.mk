@@ -110,4 +110,5 @@ $(BUILD)/tests/emu_selftest: $(EMU_DIR)/selftest/emu_bugs.o $(EMU_ROBJS) $(BUILD
 	$(CC) $(SP_LDFLAGS) $(LDFLAGS) -o $@ $(filter-out $(BUILD)/.link,$^) $(SP_LDLIBS) $(LDLIBS) $(EMU_LIBS)
 
 test-build: $(BUILD)/tests/check_gpu_emu $(BUILD)/tests/emu_selftest $(if $(SAN),,$(BUILD)/bin/spindle-emu)
+-include $(wildcard $(EMU_DIR)/train/*.d)
 endif
