@@ -248,7 +248,8 @@ static inline int ordered(int other, uint32_t other_ws)
 	return other == cur->id || (other / 32 == cur->id / 32 && other_ws < cur->wsync);
 }
 
-static void shared_access(uintptr_t a, int size, int write)
+/* out of line: the callbacks' fast path (not shared memory) stays a compare and a return */
+__attribute__((noinline)) static void shared_access(uintptr_t a, int size, int write)
 {
 	int me = cur->id;
 	for (uintptr_t w = (a - sh_lo) / 4, end = (a - sh_lo + size + 3) / 4; w < end; w++) {
@@ -287,10 +288,10 @@ static void shared_access(uintptr_t a, int size, int write)
 	}
 }
 
-static inline void watch(const void *p, int size, int write)
+__attribute__((always_inline)) static inline void watch(const void *p, int size, int write)
 {
 	uintptr_t a = (uintptr_t)p;
-	if (a - sh_lo < sh_len && cur && race_enabled)
+	if (__builtin_expect(a - sh_lo < sh_len, 0) && cur && race_enabled)
 		shared_access(a, size, write);
 }
 
