@@ -20,8 +20,8 @@ check_eq "right kernels: exit 0" 0 "$(cat "$T/right.rc")"
 check_eq "right kernels: 6 checks pass" 6 "$(grep -c '^ok - ' "$T/right.out")"
 check_eq "right kernels: no emulator report" 0 "$(grep -c '^emu:' "$T/right.out")"
 check_eq "race: the run fails" 1 "$(cat "$T/race.rc")"
-check_grep "race: kernel, block, kind, both threads, address" \
-	"race on shared memory in kernel race_kernel, block (0,0,0): write after read: thread (1,0,0) and thread (0,0,0), address 0x[0-9a-f]* (shared byte 4)" "$T/race.out"
+check_grep "race: kernel, block, kind, both threads, address and variable" \
+	"race on shared memory in kernel race_kernel, block (0,0,0): write after read: thread (1,0,0) and thread (0,0,0), address 0x[0-9a-f]* (race_kernel(float\*, int)::sh + 4)" "$T/race.out"
 check_eq "race with __syncthreads: no report" "0 0" "$(cat "$T/race_synced.rc") $(grep -c '^emu:' "$T/race_synced.out")"
 check_eq "out of bounds: the run fails" 1 "$(cat "$T/oob.rc")"
 case ${BUILD:-build} in

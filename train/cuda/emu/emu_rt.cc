@@ -4,6 +4,8 @@
  * lane's value of the same step); device memory between guard pages; the shared-memory race detector;
  * the error reports. Not instrumented itself: only the kernels' own loads and stores are watched.
  * Used by the emulated CUDA files (emu.h, cuda_runtime.h); nothing in the product links it. */
+#include <cxxabi.h>
+#include <elf.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -226,6 +228,80 @@ static void tid3(int t, char *buf, size_t n)
 	snprintf(buf, n, "(%u,%u,%u)", x, y, z);
 }
 
+/* ---- the shared variable an address belongs to, for the report: the executable's own symbol table
+ * (static locals keep local symbols, e.g. flash_dkv_kernel<64>(...)::ksw), read once, on demand */
+struct sh_sym { uintptr_t lo; size_t size; char *name; };
+static sh_sym *syms;
+static int n_syms = -1;
+
+static void load_symbols(void)
+{
+	n_syms = 0;
+	FILE *f = fopen("/proc/self/exe", "rb");
+	if (!f)
+		return;
+	Elf64_Ehdr eh;
+	Elf64_Shdr *sh = NULL;
+	char *shstr = NULL, *str = NULL;
+	Elf64_Sym *sy = NULL;
+	size_t nsy = 0;
+	uintptr_t sec_addr = 0;
+	if (fread(&eh, sizeof eh, 1, f) != 1 || memcmp(eh.e_ident, ELFMAG, SELFMAG) || eh.e_shentsize != sizeof(Elf64_Shdr))
+		goto out;
+	sh = (Elf64_Shdr *)calloc(eh.e_shnum, sizeof *sh);
+	if (!sh || fseek(f, (long)eh.e_shoff, SEEK_SET) || fread(sh, sizeof *sh, eh.e_shnum, f) != eh.e_shnum)
+		goto out;
+	shstr = (char *)malloc(sh[eh.e_shstrndx].sh_size);
+	if (!shstr || fseek(f, (long)sh[eh.e_shstrndx].sh_offset, SEEK_SET) ||
+	    fread(shstr, 1, sh[eh.e_shstrndx].sh_size, f) != sh[eh.e_shstrndx].sh_size)
+		goto out;
+	for (int i = 0; i < eh.e_shnum; i++) {
+		if (!strcmp(shstr + sh[i].sh_name, "emu_shared"))
+			sec_addr = sh[i].sh_addr;
+		if (sh[i].sh_type == SHT_SYMTAB && !sy) {
+			const Elf64_Shdr *ss = &sh[sh[i].sh_link];
+			nsy = sh[i].sh_size / sizeof(Elf64_Sym);
+			sy = (Elf64_Sym *)malloc(sh[i].sh_size);
+			str = (char *)malloc(ss->sh_size);
+			if (!sy || !str || fseek(f, (long)sh[i].sh_offset, SEEK_SET) || fread(sy, 1, sh[i].sh_size, f) != sh[i].sh_size ||
+			    fseek(f, (long)ss->sh_offset, SEEK_SET) || fread(str, 1, ss->sh_size, f) != ss->sh_size)
+				goto out;
+		}
+	}
+	if (!sec_addr || !sy)
+		goto out;
+	syms = (sh_sym *)calloc(nsy, sizeof *syms);
+	for (size_t i = 0; syms && i < nsy; i++) {
+		uintptr_t lo = sy[i].st_value - sec_addr + sh_lo;
+		if (ELF64_ST_TYPE(sy[i].st_info) != STT_OBJECT || lo - sh_lo >= sh_len)
+			continue;
+		int st = 0;
+		char *dm = abi::__cxa_demangle(str + sy[i].st_name, NULL, NULL, &st);
+		syms[n_syms].lo = lo;
+		syms[n_syms].size = sy[i].st_size;
+		syms[n_syms].name = dm ? dm : strdup(str + sy[i].st_name);
+		n_syms++;
+	}
+out:
+	free(sh);
+	free(shstr);
+	free(str);
+	free(sy);
+	fclose(f);
+}
+
+static void shared_name(uintptr_t a, char *buf, size_t n)
+{
+	if (n_syms < 0)
+		load_symbols();
+	for (int i = 0; i < n_syms; i++)
+		if (a - syms[i].lo < syms[i].size) {
+			snprintf(buf, n, "%s + %zu", syms[i].name, (size_t)(a - syms[i].lo));
+			return;
+		}
+	snprintf(buf, n, "shared byte %zu", (size_t)(a - sh_lo));
+}
+
 static void race(const char *kind, int other, uintptr_t a)
 {
 	race_reports++;
@@ -238,9 +314,12 @@ static void race(const char *kind, int other, uintptr_t a)
 		tid3(other, t3, sizeof t3);
 		snprintf(them, sizeof them, "thread %s", t3);
 	}
-	emu_error("race on shared memory in kernel %s, block (%u,%u,%u): %s: thread %s and %s, address %p (shared "
-	          "byte %zu), with no __syncthreads between them", cur_kernel, blockIdx.x, blockIdx.y, blockIdx.z, kind,
-	          me, them, (void *)a, (size_t)(a - sh_lo));
+	char var[512] = "";
+	if (race_reports <= 20) /* only the reports that are printed */
+		shared_name(a, var, sizeof var);
+	emu_error("race on shared memory in kernel %s, block (%u,%u,%u): %s: thread %s and %s, address %p (%s), with "
+	          "no __syncthreads between them", cur_kernel, blockIdx.x, blockIdx.y, blockIdx.z, kind, me, them,
+	          (void *)a, var);
 }
 
 static inline int ordered(int other, uint32_t other_ws)
