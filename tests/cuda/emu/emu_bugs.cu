@@ -6,6 +6,7 @@
  * answers. Run as `emu_selftest CASE`; tests/cuda/t_emu_detect.sh checks each report.
  * Plain CUDA: the emulation build rewrites the launches like train/cuda's. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
