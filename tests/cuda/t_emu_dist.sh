@@ -5,6 +5,8 @@
 # documentation; the run executes the gradient all-reduce, rank-0 checkpointing and the data cursor
 # of rank 1 on resume. A run stopped after 3 steps and resumed for 3 more must end with the same
 # weights, bit for bit, as a straight 6-step run (rank 1 resumes at its own place in its shards).
+# The resumed run reuses the job name on purpose: rank 1 once read the first run's stale NCCL id file
+# and waited for a group that never formed (train/device_cuda.c now removes it once the group forms).
 source "$(dirname "$0")/../lib.sh"
 cd "$(dirname "$0")/../.." || exit 1
 E=${BUILD:-build}/bin/spindle-emu
