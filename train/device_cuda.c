@@ -152,6 +152,11 @@ int train_device_open_dist(const char *want, struct trainer *t, int flash, const
 		SP_FORWARD(dist_id_wait(path, id, 300.0, err));
 	}
 	gpu_dist *dist = gpu_dist_create(id, e->rank, e->world);
+	/* every rank has joined (creating the communicator waits for all): the id file has served, and a
+	 * later run of the same job name (a resume under the plain launcher, job "local") must not read
+	 * this stale id (rank 1 did, and waited for a group that never formed; found by the emulator) */
+	if (e->rank == 0)
+		remove(path);
 	make_args a = { &t->m, t->batch.B, t->batch.T, flash, &t->opt };
 	int rc = open_with("cuda", out, make_model, &a, dist, err);
 	if (rc < 0)

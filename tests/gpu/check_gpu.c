@@ -5,27 +5,36 @@
  * summation order differ); then the whole model on a tiny GQA configuration (2 layers, 4 heads,
  * 2 kv heads, head size 64, documents packed in rows, SFT-style ignored targets): logits, loss and
  * every parameter gradient; the reward model with Llama 2's margin loss; KV-cache decoding; 50
- * training steps whose loss curve must track the CPU's; a checkpoint written from the GPU and
+ * training steps (rows of 32 distinct tokens, so the loss falls) whose loss curve must track the
+ * CPU's; a checkpoint written from the GPU and
  * resumed on the CPU. Output buffers are filled with NaN before every GPU call, so an element a
  * kernel forgot to write fails the comparison.
  *
- * Measure: relative error of the whole tensor, ||gpu - cpu|| / ||cpu||. Tolerances (bf16 has an
- * 8-bit mantissa, relative rounding 2^-9 = 2e-3 per value):
- *   fp32 results of fp32 inputs (embedding, residual, norm statistics, AdamW)     1e-5
- *   fp32 results of bf16 inputs with fp32 accumulation (matmul into fp32)          1e-4
- *   one bf16 rounding of the result (RMSNorm out, RoPE, SwiGLU, matmul into bf16) 1e-2
- *   attention (bf16 in and out, a sum of products of bf16 values)                  2e-2
- *   whole model: logits 3e-2, loss 1e-2 (relative), parameter gradients 8e-2
- *   (the model's activations are bf16 at every product, errors compound over layers);
- *   50 steps: every step's loss within 10% of the CPU's (bf16 rounding compounds through the updates).
- * These tolerances are first estimates, set without a GPU to calibrate them on: a failure by a small
- * factor on the first GPU run means "look at the numbers", not necessarily a bug.
+ * Measure: relative error of the whole tensor, ||gpu - cpu|| / ||cpu||. Tolerances, calibrated on the
+ * CUDA emulator (issue 16: the same kernels executed on the CPU, tests/cuda/t_emu.sh) at about 3x the
+ * worst error it measured, in brackets. bf16 keeps 8 significant bits: one rounding costs at most 2^-8
+ * relative (half a unit of the 8th bit), about 1.5e-3 as an RMS over a tensor, which is what the
+ * kernels show.
+ *   fp32 results of fp32 inputs (embedding, residual, norm statistics, AdamW)  1e-5/1e-6  [2e-7]
+ *   fp32 results of bf16 inputs with fp32 accumulation (matmul into fp32)        1e-4      [0: same sums]
+ *   one bf16 rounding of the result (RMSNorm out, RoPE, SwiGLU, matmul into bf16,
+ *   the cross-entropy gradient, the bf16 weight copy)                           5e-3      [1.7e-3]
+ *   attention out and gradients, naive and fused forward                        5e-3      [1.7e-3]
+ *   fused backward (recomputed probabilities, one more rounding)                8e-3      [2.2e-3]
+ *   whole model: logits 1.5e-2 [4.5e-3], per-position losses 1e-3 [2.2e-4], mean loss 1e-3 [4e-5],
+ *   parameter gradients 2.5e-2 [7.1e-3], gradient norm 5e-3 [7e-4], decode logits 1.5e-2 [3.8e-3],
+ *   rewards 1.5e-2 [3.5e-3], margin loss 5e-3 [6.5e-4];
+ *   50 steps: every step's loss within 2% of the CPU's [0.35%].
+ * A GPU differs from the emulator only below bf16's resolution (cuBLAS's fp32 summation order, the
+ * last ulp of expf and rsqrtf, fused multiply-adds), so the same margins should hold there; the first
+ * run on a GPU will tell (make check-gpu prints every measured error).
  * Exits 0 after "SKIP" when no GPU is usable, 1 when any check fails. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "../../train/cuda/gpu.h"
 #include "../../train/device.h"
 #include "../../train/rng.h"
@@ -34,6 +43,10 @@
 
 static int n_fail, n_pass;
 static train_rng R;
+/* SPINDLE_CHECK_GPU_SMALL=1 (the emulator's run in make check, tests/cuda/t_emu.sh): the same checks
+ * on a smaller model (dim 128, head size 32, vocab 256) and shorter training rows, to fit the time
+ * budget of a CPU running every CUDA thread as a fiber */
+static int small;
 
 static double relerr(const float *gpu, const float *cpu, size_t n)
 {
@@ -48,11 +61,18 @@ static double relerr(const float *gpu, const float *cpu, size_t n)
 	return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static void expect(const char *what, const float *gpu, const float *cpu, size_t n, double tol)
 {
 	double e = relerr(gpu, cpu, n);
 	int ok = e <= tol;
-	printf("  %-40s rel %-9.2e tol %-7.0e %s\n", what, e, tol, ok ? "ok" : "FAIL");
+	printf("  %-40s rel %-9.2e tol %-7.2g %s\n", what, e, tol, ok ? "ok" : "FAIL");
 	ok ? n_pass++ : n_fail++;
 }
 
@@ -178,7 +198,7 @@ static void check_kernels(void)
 	rmsnorm_forward(xn, rstd, x, w, N, D, 1e-5f);
 	gpu_rmsnorm_forward(g_xn, g_rstd, g_x, g_w, N, D, 1e-5f);
 	r = down16(g_xn, (size_t)N * D);
-	expect("rmsnorm_forward out (bf16)", r, xn, (size_t)N * D, 1e-2);
+	expect("rmsnorm_forward out (bf16)", r, xn, (size_t)N * D, 5e-3);
 	float *r2 = down32(g_rstd, N);
 	expect("rmsnorm_forward rstd", r2, rstd, N, 1e-5);
 	float *dx = hrand((size_t)N * D, 1, 0), *dnw = hrand(D, 1, 0), *dy = hrand((size_t)N * D, 1, 0);
@@ -198,7 +218,7 @@ static void check_kernels(void)
 	gpu_matmul_forward(g_y32, 1, g_a, g_wm, N, D, F);
 	gpu_matmul_forward(g_y16, 0, g_a, g_wm, N, D, F);
 	expect("matmul_forward (fp32 out)", down32(g_y32, (size_t)N * F), y, (size_t)N * F, 1e-4);
-	expect("matmul_forward (bf16 out)", down16(g_y16, (size_t)N * F), y, (size_t)N * F, 1e-2);
+	expect("matmul_forward (bf16 out)", down16(g_y16, (size_t)N * F), y, (size_t)N * F, 5e-3);
 	float *dyy = hrand((size_t)N * F, 1, 1), *da = hrand((size_t)N * D, 1, 0), *dwm = hrand((size_t)F * D, 1, 0);
 	float *g_da = up32(da, (size_t)N * D), *g_dwm = up32(dwm, (size_t)F * D);
 	gpu_bf16 *g_dyy = up16(dyy, (size_t)N * F);
@@ -220,11 +240,11 @@ static void check_kernels(void)
 	gpu_bf16 *g_qr = up16(qr, (size_t)N * D);
 	rope_forward(qr, pos, cs, sn, N, H, HD);
 	gpu_rope_forward(g_qr, d_pos, g_cs, g_sn, N, H, HD);
-	expect("rope_forward (bf16 in place)", down16(g_qr, (size_t)N * D), qr, (size_t)N * D, 1e-2);
+	expect("rope_forward (bf16 in place)", down16(g_qr, (size_t)N * D), qr, (size_t)N * D, 5e-3);
 	g_qr = up16(qr2, (size_t)N * D);
 	rope_backward(qr2, pos, cs, sn, N, H, HD);
 	gpu_rope_backward(g_qr, d_pos, g_cs, g_sn, N, H, HD);
-	expect("rope_backward", down16(g_qr, (size_t)N * D), qr2, (size_t)N * D, 1e-2);
+	expect("rope_backward", down16(g_qr, (size_t)N * D), qr2, (size_t)N * D, 5e-3);
 
 	/* attention with documents; flash against the naive kernel and the CPU */
 	float *q = hrand((size_t)N * D, 1, 1), *k = hrand((size_t)N * KVD, 1, 1), *v = hrand((size_t)N * KVD, 1, 1);
@@ -234,7 +254,7 @@ static void check_kernels(void)
 	float *g_att = alloc32((size_t)B * H * T * T);
 	attention_forward(ao, att, q, k, v, seg, B, T, H, KVH, HD);
 	gpu_attention_forward(g_ao, g_att, g_q, g_k, g_v, d_seg, B, T, H, KVH, HD);
-	expect("attention_forward out", down16(g_ao, (size_t)N * D), ao, (size_t)N * D, 2e-2);
+	expect("attention_forward out", down16(g_ao, (size_t)N * D), ao, (size_t)N * D, 5e-3);
 	expect("attention_forward probabilities", down32(g_att, (size_t)B * H * T * T), att, (size_t)B * H * T * T, 1e-4);
 	float *dao = hrand((size_t)N * D, 1, 1), *dq = calloc((size_t)N * D, 4), *dk = calloc((size_t)N * KVD, 4);
 	float *dv = calloc((size_t)N * KVD, 4), *datt = malloc((size_t)omp_get_max_threads() * T * T * 4); /* one T x T per thread */
@@ -243,9 +263,9 @@ static void check_kernels(void)
 	float *g_datt = alloc32((size_t)B * H * T * T);
 	attention_backward(dq, dk, dv, datt, dao, q, k, v, att, B, T, H, KVH, HD);
 	gpu_attention_backward(g_dq, g_dk, g_dv, g_datt, g_dao, g_q, g_k, g_v, g_att, B, T, H, KVH, HD);
-	expect("attention_backward d_q", down16(g_dq, (size_t)N * D), dq, (size_t)N * D, 2e-2);
-	expect("attention_backward d_k", down16(g_dk, (size_t)N * KVD), dk, (size_t)N * KVD, 2e-2);
-	expect("attention_backward d_v", down16(g_dv, (size_t)N * KVD), dv, (size_t)N * KVD, 2e-2);
+	expect("attention_backward d_q", down16(g_dq, (size_t)N * D), dq, (size_t)N * D, 5e-3);
+	expect("attention_backward d_k", down16(g_dk, (size_t)N * KVD), dk, (size_t)N * KVD, 5e-3);
+	expect("attention_backward d_v", down16(g_dv, (size_t)N * KVD), dv, (size_t)N * KVD, 5e-3);
 	if (gpu_flash_supported(HD)) {
 		float *g_lse = alloc32((size_t)B * H * T);
 		gpu_bf16 *g_fo = alloc16((size_t)N * D), *g_fdq = alloc16((size_t)N * D);
@@ -253,12 +273,12 @@ static void check_kernels(void)
 		float *g_fs = alloc32(gpu_flash_scratch(B, T, H, KVH, HD));
 		gpu_flash_forward(g_fo, g_lse, g_q, g_k, g_v, d_seg, B, T, H, KVH, HD);
 		float *fo = down16(g_fo, (size_t)N * D);
-		expect("flash_forward out vs CPU", fo, ao, (size_t)N * D, 2e-2);
-		expect("flash_forward out vs naive GPU", fo, down16(g_ao, (size_t)N * D), (size_t)N * D, 2e-2);
+		expect("flash_forward out vs CPU", fo, ao, (size_t)N * D, 5e-3);
+		expect("flash_forward out vs naive GPU", fo, down16(g_ao, (size_t)N * D), (size_t)N * D, 5e-3);
 		gpu_flash_backward(g_fdq, g_fdk, g_fdv, g_fs, g_dao, g_fo, g_q, g_k, g_v, g_lse, d_seg, B, T, H, KVH, HD);
-		expect("flash_backward d_q vs CPU", down16(g_fdq, (size_t)N * D), dq, (size_t)N * D, 3e-2);
-		expect("flash_backward d_k vs CPU", down16(g_fdk, (size_t)N * KVD), dk, (size_t)N * KVD, 3e-2);
-		expect("flash_backward d_v vs CPU", down16(g_fdv, (size_t)N * KVD), dv, (size_t)N * KVD, 3e-2);
+		expect("flash_backward d_q vs CPU", down16(g_fdq, (size_t)N * D), dq, (size_t)N * D, 8e-3);
+		expect("flash_backward d_k vs CPU", down16(g_fdk, (size_t)N * KVD), dk, (size_t)N * KVD, 8e-3);
+		expect("flash_backward d_v vs CPU", down16(g_fdv, (size_t)N * KVD), dv, (size_t)N * KVD, 8e-3);
 	}
 
 	/* SwiGLU, residual */
@@ -267,13 +287,13 @@ static void check_kernels(void)
 	gpu_bf16 *g_gt = up16(gt, nf), *g_up = up16(upv, nf), *g_hs = alloc16(nf);
 	swiglu_forward(hs, gt, upv, nf);
 	gpu_swiglu_forward(g_hs, g_gt, g_up, nf);
-	expect("swiglu_forward", down16(g_hs, nf), hs, nf, 1e-2);
+	expect("swiglu_forward", down16(g_hs, nf), hs, nf, 5e-3);
 	float *dhs = hrand(nf, 1, 1), *dgt = calloc(nf, 4), *dup_ = calloc(nf, 4);
 	gpu_bf16 *g_dhs = up16(dhs, nf), *g_dgt = alloc16(nf), *g_dup = alloc16(nf);
 	swiglu_backward(dgt, dup_, dhs, gt, upv, nf);
 	gpu_swiglu_backward(g_dgt, g_dup, g_dhs, g_gt, g_up, nf);
-	expect("swiglu_backward d_gate", down16(g_dgt, nf), dgt, nf, 1e-2);
-	expect("swiglu_backward d_up", down16(g_dup, nf), dup_, nf, 1e-2);
+	expect("swiglu_backward d_gate", down16(g_dgt, nf), dgt, nf, 5e-3);
+	expect("swiglu_backward d_up", down16(g_dup, nf), dup_, nf, 5e-3);
 	float *ra = hrand((size_t)N * D, 1, 0), *rb = hrand((size_t)N * D, 1, 0), *rc = malloc((size_t)N * D * 4);
 	float *g_ra = up32(ra, (size_t)N * D), *g_rb = up32(rb, (size_t)N * D), *g_rc = alloc32((size_t)N * D);
 	residual_forward(rc, ra, rb, (size_t)N * D);
@@ -295,7 +315,7 @@ static void check_kernels(void)
 	check("crossentropy ignores target -1 (SFT mask)", zeros);
 	crossentropy_backward(lg, lse_c, tgt, 0.01f, N, V);
 	gpu_crossentropy_backward(g_lg, g_lse2, d_tgt, 0.01f, N, V);
-	expect("crossentropy_backward d_logits", down16(g_lg, (size_t)N * V), lg, (size_t)N * V, 1e-2);
+	expect("crossentropy_backward d_logits", down16(g_lg, (size_t)N * V), lg, (size_t)N * V, 5e-3);
 
 	/* gradient norm, AdamW */
 	size_t np = 100003;
@@ -328,7 +348,7 @@ static void check_kernels(void)
 	expect("adamw params", down32(g_pp, np), pp, np, 1e-6);
 	expect("adamw m", down32(g_mm, np), mm, np, 1e-6);
 	expect("adamw v", down32(g_vv, np), vv, np, 1e-6);
-	expect("adamw bf16 copy", down16(g_p16, np), pp, np, 1e-2);
+	expect("adamw bf16 copy", down16(g_p16, np), pp, np, 5e-3);
 	gpu_sync();
 }
 
@@ -355,14 +375,14 @@ static void check_flash_head(int hd)
 	float *g_lse = alloc32((size_t)B * H * T), *g_s = alloc32(gpu_flash_scratch(B, T, H, KVH, hd));
 	gpu_flash_forward(g_o, g_lse, g_q, g_k, g_v, g_seg, B, T, H, KVH, hd);
 	snprintf(what, sizeof what, "flash_forward out (hd %d)", hd);
-	expect(what, down16(g_o, nq), o, nq, 2e-2);
+	expect(what, down16(g_o, nq), o, nq, 5e-3);
 	gpu_flash_backward(g_dq, g_dk, g_dv, g_s, g_do, g_o, g_q, g_k, g_v, g_lse, g_seg, B, T, H, KVH, hd);
 	snprintf(what, sizeof what, "flash_backward d_q (hd %d)", hd);
-	expect(what, down16(g_dq, nq), dq, nq, 3e-2);
+	expect(what, down16(g_dq, nq), dq, nq, 8e-3);
 	snprintf(what, sizeof what, "flash_backward d_k (hd %d)", hd);
-	expect(what, down16(g_dk, nk), dk, nk, 3e-2);
+	expect(what, down16(g_dk, nk), dk, nk, 8e-3);
 	snprintf(what, sizeof what, "flash_backward d_v (hd %d)", hd);
-	expect(what, down16(g_dv, nk), dv, nk, 3e-2);
+	expect(what, down16(g_dv, nk), dv, nk, 8e-3);
 }
 
 /* ---------------------------------------------------------------- the whole model */
@@ -370,7 +390,8 @@ static void check_flash_head(int hd)
 static model_config tiny(int reward)
 {
 	model_config c = { 256, 2, 4, 2, 688, 512, 64, 1e-5f, 10000.0f, reward };
-	return c;
+	model_config s = { 128, 2, 4, 2, 344, 256, 64, 1e-5f, 10000.0f, reward };
+	return small ? s : c;
 }
 
 static void fill_batch(int32_t *in, int32_t *tg, int32_t *pos, int32_t *seg, int32_t *last, int B, int T, int V)
@@ -422,9 +443,9 @@ static void check_model(int flash)
 	size_t nl = (size_t)B * T * c.vocab_size;
 	float *logits = malloc(nl * 4);
 	gpu_model_download_logits(g, logits, nl);
-	expect("logits", logits, m.logits, nl, 3e-2);
-	expect("per-position losses", glosses, m.losses, (size_t)B * T, 1e-2);
-	expect("mean loss", &gl, &cl, 1, 1e-2);
+	expect("logits", logits, m.logits, nl, 1.5e-2);
+	expect("per-position losses", glosses, m.losses, (size_t)B * T, 1e-3);
+	expect("mean loss", &gl, &cl, 1, 1e-3);
 	check("counted targets agree (SFT mask)", cn == gn);
 	int zero = 1;
 	for (int i = 0; i < B * T; i++)
@@ -441,12 +462,12 @@ static void check_model(int flash)
 		if (m.ti[i].size) {
 			char what[80];
 			snprintf(what, sizeof what, "grad %s", m.ti[i].hf_name);
-			expect(what, grads + off, m.g[i], m.ti[i].size, 8e-2);
+			expect(what, grads + off, m.g[i], m.ti[i].size, 2.5e-2);
 		}
 		off += m.ti[i].size;
 	}
 	float cnorm = adamw_clip(m.grads, m.n_params, 0), gnorm = gpu_model_grad_norm(g);
-	expect("gradient norm", &gnorm, &cnorm, 1, 5e-2);
+	expect("gradient norm", &gnorm, &cnorm, 1, 5e-3);
 
 	if (!flash) { /* KV-cache decoding against the CPU decoder */
 		decode_state ds;
@@ -460,7 +481,7 @@ static void check_model(int flash)
 				double e = relerr(gl16, cl2, (size_t)c.vocab_size);
 				worst = e > worst ? e : worst;
 			}
-			expect("decode logits (12 positions, worst)", (float[]){ (float)worst }, (float[]){ 0 }, 1, 3e-2);
+			expect("decode logits (12 positions, worst)", (float[]){ (float)worst }, (float[]){ 0 }, 1, 1.5e-2);
 			decode_release(&ds);
 		}
 		free(gl16);
@@ -495,7 +516,7 @@ static void check_reward(void)
 	float gr[B], margin[P] = { 1.0f, 0.33f }, dc[P], dr[P], gdc[P], gdr[P], dre[B], gdre[B];
 	model_forward(&m, &mb, NULL, NULL);
 	gpu_model_forward(g, &mb, NULL, NULL, NULL, gr);
-	expect("rewards", gr, m.rewards, B, 3e-2);
+	expect("rewards", gr, m.rewards, B, 1.5e-2);
 	float rc[P], rr[P], grc[P], grr[P];
 	for (int i = 0; i < P; i++) {
 		rc[i] = m.rewards[2 * i];
@@ -504,7 +525,7 @@ static void check_reward(void)
 		grr[i] = gr[2 * i + 1];
 	}
 	float cl = rm_loss(rc, rr, margin, P, dc, dr), gl = rm_loss(grc, grr, margin, P, gdc, gdr);
-	expect("margin ranking loss", &gl, &cl, 1, 1e-2);
+	expect("margin ranking loss", &gl, &cl, 1, 5e-3);
 	for (int i = 0; i < P; i++) {
 		dre[2 * i] = dc[i];
 		dre[2 * i + 1] = dr[i];
@@ -522,7 +543,7 @@ static void check_reward(void)
 		if (m.ti[i].size && (i == P_SCORE || i == P_FINAL_NORM || i == P_WQ || i == P_EMBED)) {
 			char what[80];
 			snprintf(what, sizeof what, "grad %s", m.ti[i].hf_name);
-			expect(what, grads + off, m.g[i], m.ti[i].size, 8e-2);
+			expect(what, grads + off, m.g[i], m.ti[i].size, 2.5e-2);
 		}
 		off += m.ti[i].size;
 	}
@@ -538,16 +559,26 @@ static void check_training(void)
 	enum { STEPS = 50 };
 	model_config c = tiny(0);
 	c.vocab_size = 256;
+	if (small) { /* dim 64, head size 32: the 50 steps take a minute in the emulator */
+		c.dim = 64;
+		c.n_heads = 2;
+		c.n_kv_heads = 1;
+		c.hidden_dim = 172;
+	}
 	train_data dc, dg;
 	sp_err err = SP_ERR_INIT;
 	train_opts o;
 	train_opts_default(&o);
+	int T = small ? 32 : 64;
 	o.steps = STEPS;
-	o.batch = 4;
+	o.batch = small ? 2 : 4;
 	o.lr = 3e-3f;
 	o.spike_k = 0;
 	printf("training: %d steps on synthetic rows, GPU loss curve against the CPU's\n", STEPS);
-	if (data_synth_open(&dc, 256, 64, 5, &err) < 0 || data_synth_open(&dg, 256, 64, 5, &err) < 0) {
+	/* rows of 32 distinct tokens: the loss falls from ln 256 towards ln 32 within 50 steps (with all
+	 * 256 tokens it stays at ln 256 for longer than 50 steps, on the CPU too, and "falls as far"
+	 * compared noise) */
+	if (data_synth_open(&dc, 32, T, 5, &err) < 0 || data_synth_open(&dg, 32, T, 5, &err) < 0) {
 		printf("  data: %s\n", err.msg);
 		n_fail++;
 		return;
@@ -582,17 +613,22 @@ static void check_training(void)
 		if (s % 10 == 9 || s == 0)
 			printf("    step %2d  cpu %.4f  gpu %.4f\n", s + 1, (double)tc.last_loss, (double)tg.last_loss);
 	}
-	expect("loss curve (worst step, relative)", (float[]){ (float)worst }, (float[]){ 0 }, 1, 1e-1);
+	expect("loss curve (worst step, relative)", (float[]){ (float)worst }, (float[]){ 0 }, 1, 2e-2);
 	check("GPU loss falls as far as the CPU's (within 10%)", tg.last_loss - first <= 0.9f * (tc.last_loss - first_cpu));
 	/* a checkpoint written from the GPU resumes on the CPU with the GPU's weights */
 	char dir[] = "/tmp/spindle-check-gpu-XXXXXX";
 	if (mkdtemp(dir)) {
 		trainer tr;
 		train_data dr;
-		int ok = trainer_save(&tg, dir, &err) == 0 && data_synth_open(&dr, 256, 64, 5, &err) == 0 &&
+		int ok = trainer_save(&tg, dir, &err) == 0 && data_synth_open(&dr, 32, T, 5, &err) == 0 &&
 		         trainer_init(&tr, &o, &c, &dr, NULL, &err) == 0 && trainer_resume(&tr, dir, &err) == 0;
+		/* the device's weights, pulled through the device's own operation (dev->ctx is the device
+		 * context, not a gpu_model: passing it to gpu_model_download_params read garbage, which the
+		 * emulator reported as a copy from outside any device allocation) */
 		float *p = malloc(tg.m.n_params * 4);
-		gpu_model_download_params(dev->ctx, p);
+		model pm = tg.m;
+		pm.params = p;
+		dev->ops->pull(dev->ctx, &pm, NULL);
 		ok = ok && memcmp(p, tr.m.params, tg.m.n_params * 4) == 0 && tr.step == tg.step && tr.opt.t == tg.opt.t;
 		check("GPU checkpoint resumes on the CPU (same weights)", ok);
 		free(p);
@@ -615,16 +651,23 @@ int main(void)
 		printf("check-gpu: SKIP: no usable CUDA GPU (%s)\n", why);
 		return 0;
 	}
-	printf("check-gpu on %s\n", name);
+	const char *sm = getenv("SPINDLE_CHECK_GPU_SMALL");
+	small = sm && *sm == '1';
+	printf("check-gpu on %s%s\n", name, small ? " (small sizes)" : "");
 	rng_seed(&R, 20261126);
-	check_kernels();
-	check_flash_head(32);
-	check_flash_head(128);
-	check_model(0);
-	if (gpu_flash_supported(64))
-		check_model(1);
-	check_reward();
-	check_training();
+	double t0 = now_s();
+#define SECTION(call) do { call; printf("  (%.1f s)\n", now_s() - t0); t0 = now_s(); fflush(stdout); } while (0)
+	SECTION(check_kernels());
+	SECTION(check_flash_head(32));
+	SECTION(check_flash_head(128));
+	const char *parts = getenv("SPINDLE_CHECK_GPU_PARTS"); /* "kernels": these only (the ASan tier) */
+	if (!parts || strcmp(parts, "kernels")) {
+		SECTION(check_model(0));
+		if (gpu_flash_supported(tiny(0).dim / tiny(0).n_heads))
+			SECTION(check_model(1));
+		SECTION(check_reward());
+		SECTION(check_training());
+	}
 	printf("check-gpu: %d passed, %d failed\n", n_pass, n_fail);
 	return n_fail ? 1 : 0;
 }
