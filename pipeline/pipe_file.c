@@ -343,16 +343,18 @@ int pipe_expand(const pipe_ctx *c, sp_buf *out, sp_err *err)
 		else if (IS("stage"))
 			r = sp_buf_appends(out, s->name);
 		else if (IS("out")) {
-			pipe_path(path, sizeof path, c->run, "out", s->name, -1, NULL);
-			r = sp_buf_appends(out, path);
+			/* Relative to the run folder (the command's working directory), so what tools record
+			 * of their paths is the same wherever the run folder is. */
+			pipe_path(path, sizeof path, ".", "out", s->name, -1, NULL);
+			r = sp_buf_appends(out, path + 2);
 		} else if (IS("stats")) {
-			pipe_path(path, sizeof path, c->run, "stats", s->name, c->task, ".json");
-			r = sp_buf_appends(out, path);
+			pipe_path(path, sizeof path, ".", "stats", s->name, c->task, ".json");
+			r = sp_buf_appends(out, path + 2);
 		} else if (n > 4 && !strncmp(ph, "out:", 4)) {
 			char sn[80];
 			snprintf(sn, sizeof sn, "%.*s", (int)(n - 4), ph + 4);
-			pipe_path(path, sizeof path, c->run, "out", sn, -1, NULL);
-			r = sp_buf_appends(out, path);
+			pipe_path(path, sizeof path, ".", "out", sn, -1, NULL);
+			r = sp_buf_appends(out, path + 2);
 		} else
 			SP_RAISE(err, SP_EINTERNAL, "unchecked placeholder '%.*s'", (int)n, ph);
 #undef IS

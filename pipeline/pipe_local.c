@@ -3,6 +3,7 @@
  * after is complete, skipping tasks whose completion marker exists (so a rerun does only what is
  * left) and not starting stages after a failed one. */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,9 @@ typedef struct lstage {
 } lstage;
 
 typedef struct slot { pid_t pid; int stage; long task; } slot;
+
+static volatile sig_atomic_t stop_sig;
+static void on_stop(int sig) { stop_sig = sig; }
 
 static pid_t spawn(const char *spindle, const char *run, const char *stage, long task)
 {
@@ -62,9 +66,22 @@ int pipe_run_local(const pipe_file *pf, const char *run, const char *spindle, lo
 		return cli_failf("spindle pipeline", CLI_IO, "out of memory");
 	memset(slots, 0, (size_t)workers * sizeof *slots);
 	long running = 0;
+	/* SIGTERM/SIGINT: stop the running tasks (they record themselves as cancelled), start no more. */
+	struct sigaction sa, old_term, old_int;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop;
+	sigaction(SIGTERM, &sa, &old_term);
+	sigaction(SIGINT, &sa, &old_int);
+	int forwarded = 0;
 	for (;;) {
+		if (stop_sig && !forwarded) {
+			for (long w = 0; w < workers; w++)
+				if (slots[w].pid)
+					kill(slots[w].pid, SIGTERM);
+			forwarded = 1;
+		}
 		/* Fill free workers with ready tasks, stages in file order. */
-		for (int s = 0; s < pf->n && running < workers; s++) {
+		for (int s = 0; s < pf->n && running < workers && !stop_sig; s++) {
 			const pipe_stage *st = &pf->st[s];
 			if (deps_state(pf, ls, s) != 1)
 				continue;
@@ -91,6 +108,8 @@ int pipe_run_local(const pipe_file *pf, const char *run, const char *spindle, lo
 			if (ls[s].next == st->tasks && !ls[s].running && !ls[s].failed)
 				ls[s].complete = 1;
 		}
+		if (!running && stop_sig)
+			break;
 		if (!running) {
 			/* Stages whose last tasks were all skipped complete here without a wait. */
 			int progressed = 0;
@@ -141,5 +160,9 @@ int pipe_run_local(const pipe_file *pf, const char *run, const char *spindle, lo
 			        st->name, st->tasks, ls[s].ran, ls[s].skipped, ls[s].failed, what);
 	}
 	sp_free(slots);
+	sigaction(SIGTERM, &old_term, NULL);
+	sigaction(SIGINT, &old_int, NULL);
+	if (stop_sig)
+		return 128 + stop_sig;
 	return all ? 0 : 1;
 }

@@ -141,6 +141,10 @@ int pipe_task(const char *run, const char *stage, long task)
 	}
 	if (pid == 0) {
 		setpgid(0, 0);
+		if (chdir(run)) {
+			perror(run);
+			_exit(126);
+		}
 		signal(SIGTERM, SIG_DFL);
 		signal(SIGINT, SIG_DFL);
 		signal(SIGUSR1, SIG_DFL);
