@@ -185,11 +185,7 @@ int pipe_run_slurm(const pipe_file *pf, const char *run, const char *spindle, co
 				sp_buf_appendf(&spec, "%%%ld", throttle);
 			char sp[4096];
 			snprintf(sp, sizeof sp, "%s/slurm/%s-%ld.sh", run, st->name, off);
-			sp_buf_appendf(&script, "#!/bin/sh\n# written by spindle pipeline: stage %s, tasks from %ld\n"
-			               "exec '%s' pipeline task '%s' '%s' --offset %ld\n", st->name, off, spindle, run, st->name, off);
-			if (sp_write_file_atomic(sp, script.p, script.len, &err)) {
-				rc = cli_fail(PROG, &err);
-			} else {
+			{
 				const char *argv[64];
 				int n = 0;
 				sp_buf_appendf(&a[0], "--array=%s", spec.p);
@@ -215,10 +211,20 @@ int pipe_run_slurm(const pipe_file *pf, const char *run, const char *spindle, co
 					argv[n++] = t;
 				argv[n++] = sp;
 				argv[n] = NULL;
+				/* The script records how it was submitted. */
+				sp_buf_appendf(&script, "#!/bin/sh\n# written by spindle pipeline: stage %s, tasks from %ld, submitted as:\n#", st->name, off);
+				for (int k = 0; k < n; k++)
+					sp_buf_appendf(&script, " %s", argv[k]);
+				sp_buf_appendf(&script, "\nexec '%s' pipeline task '%s' '%s' --offset %ld\n", spindle, run, st->name, off);
 				sp_buf out = SP_BUF_INIT, eo = SP_BUF_INIT;
-				int r = pipe_capture((char *const *)argv, &out, &eo);
+				int r = -1;
+				if (sp_write_file_atomic(sp, script.p, script.len, &err))
+					rc = cli_fail(PROG, &err);
+				else
+					r = pipe_capture((char *const *)argv, &out, &eo);
 				long job = r == 0 && out.p ? strtol(out.p, NULL, 10) : 0;
-				if (job <= 0) {
+				if (rc) {
+				} else if (job <= 0) {
 					rc = cli_failf(PROG, CLI_IO, "sbatch for stage %s failed (exit %d): %s", st->name, r, eo.p ? eo.p : "");
 				} else {
 					fprintf(jf, "%s\t%ld\t%ld\t%s\n", st->name, job, off, spec.p);

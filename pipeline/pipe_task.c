@@ -22,6 +22,19 @@ static volatile sig_atomic_t got_term, got_usr1;
 static void on_term(int sig) { (void)sig; got_term = 1; }
 static void on_usr1(int sig) { (void)sig; got_usr1 = 1; }
 
+/* The Slurm job of this task as ARRAYJOB_INDEX (or the job id outside an array); NULL outside Slurm. */
+static const char *slurm_name(char *out, size_t n)
+{
+	const char *job = getenv("SLURM_JOB_ID"), *aj = getenv("SLURM_ARRAY_JOB_ID"), *at = getenv("SLURM_ARRAY_TASK_ID");
+	if (aj && at)
+		snprintf(out, n, "%.24s_%.24s", aj, at);
+	else if (job)
+		snprintf(out, n, "%.48s", job);
+	else
+		return NULL;
+	return out;
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -45,12 +58,8 @@ static int write_record(const char *run, const char *kind, const pipe_stage *s, 
 	gethostname(host, sizeof host - 1);
 	stamp(ts, sizeof ts);
 	const char *rc = getenv("SLURM_RESTART_COUNT");
-	const char *job = getenv("SLURM_JOB_ID"), *aj = getenv("SLURM_ARRAY_JOB_ID"), *at = getenv("SLURM_ARRAY_TASK_ID");
 	char jobname[64];
-	if (aj && at) {
-		snprintf(jobname, sizeof jobname, "%.24s_%.24s", aj, at);
-		job = jobname;
-	}
+	const char *job = slurm_name(jobname, sizeof jobname);
 	double cpu = ru ? ru->ru_utime.tv_sec + ru->ru_utime.tv_usec / 1e6 + ru->ru_stime.tv_sec + ru->ru_stime.tv_usec / 1e6 : 0;
 	sp_buf b = SP_BUF_INIT;
 	sp_buf_appends(&b, "{\"stage\":");
@@ -122,8 +131,10 @@ int pipe_task(const char *run, const char *stage, long task)
 	}
 	pipe_path(p, sizeof p, run, "fail", stage, task, ".json");
 	unlink(p);
+	char jn[64];
+	const char *job = slurm_name(jn, sizeof jn);
 	printf("== spindle pipeline: %s task %ld/%ld on %s at %s%s%s\n$ %s\n", stage, task, s->tasks, host, ts,
-	       getenv("SLURM_JOB_ID") ? " slurm job " : "", getenv("SLURM_JOB_ID") ? getenv("SLURM_JOB_ID") : "", cmd.p);
+	       job ? " slurm job " : "", job ? job : "", cmd.p);
 	fflush(stdout);
 
 	struct sigaction sa;
@@ -173,10 +184,14 @@ int pipe_task(const char *run, const char *stage, long task)
 	if (got_usr1 && getenv("SLURM_JOB_ID")) {
 		/* sbatch --signal: the time limit is near. The task restarts from scratch (its outputs are
 		 * written atomically, so nothing half-made is left); requeue it and end here. */
+		/* An array task is named ARRAYJOB_INDEX: the bare SLURM_JOB_ID of some elements is the
+		 * array's own id, and requeueing that would requeue every element. */
+		char jid[64];
+		slurm_name(jid, sizeof jid);
 		printf("== spindle pipeline: %s task %ld stopped at %s before the time limit; requeueing job %s\n",
-		       stage, task, ts, getenv("SLURM_JOB_ID"));
+		       stage, task, ts, jid);
 		fflush(stdout);
-		char *argv[] = { (char *)"scontrol", (char *)"requeue", (char *)getenv("SLURM_JOB_ID"), NULL };
+		char *argv[] = { (char *)"scontrol", (char *)"requeue", jid, NULL };
 		sp_buf eo = SP_BUF_INIT;
 		int r = pipe_capture(argv, NULL, &eo);
 		if (r) {
