@@ -211,11 +211,14 @@ int pipe_task(const char *run, const char *stage, long task)
 		printf("== spindle pipeline: %s task %ld done at %s (%.2f s, peak %ld KiB)\n", stage, task, ts, wall, ru.ru_maxrss);
 		goto out;
 	}
-	const char *status = got_term || got_usr1 ? "cancelled" : "failed";
+	/* scancel signals every process of the step at once: the command may die of SIGTERM before
+	 * this process sees its own, so a command killed by TERM, INT or KILL counts as cancelled too. */
+	int cancelled = got_term || got_usr1 || sig == SIGTERM || sig == SIGINT || sig == SIGKILL;
+	const char *status = cancelled ? "cancelled" : "failed";
 	printf("== spindle pipeline: %s task %ld %s at %s (exit %d%s%s)\n", stage, task, status, ts, code,
 	       sig ? ", signal " : "", sig ? strsignal(sig) : "");
 	write_record(run, "fail", s, task, status, code, sig, wall, &ru);
-	rc = got_term ? 128 + SIGTERM : CLI_REJECTED;
+	rc = cancelled ? 128 + SIGTERM : CLI_REJECTED;
 out:
 	fflush(stdout);
 	sp_buf_release(&cmd);
