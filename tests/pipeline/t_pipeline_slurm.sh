@@ -114,6 +114,13 @@ check_grep "array submitted with %1" "(array 0-2%1)" "$T/.out"
 overlap=$(cat "$T"/t/out/t/*.txt | sort -n | awk 'NR > 1 && $1 < prev {o++} {prev = $2} END {print o + 0}')
 check_eq "throttle 1: the tasks' run times do not overlap" "0" "$overlap"
 
+# --max-array overrides the cluster's MaxArraySize: 3 tasks in arrays of at most 2.
+printf '[stage m]\ntasks = 3\ncommand = echo {task} > {out}/{task}.txt\n' > "$T/max.conf"
+check_rc "--max-array 2" 0 "$S" pipeline run -e slurm --wait --max-array 2 -d "$T/m" "$T/max.conf"
+check_grep "--max-array: tasks 0-1 in one array" "stage m: 2 of 3 tasks submitted as job [0-9]* (array 0-1)" "$T/.out"
+check_grep "--max-array: task 2 in another, from offset 2" "stage m: 1 of 3 tasks submitted as job [0-9]* (array 0)" "$T/.out"
+check_eq "--max-array: every task ran with its own index" "0 1 2" "$(cat "$T"/m/out/m/{0,1,2}.txt | tr '\n' ' ' | sed 's/ $//')"
+
 # 5. SIGUSR1 before the time limit (what --signal=B:USR1@S sends): the task requeues itself.
 cat > "$T/rq.conf" <<EOF
 [stage r]
