@@ -49,7 +49,7 @@ for mb in $SIZES; do
 	t0=$(date +%s.%N)
 	"$S" pipeline run -e slurm --wait -q -d "$run" "$W/p-$mb.conf" > "$W/status-$mb.txt" || { cat "$W/status-$mb.txt" >&2; exit 1; }
 	echo "scale: $mb MB ($bytes bytes): pipeline wall $(echo "$(date +%s.%N) - $t0" | bc) s" >&2
-	cp "$W/status-$mb.txt" "$ROOT/bench/scale/status-$mb.txt" 2>/dev/null || true
+	"$S" pipeline status "$run" > "$ROOT/bench/scale/status-$mb.txt"
 	for stage in filter sig buckets pairs clusters dedup tok pack merge; do
 		cpu=$(cat "$run"/done/$stage/*.json | jq -s 'map(.cpu_seconds) | add')
 		wall=$(cat "$run"/done/$stage/*.json | jq -s 'map(.wall_seconds) | max')
