@@ -67,7 +67,8 @@ int pipe_slurm_queue(const char *run, sp_buf *ids_out, sp_buf *tasks_out)
 	read_jobs(run, &jobs, &nj);
 	if (!nj)
 		return 0;
-	char *argv[] = { (char *)"squeue", (char *)"-h", (char *)"-r", (char *)"-o", (char *)"%i %t", NULL };
+	/* Only this user's jobs (--me): a busy cluster's whole queue is large. */
+	char *argv[] = { (char *)"squeue", (char *)"--me", (char *)"-h", (char *)"-r", (char *)"-o", (char *)"%i %t", NULL };
 	sp_buf out = SP_BUF_INIT, eo = SP_BUF_INIT;
 	int rc = pipe_capture(argv, &out, &eo);
 	if (rc) {
