@@ -90,6 +90,8 @@ sleep 0.5
 "$S" pipeline status "$T/k" > "$T/kstatus.txt"
 check_grep "status during the run: task 2 running" "^k  *3  *2  *1  *0  *0  *0" "$T/kstatus.txt"
 check_grep "status during the run: the next stage pending" "^after  *1  *0  *0  *1  *0  *0" "$T/kstatus.txt"
+check_rc "a second run while the run's jobs are queued is refused" 2 "$S" pipeline run -e slurm -d "$T/k" "$T/kill.conf"
+check_grep "the refusal names the queued jobs" "are still queued" "$T/.out"
 job=$(awk '$1 == "k" {print $2}' "$T/k/slurm/jobs.tsv")
 scancel "${job}_2"
 wait_queue_empty
@@ -120,6 +122,13 @@ check_rc "--max-array 2" 0 "$S" pipeline run -e slurm --wait --max-array 2 -d "$
 check_grep "--max-array: tasks 0-1 in one array" "stage m: 2 of 3 tasks submitted as job [0-9]* (array 0-1)" "$T/.out"
 check_grep "--max-array: task 2 in another, from offset 2" "stage m: 1 of 3 tasks submitted as job [0-9]* (array 0)" "$T/.out"
 check_eq "--max-array: every task ran with its own index" "0 1 2" "$(cat "$T"/m/out/m/{0,1,2}.txt | tr '\n' ' ' | sed 's/ $//')"
+
+# A failed sbatch (unknown partition in the second stage) cancels what was already submitted.
+printf '[stage p1]\ncommand = sleep 5\n[stage p2]\nafter = p1\npartition = nosuchpart\ncommand = true\n' > "$T/part.conf"
+check_rc "a failed sbatch: exit 3" 3 "$S" pipeline run -e slurm -d "$T/p" "$T/part.conf"
+check_grep "the sbatch error is shown" "sbatch for stage p2 failed" "$T/.out"
+wait_queue_empty
+check_eq "the first stage's job was cancelled, not left running" "" "$(ls "$T/p/done/p1")"
 
 # 5. SIGUSR1 before the time limit (what --signal=B:USR1@S sends): the task requeues itself.
 cat > "$T/rq.conf" <<EOF
