@@ -35,7 +35,7 @@ SP_CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 SP_LDFLAGS += -fsanitize=address,undefined
 endif
 
-TOOL_DIRS := lib cli corpus tokenizer pack filter dedup annotate train
+TOOL_DIRS := lib cli corpus tokenizer pack filter dedup annotate train pipeline
 # Optional per-folder additions, absent is fine: SP_CFLAGS/SP_LDLIBS additions, EXTRA_OBJS (objects
 # built by the folder's own rules, e.g. a C++ shim: $(BUILD)/filter/x.o from filter/x.cc), check targets.
 -include $(wildcard $(addsuffix /module.mk,$(TOOL_DIRS)))

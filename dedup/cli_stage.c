@@ -890,12 +890,25 @@ int dd_cmd_filter(int argc, char **argv)
 		rc = sp_in_read_full(in, &n_gone, 8, &err);
 	if (rc == 0 && (end < DD_STAGED_HEAD + 8 || n_gone != (end - DD_STAGED_HEAD - 8) / 16 || (end - DD_STAGED_HEAD - 8) % 16))
 		rc = sp_err_set_(&err, SP_EDATA, __FILE__, __LINE__, "%s: corrupt file (entry count %llu does not match the file size)", removed, (unsigned long long)n_gone);
-	if (rc == 0 && !(gone = sp_malloc((size_t)(n_gone ? n_gone : 1) * 8)))
-		rc = sp_err_set_(&err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
-	for (uint64_t i = 0; rc == 0 && i < n_gone; i++) {
+	/* Only the removals in this job's share of the inputs (file index mod N, as --shard picks
+	 * files): the memory grows with the share, not with the whole corpus. */
+	uint64_t n_all = rc == 0 ? n_gone : 0;
+	size_t cap = 0;
+	n_gone = 0;
+	for (uint64_t i = 0; rc == 0 && i < n_all; i++) {
 		uint64_t pair[2];
 		rc = sp_in_read_full(in, pair, 16, &err);
-		gone[i] = pair[0];
+		if (rc || (pair[0] >> GID_FILE_SHIFT) % com.shard.count != com.shard.index)
+			continue;
+		if (n_gone == cap) {
+			uint64_t *q = sp_realloc(gone, (cap = cap ? cap * 2 : 1024) * 8);
+			if (!q) {
+				rc = sp_err_set_(&err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+				break;
+			}
+			gone = q;
+		}
+		gone[n_gone++] = pair[0];
 	}
 	sp_in_free(in);
 	sp_docs_opts o;
