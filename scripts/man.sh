@@ -50,7 +50,9 @@ for c in $cmds; do
 	help=$("$bin" "$c" --help)
 	subs=()
 	for w in $(awk '/^  [a-z][a-z-]+ / { print $1 }' <<<"$help" | sort -u); do
-		if "$bin" "$c" "$w" --help 2>/dev/null | head -1 | grep -q "^usage: spindle $c $w"; then subs+=("$w"); fi
+		# (the whole help first: `| head -1` would cut the writer off, a failure under pipefail)
+		sh=$("$bin" "$c" "$w" --help 2>/dev/null) || sh=
+		if [[ $sh == "usage: spindle $c $w "* || $sh == "usage: spindle $c $w"$'\n'* ]]; then subs+=("$w"); fi
 	done
 	{
 		to_roff "spindle-$c" "$title" <<<"$help"
