@@ -67,6 +67,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
 	{ "eval", cmd_eval, "loss/perplexity on held-out shards, or reward-model accuracy per rating" },
 	{ "sample", cmd_sample, "generate responses (KV cache, temperature, top-k, top-p) for annotation" },
 	{ "plot", cmd_plot, "draw a training log's loss curve (PNG) and a text sparkline" },
+	{ "score", cmd_score, "add reward-model scores (helpful, safety, Llama 2's gate) to response records" },
 };
 
 static void train_usage(FILE *f)

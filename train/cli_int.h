@@ -37,5 +37,6 @@ int train_run_mode(int mode, int argc, char **argv);
 int cmd_eval(int argc, char **argv);     /* cli_eval.c */
 int cmd_sample(int argc, char **argv);   /* cli_sample.c */
 int cmd_plot(int argc, char **argv);     /* cli_plot.c */
+int cmd_score(int argc, char **argv);    /* cli_score.c */
 
 #endif

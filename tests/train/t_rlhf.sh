@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# t_rlhf.sh - RLHF end to end on tiny models (issue 13): a tokenizer, an SFT policy and reward models
+# trained in seconds on a seeded toy world (rlhf_fixture.py: the helpfulness reward model learns to
+# prefer answers holding the word "please"); `train score` and Llama 2's gate on real model output,
+# `train rs` and `train ppo` raising the reward, resume bit-identical, and the refusals of bad input.
+source "$(dirname "$0")/../lib.sh"
+PY=/usr/bin/python3
+S="$SPINDLE"
+J() { $PY -c "import json,sys; d=[json.loads(l) for l in open(sys.argv[1]) if l.strip()]; $2" "$1"; }
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+$PY "$HERE/rlhf_fixture.py" "$T" 24
+spm_train --input="$T/text.txt" --model_prefix="$T/tok" --vocab_size=360 --model_type=bpe \
+	--character_coverage=1.0 --byte_fallback=true --minloglevel=2 >/dev/null 2>&1
+check "spm_train made a tokenizer" test -s "$T/tok.model"
+TM="--tokenizer $T/tok.model"
+M="--preset tiny --seq-len 64 --batch 8 --lr 3e-3 --threads 1"
+check_rc "an SFT policy trains" 0 "$S" train sft --data "$T/sft.jsonl" $TM $M --steps 60 --out "$T/sft"
+check_rc "a helpfulness reward model trains" 0 "$S" train rm --data "$T/prefs.jsonl" $TM $M --steps 60 --out "$T/rmh"
+check_rc "a safety reward model trains" 0 "$S" train rm --data "$T/prefs_safety.jsonl" $TM $M --steps 40 --out "$T/rms"
+
+# ---------------------------------------------------------------- train score
+"$S" train sample --model "$T/sft" $TM --prompts "$T/prompts.jsonl" -n 2 --max-new-tokens 16 -o "$T/resp.jsonl" 2>/dev/null
+check_rc "score adds scores from both reward models" 0 "$S" train score --rm-helpful "$T/rmh" --rm-safety "$T/rms" $TM --prompts "$T/prompts.jsonl" "$T/resp.jsonl" -o "$T/scored.jsonl"
+check "scored records are the input records plus scores, in order" $PY -c "
+import json
+a=[json.loads(l) for l in open('$T/resp.jsonl')]; b=[json.loads(l) for l in open('$T/scored.jsonl')]
+assert len(a)==len(b)==48
+for x,y in zip(a,b):
+    s=y.pop('scores'); assert x==y, (x,y)
+    assert set(s)=={'helpful','safety','combined'} and all(0<v<1 for v in s.values()), s"
+check "the helpfulness model prefers the marker in sampled answers" J "$T/scored.jsonl" '
+m=[x["scores"]["helpful"] for x in d if "please" in x["response"]]; n=[x["scores"]["helpful"] for x in d if "ple" not in x["response"].lower()]
+assert m and n and sum(m) / len(m) > 0.9 and sum(n) / len(n) < 0.3, (m, n)'
+check "combined follows the gate (safety prompts and R_s < 0.15 take R_s)" $PY -c "
+import json
+cat={json.loads(l)['id']:json.loads(l)['category'] for l in open('$T/prompts.jsonl')}
+for l in open('$T/scored.jsonl'):
+    x=json.loads(l); s=x['scores']
+    want = s['safety'] if cat[x['prompt_id']]=='safety' or s['safety']<0.15 else s['helpful']
+    assert s['combined']==want, x"
+"$S" train score --rm-helpful "$T/rmh" $TM --prompts "$T/prompts.jsonl" --batch 1 --threads 3 "$T/resp.jsonl" > "$T/s1.jsonl" 2>/dev/null
+"$S" train score --rm-helpful "$T/rmh" $TM --prompts "$T/prompts.jsonl" --batch 7 < "$T/resp.jsonl" > "$T/s7.jsonl" 2>/dev/null
+check "score is the same (to float rounding) one at a time with 3 threads or 7 a batch from stdin" $PY -c "
+import json
+a=[json.loads(l) for l in open('$T/s1.jsonl')]; b=[json.loads(l) for l in open('$T/s7.jsonl')]
+assert len(a)==len(b)==48 and all(abs(x['scores']['helpful']-y['scores']['helpful'])<1e-5 for x,y in zip(a,b))"
+check "with one reward model, combined is its score and the other key is absent" J "$T/s1.jsonl" '
+assert all(set(x["scores"])=={"helpful","combined"} and x["scores"]["combined"]==x["scores"]["helpful"] for x in d)'
+check "rescoring replaces scores (no duplicate key)" bash -c "
+'$S' train score --rm-safety '$T/rms' $TM --prompts '$T/prompts.jsonl' '$T/s1.jsonl' | $PY -c 'import json,sys; [json.loads(l)[\"scores\"][\"safety\"] for l in sys.stdin]; sys.exit(0)' &&
+'$S' train score --rm-safety '$T/rms' $TM --prompts '$T/prompts.jsonl' '$T/s1.jsonl' | grep -c scores | grep -qx 48 && ! '$S' train score --rm-safety '$T/rms' $TM --prompts '$T/prompts.jsonl' '$T/s1.jsonl' | grep -q helpful"
+if $PY -c 'import jsonschema' 2>/dev/null; then
+	check "scored records validate against annotate-response.schema.json" $PY tests/schemas/validate.py schemas/annotate-response.schema.json "$T/scored.jsonl" "$T/s1.jsonl"
+else
+	skip "scored records validate" "python3-jsonschema missing"
+fi
+if "$S" annotate --help >/dev/null 2>&1; then
+	"$S" annotate import prompts --db "$T/ann.db" "$T/prompts.jsonl" >/dev/null 2>&1
+	check_rc "annotate import responses takes scored records unchanged" 0 "$S" annotate import responses --db "$T/ann.db" "$T/scored.jsonl"
+fi
+printf '{"prompt_id":"nope","response":"x","model":"m","temperature":1}\n' > "$T/bad_resp.jsonl"
+check_rc "a response to an unknown prompt is refused" 1 "$S" train score --rm-helpful "$T/rmh" $TM --prompts "$T/prompts.jsonl" "$T/bad_resp.jsonl" -o "$T/never.jsonl"
+check_grep "naming FILE:LINE and the prompt id" "bad_resp.jsonl:1: .*nope" "$T/.out"
+check "and no output file is left" test ! -e "$T/never.jsonl"
+check_rc "a language model given as a reward model is refused" 1 "$S" train score --rm-helpful "$T/sft" $TM --prompts "$T/prompts.jsonl" "$T/resp.jsonl"
+check_grep "by name" "sft: is a language model, not a reward model" "$T/.out"
+check_rc "score without a reward model is a usage error" 2 "$S" train score $TM --prompts "$T/prompts.jsonl" "$T/resp.jsonl"
+check_rc "a --safety-threshold outside [0, 1] is a usage error" 2 "$S" train score --rm-helpful "$T/rmh" $TM --prompts "$T/prompts.jsonl" --safety-threshold 1.5 "$T/resp.jsonl"
+check_rc "--batch 0 is a usage error" 2 "$S" train score --rm-helpful "$T/rmh" $TM --prompts "$T/prompts.jsonl" --batch 0 "$T/resp.jsonl"
+head -3 "$T/prompts.jsonl" > "$T/badp.jsonl"; echo '{"id":"q","category":"helpfulness","dialog":[{"role":"assistant","content":"hi"}]}' >> "$T/badp.jsonl"
+check_rc "a prompt file with a bad line is refused" 1 "$S" train score --rm-helpful "$T/rmh" $TM --prompts "$T/badp.jsonl" "$T/resp.jsonl"
+check_grep "naming FILE:LINE" "badp.jsonl:4:" "$T/.out"
+: > "$T/empty.jsonl"
+check_rc "an empty prompt set is refused" 1 "$S" train score --rm-helpful "$T/rmh" $TM --prompts "$T/empty.jsonl" "$T/resp.jsonl"
+check_grep "clearly" "no prompts" "$T/.out"
