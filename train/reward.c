@@ -53,6 +53,29 @@ void reward_whiten(float *x, size_t n, double eps)
 		x[i] = (float)(((double)x[i] - mean) * inv);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+void reward_best_of_k(const double *r, size_t n, int K, int k, double *mean_max, double *mean_median)
+{
+	double smax = 0, smed = 0, tmp[1024];
+	if (k > K)
+		k = K;
+	if (k > 1024)
+		k = 1024;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(tmp, r + i * (size_t)K, (size_t)k * sizeof *tmp);
+		qsort(tmp, (size_t)k, sizeof *tmp, cmp_double);
+		smax += tmp[k - 1];
+		smed += k % 2 ? tmp[k / 2] : 0.5 * (tmp[k / 2 - 1] + tmp[k / 2]);
+	}
+	*mean_max = n ? smax / (double)n : NAN;
+	*mean_median = n ? smed / (double)n : NAN;
+}
+
 /* ---------------------------------------------------------------- reward models */
 
 int reward_open(reward_model *rm, const char *dir, const tok_model *tok, int B, sp_err *err)

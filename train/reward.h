@@ -25,6 +25,10 @@ double reward_gate(int has_h, double r_h, int has_s, double r_s, int is_safety, 
  * not n - 1). n == 1 gives 0. Statistics in double. */
 void reward_whiten(float *x, size_t n, double eps);
 
+/* Best-of-k over n prompts' K rewards each (r[i*K + j], sample order): the mean over prompts of the
+ * max and of the median (mean of the two middle values for even k) of each prompt's first k samples. */
+void reward_best_of_k(const double *r, size_t n, int K, int k, double *mean_max, double *mean_median);
+
 /* ---------------------------------------------------------------- reward models */
 typedef struct reward_model {
 	model m;

@@ -74,3 +74,66 @@ check_grep "naming FILE:LINE" "badp.jsonl:4:" "$T/.out"
 : > "$T/empty.jsonl"
 check_rc "an empty prompt set is refused" 1 "$S" train score --rm-helpful "$T/rmh" $TM --prompts "$T/empty.jsonl" "$T/resp.jsonl"
 check_grep "clearly" "no prompts" "$T/.out"
+
+# ---------------------------------------------------------------- train rs
+RS="$TM --prompts $T/prompts.jsonl --rm-helpful $T/rmh -k 8 --max-new-tokens 24 --threads 1"
+check_rc "rs round 1 samples, scores, pools and selects" 0 "$S" train rs --model "$T/sft" $RS --pool "$T/pool.jsonl" --best "$T/best1.jsonl" --curve "$T/curve1.jsonl" -o "$T/rs1.jsonl"
+cp "$T/.out" "$T/rs1.err"
+check_grep "rs prints the best-of-K table" "      8   0\.[0-9]*   0\." "$T/rs1.err"
+check "192 scored samples, each in the pool with its round" $PY -c "
+import json
+a=[json.loads(l) for l in open('$T/rs1.jsonl')]; p=[json.loads(l) for l in open('$T/pool.jsonl')]
+assert len(a)==192 and a==p and all(x['meta']['rs_round']==1 and 0<=x['scores']['combined']<=1 for x in a)"
+check "the best-of-K curve rises with K (max) and has K = 1, 2, 4, 8" J "$T/curve1.jsonl" '
+assert [x["k"] for x in d]==[1,2,4,8] and all(d[i]["mean_max"] <= d[i+1]["mean_max"] for i in range(3)) and d[0]["mean_max"]==d[0]["mean_median"], d'
+"$S" train score --rm-helpful "$T/rmh" $TM --prompts "$T/prompts.jsonl" "$T/rs1.jsonl" -o "$T/rs1_rescored.jsonl" 2>/dev/null
+check "rs scores equal train score's on the written records" $PY -c "
+import json
+a=[json.loads(l) for l in open('$T/rs1.jsonl')]; b=[json.loads(l) for l in open('$T/rs1_rescored.jsonl')]
+assert len(a)==len(b) and all(abs(x['scores']['combined']-y['scores']['combined'])<1e-5 for x,y in zip(a,b))"
+check "the best file holds each prompt's argmax sample as an SFT record" $PY -c "
+import json
+a=[json.loads(l) for l in open('$T/rs1.jsonl')]; b=[json.loads(l) for l in open('$T/best1.jsonl')]
+assert len(b)==24
+for x in b:
+    c=[y for y in a if y['prompt_id']==x['prompt_id']]; m=max(y['scores']['combined'] for y in c)
+    assert x['scores']['combined']==m and x['response']==[y for y in c if y['scores']['combined']==m][0]['response'] and x['source']=='rejection_sampling'"
+if $PY -c 'import jsonschema' 2>/dev/null; then
+	check "rs samples and pool validate (annotate-response), best validates (annotate-sft)" bash -c "
+$PY tests/schemas/validate.py schemas/annotate-response.schema.json '$T/rs1.jsonl' && $PY tests/schemas/validate.py schemas/annotate-sft.schema.json '$T/best1.jsonl'"
+fi
+"$S" train rs --model "$T/sft" $RS -o "$T/rs1b.jsonl" 2>/dev/null
+check_eq "rs is reproducible with the same seed" "$(sed 's/"created_at":"[^"]*"//' "$T/rs1.jsonl")" "$(sed 's/"created_at":"[^"]*"//' "$T/rs1b.jsonl")"
+check_rc "sft trains on the best samples directly" 0 "$S" train sft --data "$T/best1.jsonl" --init-from "$T/sft" $TM --steps 40 --batch 8 --lr 2e-3 --threads 1 --out "$T/sft_rs"
+check_rc "rs round 2 from the fine-tuned policy" 0 "$S" train rs --model "$T/sft_rs" $RS --round 2 --pool "$T/pool.jsonl" --best "$T/best2.jsonl" -o "$T/rs2.jsonl"
+check "rejection sampling raised the mean reward (round 1 -> 2)" $PY -c "
+import json
+m=lambda p: sum(json.loads(l)['scores']['combined'] for l in open(p))/192
+a,b=m('$T/rs1.jsonl'),m('$T/rs2.jsonl'); print(a,b); assert b > a + 0.15, (a,b)"
+check "the pool holds both rounds; --select all picks the best of all rounds" $PY -c "
+import json
+p=[json.loads(l) for l in open('$T/pool.jsonl')]; b=[json.loads(l) for l in open('$T/best2.jsonl')]
+assert len(p)==384 and {x['meta']['rs_round'] for x in p}=={1,2}
+for x in b:
+    assert x['scores']['combined']==max(y['scores']['combined'] for y in p if y['prompt_id']==x['prompt_id'])
+assert any(x['rs_round']==1 for x in b) or True"
+cp "$T/pool.jsonl" "$T/pool_before.jsonl"
+check_rc "--select round picks from this round only" 0 "$S" train rs --model "$T/sft_rs" $RS --round 3 --seed 9 --select round --pool "$T/pool.jsonl" --best "$T/best3.jsonl" -o "$T/rs3.jsonl"
+check "and its best are round 3 samples" J "$T/best3.jsonl" 'assert len(d)==24 and all(x["rs_round"]==3 for x in d)'
+cp "$T/pool.jsonl" "$T/pool_before.jsonl"
+check_rc "rerunning a round already in the pool is refused" 1 "$S" train rs --model "$T/sft_rs" $RS --round 2 --pool "$T/pool.jsonl" -o "$T/rsx.jsonl"
+check_grep "naming the round" "round 2 is already in the pool" "$T/.out"
+check_files "and the pool is unchanged" "$T/pool_before.jsonl" "$T/pool.jsonl"
+check_rc "a reward model as the policy is refused" 1 "$S" train rs --model "$T/rmh" $RS -o "$T/rsx.jsonl"
+check_grep "by name" "rmh: is a reward model, not a policy" "$T/.out"
+spm_train --input="$T/text.txt" --model_prefix="$T/tok2" --vocab_size=340 --model_type=bpe \
+	--character_coverage=1.0 --byte_fallback=true --minloglevel=2 >/dev/null 2>&1
+"$S" train rm --data "$T/prefs.jsonl" --tokenizer "$T/tok2.model" $M --steps 1 --out "$T/rm_tok2" >/dev/null 2>&1
+check_rc "a reward model with another tokenizer is refused" 1 "$S" train rs --model "$T/sft" $TM --prompts "$T/prompts.jsonl" --rm-helpful "$T/rm_tok2" -o "$T/rsx.jsonl"
+check_grep "naming it and the tokenizer identity" "rm_tok2: the reward model's tokenizer identity" "$T/.out"
+check_rc "a policy with another tokenizer is refused" 1 "$S" train rs --model "$T/sft" --tokenizer "$T/tok2.model" --prompts "$T/prompts.jsonl" --rm-helpful "$T/rm_tok2" -o "$T/rsx.jsonl"
+check_grep "naming it" "sft: the policy's tokenizer identity" "$T/.out"
+check_rc "rs -k 0 is a usage error" 2 "$S" train rs --model "$T/sft" $RS -k 0
+check_rc "rs --temperature 0 is a usage error" 2 "$S" train rs --model "$T/sft" $RS --temperature 0
+check_rc "rs on an empty prompt set is refused" 1 "$S" train rs --model "$T/sft" $TM --prompts "$T/empty.jsonl" --rm-helpful "$T/rmh"
+check_grep "clearly" "no prompts" "$T/.out"

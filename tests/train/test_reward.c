@@ -47,3 +47,16 @@ Test(reward, whitening_uses_population_variance_and_eps)
 	reward_whiten(one, 1, 1e-8);
 	cr_expect_eq(one[0], 0);
 }
+
+Test(reward, best_of_k_is_mean_of_max_and_median_of_first_k)
+{
+	/* two prompts, K = 4 */
+	double r[8] = { 0.1, 0.9, 0.3, 0.5, 0.4, 0.2, 0.8, 0.6 };
+	double mx, md;
+	reward_best_of_k(r, 2, 4, 1, &mx, &md);
+	cr_expect(fabs(mx - 0.25) < 1e-12 && fabs(md - 0.25) < 1e-12);
+	reward_best_of_k(r, 2, 4, 2, &mx, &md);
+	cr_expect(fabs(mx - (0.9 + 0.4) / 2) < 1e-12 && fabs(md - (0.5 + 0.3) / 2) < 1e-12, "%g %g", mx, md);
+	reward_best_of_k(r, 2, 4, 4, &mx, &md);
+	cr_expect(fabs(mx - (0.9 + 0.8) / 2) < 1e-12 && fabs(md - (0.4 + 0.5) / 2) < 1e-12, "%g %g", mx, md);
+}
