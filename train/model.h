@@ -83,6 +83,9 @@ void model_forward(model *m, const model_batch *b, float *mean_loss, size_t *n_c
  * Overwrites m->logits with their gradient. */
 void model_backward(model *m, const model_batch *b, float dloss, const float *d_rewards);
 void model_zero_grad(model *m);
+/* Backward from m->d_xn = dLoss/d(final norm output) [B*T, D] (a head's gradient, e.g. PPO's policy
+ * or value loss, computed by the caller) down to the embeddings; adds to m->grads (not the head's). */
+void model_backward_hidden(model *m, const model_batch *b);
 
 /* Llama 2 reward-model ranking loss over pairs: rewards of chosen and rejected, margins m.
  * loss = mean(-log sigmoid(rc - rr - m)); fills d_chosen/d_rejected (dLoss/dr) when not NULL. */
