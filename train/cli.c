@@ -69,6 +69,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
 	{ "plot", cmd_plot, "draw a training log's loss curve (PNG) and a text sparkline" },
 	{ "score", cmd_score, "add reward-model scores (helpful, safety, Llama 2's gate) to response records" },
 	{ "rs", cmd_rs, "rejection sampling: K scored samples per prompt, a pool across rounds, the best as SFT data" },
+	{ "ppo", cmd_ppo, "RLHF with PPO: policy, frozen reference and reward models, critic; checkpoints and resume" },
 };
 
 static void train_usage(FILE *f)

@@ -137,3 +137,46 @@ check_rc "rs -k 0 is a usage error" 2 "$S" train rs --model "$T/sft" $RS -k 0
 check_rc "rs --temperature 0 is a usage error" 2 "$S" train rs --model "$T/sft" $RS --temperature 0
 check_rc "rs on an empty prompt set is refused" 1 "$S" train rs --model "$T/sft" $TM --prompts "$T/empty.jsonl" --rm-helpful "$T/rmh"
 check_grep "clearly" "no prompts" "$T/.out"
+
+# ---------------------------------------------------------------- train ppo
+P="$TM --prompts $T/prompts.jsonl --rm-helpful $T/rmh --max-new-tokens 24 --lr 3e-4 --critic-lr 1e-3 --threads 1"
+check_rc "ppo runs 12 iterations from the SFT policy" 0 "$S" train ppo --model "$T/sft" $P --out "$T/ppo" --iterations 12 --rollouts 32 --minibatch 8
+grep '^{' "$T/.out" > "$T/ppo.log"
+check "ppo raises the mean reward while the KL stays bounded" J "$T/ppo.log" '
+r=[x["reward"] for x in d]; k=[x["kl"] for x in d]
+print(r, k)
+assert len(d)==12 and sum(r[-3:])/3 > sum(r[:3])/3 + 0.2 and max(k) < 20, (r, k)'
+check "the first iteration starts at the reference (KL 0) and every log line has the statistics" J "$T/ppo.log" '
+assert d[0]["kl"]==0 and all(0<=x["clip_frac"]<=1 and x["entropy"]>0 and x["steps"]==4 and x["response_length"]>0 for x in d)
+assert all(set(x["time"])=={"generate","score","forward","train"} for x in d)'
+if $PY -c 'import jsonschema' 2>/dev/null; then
+	check "ppo log lines validate against train-ppo-log.schema.json" $PY tests/schemas/validate.py schemas/train-ppo-log.schema.json "$T/ppo.log"
+fi
+"$S" train sample --model "$T/ppo" $TM --prompts "$T/prompts.jsonl" -n 2 --max-new-tokens 24 -o "$T/ppo_resp.jsonl" 2>/dev/null
+"$S" train score --rm-helpful "$T/rmh" $TM --prompts "$T/prompts.jsonl" "$T/ppo_resp.jsonl" -o "$T/ppo_scored.jsonl" 2>/dev/null
+check "the PPO checkpoint is a policy train sample reads, and it scores above the SFT policy" $PY -c "
+import json
+m=lambda p: sum(json.loads(l)['scores']['combined'] for l in open(p))/48
+a,b=m('$T/s1.jsonl'),m('$T/ppo_scored.jsonl'); print(a,b); assert b > a + 0.2, (a,b)"
+R="$P --iterations 4 --rollouts 12 --minibatch 4 --micro 3 --max-new-tokens 16"
+"$S" train ppo --model "$T/sft" $R --threads 2 --out "$T/pa" 2>/dev/null | sed 's/"time".*//' > "$T/pa.log"
+"$S" train ppo --model "$T/sft" $R --threads 2 --out "$T/pb" --stop-after 2 2>/dev/null | sed 's/"time".*//' > "$T/pb.log"
+check_rc "ppo --resume continues a stopped run (reference from its state)" 0 "$S" train ppo $R --threads 2 --out "$T/pb" --resume
+grep '^{' "$T/.out" | sed 's/"time".*//' >> "$T/pb.log"
+check_files "resumed ppo logs == uninterrupted" "$T/pa.log" "$T/pb.log"
+for f in model.safetensors optimizer.safetensors critic/model.safetensors critic/optimizer.safetensors ppo_state.json; do
+	check_files "resumed ppo $f == uninterrupted, bit for bit" "$T/pa/$f" "$T/pb/$f"
+done
+check_rc "a finished run's folder is not overwritten without --resume" 2 "$S" train ppo --model "$T/sft" $R --out "$T/pa"
+check_rc "a reward model as the policy is refused" 1 "$S" train ppo --model "$T/rmh" $R --out "$T/px"
+check_grep "by name" "rmh: is a reward model, not a policy" "$T/.out"
+check_rc "a language model as the critic is refused" 1 "$S" train ppo --model "$T/sft" $R --critic-init "$T/sft" --out "$T/px"
+check_grep "by name" "sft: is a language model, not a reward model" "$T/.out"
+check_rc "a reward model with another tokenizer is refused" 1 "$S" train ppo --model "$T/sft" $TM --prompts "$T/prompts.jsonl" --rm-helpful "$T/rm_tok2" --out "$T/px"
+check_grep "naming it" "rm_tok2: the reward model's tokenizer identity" "$T/.out"
+check_rc "--clip 0 is a usage error" 2 "$S" train ppo --model "$T/sft" $R --clip 0 --out "$T/px"
+check_rc "--kl-beta -1 is a usage error" 2 "$S" train ppo --model "$T/sft" $R --kl-beta -1 --out "$T/px"
+check_rc "--rollouts 0 is a usage error" 2 "$S" train ppo --model "$T/sft" $R --rollouts 0 --out "$T/px"
+check_rc "--max-new-tokens as long as the context is refused" 2 "$S" train ppo --model "$T/sft" $P --max-new-tokens 64 --rollouts 4 --minibatch 4 --out "$T/px"
+check_rc "ppo on an empty prompt set is refused" 1 "$S" train ppo --model "$T/sft" $TM --prompts "$T/empty.jsonl" --rm-helpful "$T/rmh" --out "$T/px"
+check "no run folder is left by the refusals" test ! -e "$T/px/ppo_state.json"
