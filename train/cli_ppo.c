@@ -18,6 +18,7 @@ int cmd_ppo(int argc, char **argv)
 	const char *critic_dir = NULL, *out_dir = NULL;
 	ppo_run_opts o;
 	ppo_run_opts_default(&o);
+	long gen_batch = o.gen_batch;
 	long iterations = o.iterations, rollouts = o.rollouts, minibatch = o.minibatch, micro = o.micro, epochs = o.epochs;
 	long max_new = o.max_new, save_every = 0, stop_after = 0, seed = 1, threads = 0, score_batch = 8, spike_warmup = o.spike_warmup;
 	double temp = o.h.temperature, beta = o.h.beta, gamma = o.h.gamma, lambda = o.h.lambda, clip = o.h.clip, vclip = o.h.vclip;
@@ -40,6 +41,7 @@ int cmd_ppo(int argc, char **argv)
 		{ "rollouts", 0, SP_OPT_INT, &rollouts, "N", "rollouts per iteration (default 512)", NULL, 1, 1 << 20 },
 		{ "minibatch", 0, SP_OPT_INT, &minibatch, "N", "rollouts per gradient step (default 64)", NULL, 1, 1 << 20 },
 		{ "micro", 0, SP_OPT_INT, &micro, "N", "rollouts per forward/backward (memory; default 8)", NULL, 1, 4096 },
+		{ "gen-batch", 0, SP_OPT_INT, &gen_batch, "N", "rollouts sampled together, batched KV-cache decoding (default 32)", NULL, 1, 4096 },
 		{ "ppo-epochs", 0, SP_OPT_INT, &epochs, "N", "passes over each iteration's rollouts (default 1)", NULL, 1, 100 },
 		{ "max-new-tokens", 0, SP_OPT_INT, &max_new, "N", "response length limit (default 128)", NULL, 1, 1 << 20 },
 		{ "temperature", 0, SP_OPT_DOUBLE, &temp, "X", "sampling temperature (default 1), in (0, 10]; pure sampling, no top-p/top-k", NULL, 0, 0 },
@@ -95,6 +97,7 @@ int cmd_ppo(int argc, char **argv)
 		return cli_failf(prog, CLI_USAGE, "--minibatch %ld is larger than --rollouts %ld", minibatch, rollouts);
 	set_threads(threads);
 	o.iterations = iterations, o.rollouts = rollouts, o.minibatch = minibatch, o.micro = micro, o.epochs = epochs;
+	o.gen_batch = gen_batch;
 	o.max_new = max_new, o.save_every = save_every, o.seed = (uint64_t)seed;
 	o.h.temperature = (float)temp, o.h.beta = (float)beta, o.h.gamma = (float)gamma, o.h.lambda = (float)lambda;
 	o.h.clip = (float)clip, o.h.vclip = (float)vclip;

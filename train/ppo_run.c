@@ -25,6 +25,7 @@ void ppo_run_opts_default(ppo_run_opts *o)
 	o->micro = 8;
 	o->epochs = 1;
 	o->max_new = 128;
+	o->gen_batch = 32;
 	o->lr = 1e-6f;
 	o->critic_lr = 1e-6f;
 	o->clip_grad = 1.0f;
@@ -103,7 +104,7 @@ int ppo_run_init(ppo_run *r, const ppo_run_opts *o, const char *policy_dir, cons
 		SP_RAISE(err, SP_EDATA, "%s: the critic's context %d is shorter than the policy's %d", critic_dir, r->critic.cfg.max_seq_len, ctx);
 	SP_FORWARD(adamw_init(&r->opt_p, r->pol.n_params, err));
 	SP_FORWARD(adamw_init(&r->opt_c, r->critic.n_params, err));
-	SP_FORWARD(decode_init(&r->ds, &r->pol, ctx, err));
+	SP_FORWARD(decode_batch_init(&r->db, &r->pol, (int)(o->gen_batch < o->rollouts ? o->gen_batch : o->rollouts), ctx, err));
 	SP_FORWARD(ppo_scratch_init(&r->scr, B, ctx, err));
 	r->ro = sp_calloc((size_t)o->rollouts, sizeof *r->ro);
 	r->rp = sp_calloc((size_t)o->rollouts, sizeof *r->rp);
@@ -120,7 +121,7 @@ void ppo_run_release(ppo_run *r)
 		ppo_rollout_release(&r->ro[i]);
 	sp_free(r->ro), sp_free(r->rp), sp_free(r->perm);
 	ppo_scratch_release(&r->scr);
-	decode_release(&r->ds);
+	decode_batch_release(&r->db);
 	adamw_release(&r->opt_p);
 	adamw_release(&r->opt_c);
 	model_release(&r->pol), model_release(&r->ref), model_release(&r->critic);
@@ -261,44 +262,77 @@ int ppo_run_iteration(ppo_run *r, FILE *log, sp_err *err)
 	int ctx = r->pol.cfg.max_seq_len, N = (int)o->rollouts, rc = 0;
 	int32_t eos = tok_eos_id(r->tok);
 	double t0 = now_s();
-	tok_ids prompt = TOK_IDS_INIT, gen = TOK_IDS_INIT, *seqs = NULL;
+	tok_ids *seqs = NULL;
 	const tok_ids **sp = NULL;
 	double *rh = NULL, *rsf = NULL, *rcb = NULL, *ev_a = NULL, *ev_b = NULL;
 	int *safe = NULL;
-	int32_t *buf = sp_malloc((size_t)ctx * sizeof *buf);
 	for (long i = 0; i < r->n_ro; i++)
 		ppo_rollout_release(&r->ro[i]);
 	r->n_ro = 0;
-	if (!buf)
-		SP_RAISE(err, SP_ENOMEM, "out of memory");
-	/* rollouts: pure sampling, so the log-probs (and the KL estimate) are the sampling distribution's */
+	/* rollouts: pure sampling, so the log-probs (and the KL estimate) are the sampling distribution's;
+	 * gen_batch rollouts at a time, each fed its prompt then its samples, one token a step */
 	long gen_tokens = 0, no_eos = 0;
-	for (int i = 0; i < N && rc == 0; i++) {
-		const rl_prompt *p = &r->ps->v[next_prompt(r)];
-		size_t keep = (size_t)(ctx - o->max_new), start = p->ids.n > keep ? p->ids.n - keep : 0;
-		prompt.n = 0;
-		for (size_t k = start; k < p->ids.n; k++)
-			tok_ids_push(&prompt, p->ids.v[k]);
-		train_rng g;
-		rng_seed(&g, mix(mix(o->seed, (uint64_t)r->iter), (uint64_t)i));
-		const char *why = generate(&r->ds, NULL, &r->pol, &prompt, o->max_new, o->h.temperature, 0, 1.0f, eos, &g, &gen);
-		int stopped = !strcmp(why, "stop"), P = (int)prompt.n, L = (int)gen.n + stopped;
-		for (int k = 0; k < P; k++)
-			buf[k] = (int32_t)prompt.v[k];
-		for (size_t k = 0; k < gen.n; k++)
-			buf[P + (int)k] = (int32_t)gen.v[k];
-		if (stopped)
-			buf[P + L - 1] = eos;
-		rc = ppo_rollout_init(&r->ro[i], buf, P, L, err);
-		if (rc == 0) {
-			r->ro[i].stopped = stopped;
-			r->ro[i].prompt = (int)(p - r->ps->v);
-			r->rp[i] = &r->ro[i];
-			r->n_ro++;
-			gen_tokens += (long)gen.n;
-			no_eos += !stopped;
+	int GB = r->db.B, V = r->pol.cfg.vocab_size;
+	const rl_prompt **pp = sp_calloc((size_t)GB, sizeof *pp);
+	int *fed = sp_calloc((size_t)GB, sizeof *fed), *len = sp_calloc((size_t)GB, sizeof *len), *state = sp_calloc((size_t)GB, sizeof *state);
+	int *rows = sp_calloc((size_t)GB, sizeof *rows), *ps0 = sp_calloc((size_t)GB, sizeof *ps0);
+	int32_t *toks = sp_calloc((size_t)GB, sizeof *toks), *seqb = sp_malloc((size_t)GB * ctx * sizeof *seqb);
+	train_rng *g = sp_calloc((size_t)GB, sizeof *g);
+	if (!pp || !fed || !len || !state || !rows || !ps0 || !toks || !seqb || !g)
+		rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+	for (int i0 = 0; rc == 0 && i0 < N; i0 += GB) {
+		int nb = N - i0 < GB ? N - i0 : GB;
+		for (int b = 0; b < nb; b++) {
+			pp[b] = &r->ps->v[next_prompt(r)];
+			size_t keep = (size_t)(ctx - o->max_new), start = pp[b]->ids.n > keep ? pp[b]->ids.n - keep : 0;
+			ps0[b] = (int)(pp[b]->ids.n - start);
+			for (int k = 0; k < ps0[b]; k++)
+				seqb[(size_t)b * ctx + k] = (int32_t)pp[b]->ids.v[start + (size_t)k];
+			len[b] = ps0[b];
+			fed[b] = 0;
+			state[b] = 0; /* 0 running, 1 stopped at EOS, 2 at the length limit */
+			r->db.n[b] = 0;
+			rng_seed(&g[b], mix(mix(o->seed, (uint64_t)r->iter), (uint64_t)(i0 + b)));
+		}
+		for (;;) {
+			int n = 0;
+			for (int b = 0; b < nb; b++)
+				if (state[b] == 0) {
+					rows[n] = b;
+					toks[n++] = seqb[(size_t)b * ctx + fed[b]];
+				}
+			if (!n)
+				break;
+			const float *lg = decode_batch_step(&r->db, &r->pol, rows, toks, n);
+			for (int k = 0; k < n; k++) {
+				int b = rows[k];
+				if (++fed[b] < len[b])
+					continue; /* still reading the prompt */
+				int32_t t = sample_token(lg + (size_t)k * V, V, o->h.temperature, 0, 1.0f, &g[b]);
+				if (t == eos) {
+					state[b] = 1;
+					seqb[(size_t)b * ctx + len[b]++] = eos;
+				} else {
+					seqb[(size_t)b * ctx + len[b]++] = t;
+					if (len[b] - ps0[b] >= o->max_new)
+						state[b] = 2;
+				}
+			}
+		}
+		for (int b = 0; rc == 0 && b < nb; b++) {
+			int i = i0 + b, stopped = state[b] == 1, L = len[b] - ps0[b];
+			rc = ppo_rollout_init(&r->ro[i], seqb + (size_t)b * ctx, ps0[b], L, err);
+			if (rc == 0) {
+				r->ro[i].stopped = stopped;
+				r->ro[i].prompt = (int)(pp[b] - r->ps->v);
+				r->rp[i] = &r->ro[i];
+				r->n_ro++;
+				gen_tokens += L - stopped;
+				no_eos += !stopped;
+			}
 		}
 	}
+	sp_free(pp), sp_free(fed), sp_free(len), sp_free(state), sp_free(rows), sp_free(ps0), sp_free(toks), sp_free(seqb), sp_free(g);
 	double t1 = now_s();
 	/* scores: the reward models read the response with its EOS (added when the policy never emitted one) */
 	seqs = sp_calloc((size_t)N, sizeof *seqs);
@@ -429,8 +463,6 @@ int ppo_run_iteration(ppo_run *r, FILE *log, sp_err *err)
 	for (int i = 0; seqs && i < N; i++)
 		tok_ids_release(&seqs[i]);
 	sp_free(seqs), sp_free(sp), sp_free(rh), sp_free(rsf), sp_free(rcb), sp_free(safe), sp_free(wz);
-	sp_free(ev_a), sp_free(ev_b), sp_free(order), sp_free(mb), sp_free(buf);
-	tok_ids_release(&prompt);
-	tok_ids_release(&gen);
+	sp_free(ev_a), sp_free(ev_b), sp_free(order), sp_free(mb);
 	return rc;
 }

@@ -11,12 +11,14 @@
 #include "adamw.h"
 #include "ppo.h"
 #include "reward.h"
+#include "decode_batch.h"
 #include "sample.h"
 #include "spindle/buf.h"
 
 typedef struct ppo_run_opts {
 	ppo_hparams h;
 	long iterations, rollouts, minibatch, micro, epochs, max_new, save_every;
+	long gen_batch;         /* rollouts sampled together (batched KV-cache decoding) */
 	float lr, critic_lr, clip_grad, no_eos_penalty;
 	float spike_k;          /* a policy gradient norm above mean + k std is a spike (0 = off) */
 	long spike_warmup;      /* mini-batch steps of statistics before spikes are judged */
@@ -34,7 +36,7 @@ typedef struct ppo_run {
 	reward_set *rs;
 	model pol, ref, critic;
 	adamw_state opt_p, opt_c;
-	decode_state ds;
+	decode_batch db;
 	ppo_scratch scr;
 	ppo_rollout *ro;
 	ppo_rollout **rp;
