@@ -15,7 +15,8 @@
 int cmd_ppo(int argc, char **argv)
 {
 	const char *prog = "spindle train ppo", *model_dir = NULL, *tokenizer = NULL, *prompts_path = NULL, *rm_h = NULL, *rm_s = NULL;
-	const char *critic_dir = NULL, *out_dir = NULL;
+	const char *critic_dir = NULL, *out_dir = NULL, *eval_path = NULL;
+	long eval_every = 1, patience = 0;
 	ppo_run_opts o;
 	ppo_run_opts_default(&o);
 	long gen_batch = o.gen_batch;
@@ -59,6 +60,9 @@ int cmd_ppo(int argc, char **argv)
 		{ "spike-warmup", 0, SP_OPT_INT, &spike_warmup, "N", "gradient steps of statistics before spikes are judged (default 10)", NULL, 0, 1000000 },
 		{ "skip-spikes", 0, SP_OPT_FLAG, &skip_spikes, NULL, "drop a spiking mini-batch's update", NULL, 0, 0 },
 		{ "score-batch", 0, SP_OPT_INT, &score_batch, "N", "sequences per reward-model forward (default 8)", NULL, 1, 4096 },
+		{ "eval-prompts", 0, SP_OPT_STR, &eval_path, "FILE", "held-out prompt records: one sample each, scored, logged as eval_reward; the best policy goes to --out/best", NULL, 0, 0 },
+		{ "eval-every", 0, SP_OPT_INT, &eval_every, "N", "evaluate every N iterations (default 1)", NULL, 1, 10000000 },
+		{ "patience", 0, SP_OPT_INT, &patience, "N", "early stopping: end the run after N evaluations without a better eval_reward (default 0 = never)", NULL, 0, 10000000 },
 		{ "seed", 0, SP_OPT_INT, &seed, "N", "sampling and shuffling seed (default 1)", NULL, 0, 1L << 62 },
 		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads (default all)", NULL, 0, 4096 },
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
@@ -106,8 +110,9 @@ int cmd_ppo(int argc, char **argv)
 
 	sp_err err = SP_ERR_INIT;
 	tok_model *tok = NULL;
-	rl_prompts ps;
+	rl_prompts ps, eps;
 	memset(&ps, 0, sizeof ps);
+	memset(&eps, 0, sizeof eps);
 	reward_set rs;
 	memset(&rs, 0, sizeof rs);
 	ppo_run run;
@@ -140,16 +145,23 @@ int cmd_ppo(int argc, char **argv)
 		critic_dir = rm_h ? rm_h : rm_s;
 	if (tok_model_load(&tok, tokenizer, &err) < 0 || rl_prompts_load(&ps, prompts_path, tok, &err) < 0 ||
 	    reward_set_open(&rs, rm_h, rm_s, tok, (int)score_batch, thresh, &err) < 0 ||
+	    (eval_path && rl_prompts_load(&eps, eval_path, tok, &err) < 0) ||
 	    ppo_run_init(&run, &o, model_dir, critic_dir, tok, &ps, &rs, &err) < 0 || (resume && ppo_run_resume(&run, out_dir, &err) < 0)) {
 		code = cli_fail(prog, &err);
 		goto done;
+	}
+	if (eval_path) {
+		run.eval_ps = &eps;
+		run.eval_every = eval_every;
+		run.patience = patience;
+		snprintf(run.best_dir, sizeof run.best_dir, "%s/best", out_dir);
 	}
 	fprintf(stderr, "%s: policy %s (%.2fM parameters), critic from %s, %zu prompts; %ld rollouts x %ld iterations, mini-batches of %ld%s\n",
 	        prog, model_dir, (double)run.pol.n_params / 1e6, critic_dir, ps.n, rollouts, iterations, minibatch,
 	        resume ? " (resumed)" : "");
 	long done_now = 0;
 	double first = NAN, last = NAN;
-	while (run.iter < o.iterations && (!stop_after || done_now < stop_after)) {
+	while (run.iter < o.iterations && (!stop_after || done_now < stop_after) && !run.stop) {
 		if (ppo_run_iteration(&run, stdout, &err) < 0) {
 			code = cli_fail(prog, &err);
 			goto done;
@@ -162,7 +174,7 @@ int cmd_ppo(int argc, char **argv)
 			first = mean;
 		last = mean;
 		done_now++;
-		int at_end = run.iter >= o.iterations || (stop_after && done_now >= stop_after);
+		int at_end = run.iter >= o.iterations || (stop_after && done_now >= stop_after) || run.stop;
 		if ((save_every && run.iter % save_every == 0) || at_end) {
 			if (ppo_run_save(&run, out_dir, &err) < 0) {
 				code = cli_fail(prog, &err);
@@ -170,12 +182,16 @@ int cmd_ppo(int argc, char **argv)
 			}
 		}
 	}
+	if (run.stop)
+		fprintf(stderr, "%s: early stop: no better held-out reward in %ld evaluations (best %.4f, policy in %s)\n", prog,
+		        run.eval_bad, run.eval_best, run.best_dir);
 	fprintf(stderr, "%s: %ld iterations (now %ld of %ld), reward %.4f -> %.4f, %ld spikes; checkpoint in %s\n", prog, done_now,
 	        run.iter, o.iterations, first, last, run.n_spikes, out_dir);
 done:
 	ppo_run_release(&run);
 	reward_set_release(&rs);
 	rl_prompts_release(&ps);
+	rl_prompts_release(&eps);
 	tok_model_free(tok);
 	return code;
 }

@@ -112,6 +112,7 @@ int ppo_run_init(ppo_run *r, const ppo_run_opts *o, const char *policy_dir, cons
 	if (!r->ro || !r->rp || !r->perm)
 		SP_RAISE(err, SP_ENOMEM, "out of memory");
 	shuffle(r->perm, ps->n, mix(o->seed, 0xE90C));
+	r->eval_best = -INFINITY;
 	return 0;
 }
 
@@ -167,9 +168,10 @@ int ppo_run_save(ppo_run *r, const char *dir, sp_err *err)
 	sp_buf s = SP_BUF_INIT;
 	sp_buf_appendf(&s, "{\n  \"iteration\": %ld,\n  \"adam_t\": %llu,\n  \"critic_adam_t\": %llu,\n"
 	               "  \"cursor\": {\"epoch\": %llu, \"index\": %llu},\n"
-	               "  \"spike\": {\"mean\": \"%a\", \"var\": \"%a\", \"n\": %ld, \"count\": %ld},\n  \"init_from\": ",
+	               "  \"spike\": {\"mean\": \"%a\", \"var\": \"%a\", \"n\": %ld, \"count\": %ld},\n"
+	               "  \"eval\": {\"best\": \"%a\", \"bad\": %ld},\n  \"init_from\": ",
 	               r->iter, (unsigned long long)r->opt_p.t, (unsigned long long)r->opt_c.t, (unsigned long long)r->epoch,
-	               (unsigned long long)r->index, r->spike_mean, r->spike_var, r->spike_n, r->n_spikes);
+	               (unsigned long long)r->index, r->spike_mean, r->spike_var, r->spike_n, r->n_spikes, r->eval_best, r->eval_bad);
 	sp_buf_append_json_str(&s, r->init_from, strlen(r->init_from));
 	int rc = sp_buf_appends(&s, "\n}\n");
 	if (rc < 0) {
@@ -224,6 +226,13 @@ int ppo_run_resume(ppo_run *r, const char *dir, sp_err *err)
 			r->spike_mean = strtod(json_object_get_string(x), NULL);
 		if (json_object_object_get_ex(sp, "var", &x))
 			r->spike_var = strtod(json_object_get_string(x), NULL);
+		json_object *ev;
+		if (json_object_object_get_ex(o, "eval", &ev)) {
+			if (json_object_object_get_ex(ev, "best", &x))
+				r->eval_best = strtod(json_object_get_string(x), NULL);
+			if (json_object_object_get_ex(ev, "bad", &x))
+				r->eval_bad = (long)json_object_get_int64(x);
+		}
 		shuffle(r->perm, r->ps->n, mix(r->o.seed, 0xE90C + r->epoch));
 	}
 	json_object_put(o);
@@ -256,6 +265,100 @@ static double var_of(const double *x, size_t n)
 	return v / (double)(n ? n : 1);
 }
 
+/* Samples one response for each of the nb <= db.B prompts pp[] on the batched decoder: row b of seqb
+ * (ctx tokens each) gets the prompt's end (ps0[b] tokens: room is left for max_new) and the sampled
+ * tokens, the EOS included when it was sampled; len[b] is the total, state[b] 1 = stopped at EOS, 2 = at
+ * the length limit. Row b draws from a generator seeded by mix(seed0, first + b). */
+static int sample_chunk(ppo_run *r, const rl_prompt *const *pp, int nb, uint64_t seed0, uint64_t first, int32_t *seqb,
+                        int *ps0, int *len, int *state, sp_err *err)
+{
+	const ppo_run_opts *o = &r->o;
+	int ctx = r->pol.cfg.max_seq_len, V = r->pol.cfg.vocab_size;
+	int32_t eos = tok_eos_id(r->tok);
+	int *fed = sp_calloc((size_t)nb, sizeof *fed), *rows = sp_calloc((size_t)nb, sizeof *rows);
+	int32_t *toks = sp_calloc((size_t)nb, sizeof *toks);
+	train_rng *g = sp_calloc((size_t)nb, sizeof *g);
+	if (!fed || !rows || !toks || !g) {
+		sp_free(fed), sp_free(rows), sp_free(toks), sp_free(g);
+		SP_RAISE(err, SP_ENOMEM, "out of memory");
+	}
+	for (int b = 0; b < nb; b++) {
+		size_t keep = (size_t)(ctx - o->max_new), start = pp[b]->ids.n > keep ? pp[b]->ids.n - keep : 0;
+		ps0[b] = (int)(pp[b]->ids.n - start);
+		for (int k = 0; k < ps0[b]; k++)
+			seqb[(size_t)b * ctx + k] = (int32_t)pp[b]->ids.v[start + (size_t)k];
+		len[b] = ps0[b];
+		state[b] = 0;
+		r->db.n[b] = 0;
+		rng_seed(&g[b], mix(seed0, first + (uint64_t)b));
+	}
+	for (;;) {
+		int n = 0;
+		for (int b = 0; b < nb; b++)
+			if (state[b] == 0) {
+				rows[n] = b;
+				toks[n++] = seqb[(size_t)b * ctx + fed[b]];
+			}
+		if (!n)
+			break;
+		const float *lg = decode_batch_step(&r->db, &r->pol, rows, toks, n);
+		for (int k = 0; k < n; k++) {
+			int b = rows[k];
+			if (++fed[b] < len[b])
+				continue; /* still reading the prompt */
+			int32_t t = sample_token(lg + (size_t)k * V, V, o->h.temperature, 0, 1.0f, &g[b]);
+			seqb[(size_t)b * ctx + len[b]++] = t;
+			if (t == eos)
+				state[b] = 1;
+			else if (len[b] - ps0[b] >= o->max_new)
+				state[b] = 2;
+		}
+	}
+	sp_free(fed), sp_free(rows), sp_free(toks), sp_free(g);
+	return 0;
+}
+
+int ppo_run_eval(ppo_run *r, const rl_prompts *ev, double *mean, sp_err *err)
+{
+	int ctx = r->pol.cfg.max_seq_len, GB = r->db.B, rc = 0;
+	int32_t eos = tok_eos_id(r->tok);
+	size_t n = ev->n;
+	const rl_prompt **pp = sp_calloc((size_t)GB, sizeof *pp);
+	int *len = sp_calloc((size_t)GB, sizeof *len), *state = sp_calloc((size_t)GB, sizeof *state), *ps0 = sp_calloc((size_t)GB, sizeof *ps0);
+	int32_t *seqb = sp_malloc((size_t)GB * ctx * sizeof *seqb);
+	tok_ids *seqs = sp_calloc(n, sizeof *seqs);
+	const tok_ids **sp = sp_calloc(n, sizeof *sp);
+	int *safe = sp_calloc(n, sizeof *safe);
+	double *rc_ = sp_calloc(n, sizeof *rc_);
+	if (!pp || !len || !state || !ps0 || !seqb || !seqs || !sp || !safe || !rc_)
+		rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+	for (size_t i0 = 0; rc == 0 && i0 < n; i0 += (size_t)GB) {
+		int nb = n - i0 < (size_t)GB ? (int)(n - i0) : GB;
+		for (int b = 0; b < nb; b++)
+			pp[b] = &ev->v[i0 + (size_t)b];
+		/* the same streams at every evaluation: differences come from the policy, not the draws */
+		rc = sample_chunk(r, pp, nb, mix(r->o.seed ^ 0xE7A1u, 0), (uint64_t)i0, seqb, ps0, len, state, err);
+		for (int b = 0; rc == 0 && b < nb; b++) {
+			size_t i = i0 + (size_t)b;
+			for (int k = 0; k < len[b]; k++)
+				tok_ids_push(&seqs[i], (uint32_t)seqb[(size_t)b * ctx + k]);
+			if (state[b] != 1)
+				tok_ids_push(&seqs[i], (uint32_t)eos);
+			sp[i] = &seqs[i];
+			safe[i] = ev->v[i].safety;
+		}
+	}
+	rc = rc ? rc : reward_set_score(r->rs, sp, safe, n, NULL, NULL, rc_, err);
+	double s = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		s += rc_[i];
+	*mean = n ? s / (double)n : NAN;
+	for (size_t i = 0; seqs && i < n; i++)
+		tok_ids_release(&seqs[i]);
+	sp_free(pp), sp_free(len), sp_free(state), sp_free(ps0), sp_free(seqb), sp_free(seqs), sp_free(sp), sp_free(safe), sp_free(rc_);
+	return rc;
+}
+
 int ppo_run_iteration(ppo_run *r, FILE *log, sp_err *err)
 {
 	const ppo_run_opts *o = &r->o;
@@ -270,55 +373,20 @@ int ppo_run_iteration(ppo_run *r, FILE *log, sp_err *err)
 		ppo_rollout_release(&r->ro[i]);
 	r->n_ro = 0;
 	/* rollouts: pure sampling, so the log-probs (and the KL estimate) are the sampling distribution's;
-	 * gen_batch rollouts at a time, each fed its prompt then its samples, one token a step */
+	 * gen_batch rollouts at a time */
 	long gen_tokens = 0, no_eos = 0;
-	int GB = r->db.B, V = r->pol.cfg.vocab_size;
+	int GB = r->db.B;
 	const rl_prompt **pp = sp_calloc((size_t)GB, sizeof *pp);
-	int *fed = sp_calloc((size_t)GB, sizeof *fed), *len = sp_calloc((size_t)GB, sizeof *len), *state = sp_calloc((size_t)GB, sizeof *state);
-	int *rows = sp_calloc((size_t)GB, sizeof *rows), *ps0 = sp_calloc((size_t)GB, sizeof *ps0);
-	int32_t *toks = sp_calloc((size_t)GB, sizeof *toks), *seqb = sp_malloc((size_t)GB * ctx * sizeof *seqb);
-	train_rng *g = sp_calloc((size_t)GB, sizeof *g);
-	if (!pp || !fed || !len || !state || !rows || !ps0 || !toks || !seqb || !g)
+	int *len = sp_calloc((size_t)GB, sizeof *len), *state = sp_calloc((size_t)GB, sizeof *state);
+	int *ps0 = sp_calloc((size_t)GB, sizeof *ps0);
+	int32_t *seqb = sp_malloc((size_t)GB * ctx * sizeof *seqb);
+	if (!pp || !len || !state || !ps0 || !seqb)
 		rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
 	for (int i0 = 0; rc == 0 && i0 < N; i0 += GB) {
 		int nb = N - i0 < GB ? N - i0 : GB;
-		for (int b = 0; b < nb; b++) {
+		for (int b = 0; b < nb; b++)
 			pp[b] = &r->ps->v[next_prompt(r)];
-			size_t keep = (size_t)(ctx - o->max_new), start = pp[b]->ids.n > keep ? pp[b]->ids.n - keep : 0;
-			ps0[b] = (int)(pp[b]->ids.n - start);
-			for (int k = 0; k < ps0[b]; k++)
-				seqb[(size_t)b * ctx + k] = (int32_t)pp[b]->ids.v[start + (size_t)k];
-			len[b] = ps0[b];
-			fed[b] = 0;
-			state[b] = 0; /* 0 running, 1 stopped at EOS, 2 at the length limit */
-			r->db.n[b] = 0;
-			rng_seed(&g[b], mix(mix(o->seed, (uint64_t)r->iter), (uint64_t)(i0 + b)));
-		}
-		for (;;) {
-			int n = 0;
-			for (int b = 0; b < nb; b++)
-				if (state[b] == 0) {
-					rows[n] = b;
-					toks[n++] = seqb[(size_t)b * ctx + fed[b]];
-				}
-			if (!n)
-				break;
-			const float *lg = decode_batch_step(&r->db, &r->pol, rows, toks, n);
-			for (int k = 0; k < n; k++) {
-				int b = rows[k];
-				if (++fed[b] < len[b])
-					continue; /* still reading the prompt */
-				int32_t t = sample_token(lg + (size_t)k * V, V, o->h.temperature, 0, 1.0f, &g[b]);
-				if (t == eos) {
-					state[b] = 1;
-					seqb[(size_t)b * ctx + len[b]++] = eos;
-				} else {
-					seqb[(size_t)b * ctx + len[b]++] = t;
-					if (len[b] - ps0[b] >= o->max_new)
-						state[b] = 2;
-				}
-			}
-		}
+		rc = sample_chunk(r, pp, nb, mix(o->seed, (uint64_t)r->iter), (uint64_t)i0, seqb, ps0, len, state, err);
 		for (int b = 0; rc == 0 && b < nb; b++) {
 			int i = i0 + b, stopped = state[b] == 1, L = len[b] - ps0[b];
 			rc = ppo_rollout_init(&r->ro[i], seqb + (size_t)b * ctx, ps0[b], L, err);
@@ -332,7 +400,7 @@ int ppo_run_iteration(ppo_run *r, FILE *log, sp_err *err)
 			}
 		}
 	}
-	sp_free(pp), sp_free(fed), sp_free(len), sp_free(state), sp_free(rows), sp_free(ps0), sp_free(toks), sp_free(seqb), sp_free(g);
+	sp_free(pp), sp_free(len), sp_free(state), sp_free(ps0), sp_free(seqb);
 	double t1 = now_s();
 	/* scores: the reward models read the response with its EOS (added when the policy never emitted one) */
 	seqs = sp_calloc((size_t)N, sizeof *seqs);
@@ -439,6 +507,20 @@ int ppo_run_iteration(ppo_run *r, FILE *log, sp_err *err)
 	}
 	double t4 = now_s();
 	r->iter++;
+	double ev_reward = NAN;
+	if (rc == 0 && r->eval_ps && r->eval_every > 0 && r->iter % r->eval_every == 0) {
+		rc = ppo_run_eval(r, r->eval_ps, &ev_reward, err);
+		if (rc == 0 && ev_reward > r->eval_best) {
+			r->eval_best = ev_reward;
+			r->eval_bad = 0;
+			if (r->best_dir[0])
+				rc = ckpt_save_model(r->best_dir, &r->pol, tok_identity(r->tok), tok_bos_id(r->tok), tok_eos_id(r->tok), err);
+		} else if (rc == 0) {
+			r->eval_bad++;
+		}
+		if (rc == 0 && r->patience > 0 && r->eval_bad >= r->patience)
+			r->stop = 1;
+	}
 	if (rc == 0 && log) {
 		double ns = steps ? (double)steps : 1;
 		sp_buf *l = &r->line;
@@ -450,12 +532,15 @@ int ppo_run_iteration(ppo_run *r, FILE *log, sp_err *err)
 			sp_buf_appendf(l, ",\"reward_safety\":%.6g", mean_s / N);
 		sp_buf_appendf(l, ",\"kl\":%.6g,\"entropy\":%.6g,\"clip_frac\":%.6g,\"approx_kl\":%.6g,\"ratio\":%.6g,"
 		               "\"pg_loss\":%.6g,\"value_loss\":%.6g,\"explained_variance\":%.6g,\"response_length\":%.6g,"
-		               "\"no_eos\":%.6g,\"grad_norm\":%.6g,\"critic_grad_norm\":%.6g,\"spikes\":%ld,\"steps\":%ld,"
-		               "\"cursor\":{\"epoch\":%llu,\"index\":%llu},"
-		               "\"time\":{\"generate\":%.4f,\"score\":%.4f,\"forward\":%.4f,\"train\":%.4f},\"tokens_per_s\":%.1f}",
+		               "\"no_eos\":%.6g,\"grad_norm\":%.6g,\"critic_grad_norm\":%.6g,\"spikes\":%ld,\"steps\":%ld,",
 		               kl / N, ntok ? ent / (double)ntok : 0.0, acc.clip_frac / ns, acc.approx_kl / ns, acc.ratio_mean / ns,
 		               acc.pg_loss / ns, acc.v_loss / ns, isnan(ev) ? 0.0 : ev, (double)gen_tokens / N, (double)no_eos / N,
-		               gn_p / ns, gn_c / ns, spikes, steps, (unsigned long long)r->epoch, (unsigned long long)r->index,
+		               gn_p / ns, gn_c / ns, spikes, steps);
+		if (!isnan(ev_reward))
+			sp_buf_appendf(l, "\"eval_reward\":%.6g,\"eval_best\":%.6g,", ev_reward, r->eval_best);
+		sp_buf_appendf(l, "\"cursor\":{\"epoch\":%llu,\"index\":%llu},"
+		               "\"time\":{\"generate\":%.4f,\"score\":%.4f,\"forward\":%.4f,\"train\":%.4f},\"tokens_per_s\":%.1f}",
+		               (unsigned long long)r->epoch, (unsigned long long)r->index,
 		               t1 - t0, t2 - t1, t3 - t2, t4 - t3, (double)gen_tokens / (t4 - t0 > 0 ? t4 - t0 : 1e-9));
 		fprintf(log, "%s\n", l->p);
 		fflush(log);

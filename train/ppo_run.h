@@ -48,6 +48,14 @@ typedef struct ppo_run {
 	long spike_n, n_spikes;
 	sp_buf line;
 	char init_from[1024];
+	/* early stopping on held-out prompts (Llama 2 ran 200-400 iterations "with early stopping"):
+	 * set by the caller after ppo_run_init */
+	const rl_prompts *eval_ps;   /* NULL: no evaluation */
+	long eval_every, patience;   /* patience 0: evaluate and log, never stop */
+	char best_dir[1024];         /* the best-evaluated policy is saved here ("" = not saved) */
+	double eval_best;            /* best held-out reward so far (-inf before the first) */
+	long eval_bad;               /* evaluations since the best */
+	int stop;                    /* set when patience ran out */
 } ppo_run;
 
 /* Loads the policy and reference from policy_dir and the critic from critic_dir, refusing by name a
@@ -61,6 +69,9 @@ int ppo_run_resume(ppo_run *r, const char *dir, sp_err *err);
 /* One iteration: rollouts, scores, reference/critic forwards, GAE, then epochs x mini-batch steps.
  * Writes one JSON line (schemas/train-ppo-log.schema.json) to log when not NULL. */
 int ppo_run_iteration(ppo_run *r, FILE *log, sp_err *err);
+/* Held-out evaluation: one sample per prompt of ev (the same random streams at every call), scored;
+ * *mean is the mean combined reward. */
+int ppo_run_eval(ppo_run *r, const rl_prompts *ev, double *mean, sp_err *err);
 /* Writes dir/{model.safetensors, config.json, optimizer.safetensors}, dir/critic/(the same), then
  * dir/ppo_state.json last (every file atomically). */
 int ppo_run_save(ppo_run *r, const char *dir, sp_err *err);

@@ -2,7 +2,8 @@
 # rlhf_fixture.py - a tiny, seeded RLHF world for tests/train/t_rlhf.sh and the demo: prompts
 # ("Tell me about X."), SFT answers of which about a third contain the marker word "please", and
 # preference pairs whose chosen answer has the marker and the rejected one not (the reward model
-# learns "marker = good"); a few safety-tagged prompts and a safety preference set ("sorry" preferred).
+# learns "marker = good"); a few safety-tagged prompts and a safety preference set ("sorry" preferred);
+# some dialogs have a system turn, some are multi-turn.
 # Usage: rlhf_fixture.py OUT_DIR [N_PROMPTS]
 import json, os, random, sys
 
@@ -26,6 +27,9 @@ for i in range(n):
     dialog = [{"role": "user", "content": f"Tell me about {things[i % len(things)]}."}]
     if i % 8 == 3:
         dialog.insert(0, {"role": "system", "content": "Be brief."})
+    if i % 8 == 6:  # a multi-turn dialog
+        dialog = [{"role": "user", "content": f"Tell me about {things[(i + 1) % len(things)]}."},
+                  {"role": "assistant", "content": answer(False)}] + dialog
     prompts.append({"id": f"p{i}", "category": cat, "dialog": dialog})
     for k in range(3):
         sft.append({"id": f"sft-{i}-{k}", "prompt_id": f"p{i}", "category": cat, "dialog": dialog,

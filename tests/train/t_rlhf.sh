@@ -167,6 +167,14 @@ check_files "resumed ppo logs == uninterrupted" "$T/pa.log" "$T/pb.log"
 for f in model.safetensors optimizer.safetensors critic/model.safetensors critic/optimizer.safetensors ppo_state.json; do
 	check_files "resumed ppo $f == uninterrupted, bit for bit" "$T/pa/$f" "$T/pb/$f"
 done
+$PY "$HERE/rlhf_fixture.py" "$T/held" 32 && tail -8 "$T/held/prompts.jsonl" > "$T/heldout.jsonl"
+check_rc "ppo with held-out prompts and a patience of 2" 0 "$S" train ppo --model "$T/sft" $R --lr 1e-9 --critic-lr 1e-9 --iterations 30 --eval-prompts "$T/heldout.jsonl" --patience 2 --out "$T/pe"
+grep '^{' "$T/.out" > "$T/pe.log"
+check_grep "a flat held-out reward stops the run early" "early stop: no better held-out reward in 2 evaluations" "$T/.out"
+check "after 3 iterations, each logging eval_reward, with the best policy saved" J "$T/pe.log" '
+import os
+assert len(d)==3 and all("eval_reward" in x for x in d) and d[0]["eval_reward"]==d[2]["eval_reward"]==d[2]["eval_best"], d
+assert os.path.exists(sys.argv[1].replace("pe.log", "pe/best/model.safetensors"))'
 check_rc "a finished run's folder is not overwritten without --resume" 2 "$S" train ppo --model "$T/sft" $R --out "$T/pa"
 check_rc "a reward model as the policy is refused" 1 "$S" train ppo --model "$T/rmh" $R --out "$T/px"
 check_grep "by name" "rmh: is a reward model, not a policy" "$T/.out"

@@ -3,7 +3,8 @@
  * temperature, entropy, k1 KL rewards, GAE, whitening, the clipped policy and value losses and every
  * parameter's gradient after one mini-batch (in micro-batches); and the invariants: on the first
  * mini-batch ratio = 1, approx KL = 0 and clip fraction = 0; KL = 0 when policy = reference; with
- * gamma = lambda = 1 and zero values the advantages are the rewards-to-go. */
+ * gamma = lambda = 1 and zero values the advantages are the rewards-to-go; batched KV-cache decoding
+ * (the rollouts) equals one-sequence decoding. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,10 +12,12 @@
 #include <string.h>
 #include <unistd.h>
 #include "../../train/ckpt.h"
+#include "../../train/decode_batch.h"
 #include "../../train/model.h"
 #include "../../train/ppo.h"
 #include "../../train/rng.h"
 #include "../../train/safetensors.h"
+#include "../../train/sample.h"
 
 #define PY "/usr/bin/python3"
 enum { NR = 5, TM = 14, MICRO = 2 };
@@ -266,4 +269,53 @@ Test(ppo, logprob_at_temperature_and_entropy)
 		e -= p * log(p);
 	}
 	cr_expect(fabs(lp - (z[1] / 0.5 - log(s))) < 1e-6 && fabs(H - e) < 1e-6, "%g %g", lp, H);
+}
+
+/* Batched KV-cache decoding (the PPO rollouts) gives decode_step's logits for every sequence, each at
+ * its own position, whatever the other rows do. */
+Test(ppo, batched_decoding_matches_one_sequence_decoding)
+{
+	model m;
+	mk(&m, 0, 21);
+	decode_state ds;
+	decode_batch db;
+	cr_assert(decode_init(&ds, &m, 16, NULL) == 0);
+	cr_assert(decode_batch_init(&db, &m, 3, 16, NULL) == 0);
+	const int len[3] = { 7, 3, 11 };
+	int32_t tok[3][16];
+	train_rng r;
+	rng_seed(&r, 5);
+	for (int b = 0; b < 3; b++)
+		for (int t = 0; t < 16; t++)
+			tok[b][t] = (int32_t)(rng_u64(&r) % 53);
+	static float ref[3][16][53];
+	for (int b = 0; b < 3; b++) {
+		decode_reset(&ds);
+		for (int t = 0; t < len[b]; t++)
+			memcpy(ref[b][t], decode_step(&ds, &m, tok[b][t]), sizeof ref[b][t]);
+	}
+	int fed[3] = { 0 }, rows[3];
+	int32_t in[3];
+	double worst = 0;
+	for (int step = 0;; step++) {
+		int n = 0;
+		for (int b = 0; b < 3; b++)
+			if (fed[b] < len[b] && !(b == 1 && step % 2)) /* row 1 skips every other step */
+				rows[n] = b, in[n++] = tok[b][fed[b]];
+		if (!n)
+			break;
+		const float *lg = decode_batch_step(&db, &m, rows, in, n);
+		for (int k = 0; k < n; k++) {
+			int b = rows[k];
+			for (int v = 0; v < 53; v++) {
+				double d = fabs(lg[k * 53 + v] - ref[b][fed[b]][v]) / (1 + fabs(ref[b][fed[b]][v]));
+				worst = d > worst ? d : worst;
+			}
+			fed[b]++;
+		}
+	}
+	cr_expect(worst < 1e-5, "worst relative difference %g", worst);
+	decode_release(&ds);
+	decode_batch_release(&db);
+	model_release(&m);
 }
