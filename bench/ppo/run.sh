@@ -37,7 +37,7 @@ for th in $THREADS; do
 	"$SPINDLE" train ppo --model "$tmp/pol" --tokenizer "$tmp/tok.model" --prompts "$tmp/d/prompts.jsonl" --rm-helpful "$tmp/rm" \
 		--out "$tmp/run" --iterations "$ITERS" --rollouts "$N" --minibatch "$MB" --micro "$MB" --max-new-tokens "$G" \
 		--threads "$th" --spike-k 0 > "$tmp/log" 2> "$tmp/err" || { cat "$tmp/err"; exit 1; }
-	read -r ours len < <(/usr/bin/python3 -c '
+	read -r o1 o2 o3 o4 o5 len < <(/usr/bin/python3 -c '
 import json, statistics, sys
 d = [json.loads(l) for l in open(sys.argv[1])][1:]
 ph = ["generate", "score", "forward", "train"]
@@ -45,7 +45,6 @@ m = [statistics.median(x["time"][p] for x in d) for p in ph]
 k = "response_length"
 print(" ".join(f"{v:.3f}" for v in m + [sum(m)]), f"{statistics.mean(x[k] for x in d):.1f}")' "$tmp/log")
 	theirs=$(/usr/bin/python3 bench/ppo/torch_ppo.py $DIM $LAYERS $HEADS $KV $HIDDEN $VOCAB "$N" "$P" "$G" "$MB" "$ITERS" "$th")
-	read -r o1 o2 o3 o4 o5 <<<"$ours"
 	read -r p1 p2 p3 p4 p5 <<<"$theirs"
 	echo "| $th | generation | $o1 | $p1 |"
 	echo "| $th | scoring | $o2 | $p2 |"
