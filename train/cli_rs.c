@@ -11,6 +11,7 @@
 #include "../tokenizer/tok.h"
 #include "data_chat.h"
 #include "reward.h"
+#include "decode_batch.h"
 #include "sample.h"
 #include "spindle/hash.h"
 #include "spindle/io.h"
@@ -156,7 +157,7 @@ int cmd_rs(int argc, char **argv)
 {
 	const char *prog = "spindle train rs", *model_dir = NULL, *tokenizer = NULL, *prompts_path = NULL, *rm_h = NULL, *rm_s = NULL;
 	const char *out_path = "-", *pool_path = NULL, *best_path = NULL, *curve_path = NULL, *select = "all", *model_name = NULL;
-	long K = 4, max_new = 64, seed = 1, round = 1, threads = 0, top_k = 0, batch = 8;
+	long K = 4, max_new = 64, seed = 1, round = 1, threads = 0, top_k = 0, batch = 8, gen_batch = 32;
 	double temp = 1.0, top_p = 1.0, thresh = REWARD_SAFETY_THRESHOLD;
 	const sp_opt table[] = {
 		{ "model", 0, SP_OPT_STR, &model_dir, "DIR", "the policy: the latest SFT/RS/PPO checkpoint", NULL, 0, 0 },
@@ -178,6 +179,7 @@ int cmd_rs(int argc, char **argv)
 		{ "curve", 0, SP_OPT_STR, &curve_path, "FILE", "write the best-of-K curve here (JSONL, one line per K)", NULL, 0, 0 },
 		{ "model-name", 0, SP_OPT_STR, &model_name, "NAME", "the records' \"model\" field (default: the checkpoint path)", NULL, 0, 0 },
 		{ "batch", 0, SP_OPT_INT, &batch, "N", "sequences per reward-model forward (default 8)", NULL, 1, 256 },
+		{ "gen-batch", 0, SP_OPT_INT, &gen_batch, "N", "samples of a prompt decoded together (batched KV cache; default 32)", NULL, 1, 4096 },
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "every sample as a scored response record (default stdout)", NULL, 0, 0 },
 		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads (default all)", NULL, 0, 4096 },
 		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
@@ -210,12 +212,16 @@ int cmd_rs(int argc, char **argv)
 	memset(&rs, 0, sizeof rs);
 	model m;
 	memset(&m, 0, sizeof m);
-	decode_state ds;
-	memset(&ds, 0, sizeof ds);
+	decode_batch db;
+	memset(&db, 0, sizeof db);
+	tok_ids *gens = NULL;
+	int *stops = NULL;
+	train_rng *rngs = NULL;
+	const tok_ids **prp = NULL;
 	cands pool = { 0 }, now = { 0 };
 	sp_out *out = NULL;
 	sp_buf text = SP_BUF_INIT, clean = SP_BUF_INIT, line = SP_BUF_INIT;
-	tok_ids gen = TOK_IDS_INIT, *seqs = NULL;
+	tok_ids *seqs = NULL;
 	double *rh = NULL, *rsf = NULL, *rc_ = NULL, *table_r = NULL;
 	int *safe = NULL;
 	const tok_ids **sp = NULL;
@@ -230,7 +236,8 @@ int cmd_rs(int argc, char **argv)
 	if (rl_load_policy(prog, model_dir, tok, 1, 1, &m, &code) < 0)
 		goto done;
 	if (reward_set_open(&rs, rm_h, rm_s, tok, (int)batch, thresh, &err) < 0 || (pool_path && pool_read(pool_path, &pool, round, &err) < 0) ||
-	    decode_init(&ds, &m, m.cfg.max_seq_len, &err) < 0 || sp_out_open(&out, out_path, 0, &err) < 0) {
+	    decode_batch_init(&db, &m, (int)(gen_batch < K ? gen_batch : K), m.cfg.max_seq_len, &err) < 0 ||
+	    sp_out_open(&out, out_path, 0, &err) < 0) {
 		code = cli_fail(prog, &err);
 		goto done;
 	}
@@ -238,22 +245,36 @@ int cmd_rs(int argc, char **argv)
 	sp = sp_calloc((size_t)K, sizeof *sp);
 	rh = sp_calloc((size_t)K, sizeof *rh), rsf = sp_calloc((size_t)K, sizeof *rsf), rc_ = sp_calloc((size_t)K, sizeof *rc_);
 	safe = sp_calloc((size_t)K, sizeof *safe);
+	gens = sp_calloc((size_t)K, sizeof *gens), stops = sp_calloc((size_t)K, sizeof *stops);
+	rngs = sp_calloc((size_t)K, sizeof *rngs), prp = sp_calloc((size_t)K, sizeof *prp);
 	table_r = sp_calloc(ps.n * (size_t)K, sizeof *table_r);
-	if (!seqs || !sp || !rh || !rsf || !rc_ || !safe || !table_r) {
+	if (!seqs || !sp || !rh || !rsf || !rc_ || !safe || !table_r || !gens || !stops || !rngs || !prp) {
 		code = cli_failf(prog, CLI_IO, "out of memory");
 		goto done;
 	}
 	int32_t eos = tok_eos_id(tok);
-	train_rng r;
 	for (size_t i = 0; i < ps.n; i++) {
 		const rl_prompt *p = &ps.v[i];
 		size_t base = now.n;
+		/* one stream per (seed, round, prompt id, sample): independent of the prompt file's order;
+		 * the K samples are decoded gen_batch at a time */
+		uint64_t seed0 = sp_hash64(p->id, strlen(p->id), (uint64_t)seed * 0x9E3779B97F4A7C15ull + (uint64_t)round);
+		for (long k0 = 0; k0 < K; k0 += db.B) {
+			int nb = K - k0 < db.B ? (int)(K - k0) : db.B;
+			for (int b = 0; b < nb; b++) {
+				rng_seed(&rngs[b], (seed0 + (uint64_t)(k0 + b)) & 0x7FFFFFFFFFFFFFFFull);
+				prp[b] = &p->ids;
+			}
+			if (decode_batch_generate(&db, &m, prp, nb, max_new, (float)temp, (int)top_k, (float)top_p, eos, rngs, gens + k0,
+			                          stops + k0, &err) < 0) {
+				code = cli_fail(prog, &err);
+				goto done;
+			}
+		}
 		for (long k = 0; k < K; k++) {
-			/* one stream per (seed, round, prompt id, sample): independent of the prompt file's order */
-			uint64_t sseed = (sp_hash64(p->id, strlen(p->id), (uint64_t)seed * 0x9E3779B97F4A7C15ull + (uint64_t)round) + (uint64_t)k) &
-			                 0x7FFFFFFFFFFFFFFFull; /* a JSON integer that fits int64 */
-			rng_seed(&r, sseed);
-			const char *why = generate(&ds, NULL, &m, &p->ids, max_new, (float)temp, (int)top_k, (float)top_p, eos, &r, &gen);
+			uint64_t sseed = (seed0 + (uint64_t)k) & 0x7FFFFFFFFFFFFFFFull; /* a JSON integer that fits int64 */
+			const tok_ids gen = gens[k];
+			const char *why = stops[k] ? "stop" : "length";
 			sp_buf_reset(&text);
 			if (tok_decode(tok, gen.v, gen.n, &text, &err) < 0 || rl_clean_text(text.p ? text.p : "", text.len, &clean) < 0) {
 				code = cli_fail(prog, &err);
@@ -349,13 +370,15 @@ int cmd_rs(int argc, char **argv)
 done:
 	for (long k = 0; seqs && k < K; k++)
 		tok_ids_release(&seqs[k]);
+	for (long k = 0; gens && k < K; k++)
+		tok_ids_release(&gens[k]);
+	sp_free(gens), sp_free(stops), sp_free(rngs), sp_free(prp);
 	sp_free(seqs), sp_free(sp), sp_free(rh), sp_free(rsf), sp_free(rc_), sp_free(safe), sp_free(table_r);
 	cands_release(&pool);
 	cands_release(&now);
 	sp_out_free(out);
 	sp_buf_release(&text), sp_buf_release(&clean), sp_buf_release(&line);
-	tok_ids_release(&gen);
-	decode_release(&ds);
+	decode_batch_release(&db);
 	model_release(&m);
 	reward_set_release(&rs);
 	rl_prompts_release(&ps);

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 #include "decode_batch.h"
+#include "sample.h"
 #include "spindle/mem.h"
 
 int decode_batch_init(decode_batch *d, const model *m, int B, int n_ctx, sp_err *err)
@@ -108,4 +109,54 @@ const float *decode_batch_step(decode_batch *d, const model *m, const int *rows,
 	for (int i = 0; i < n; i++)
 		d->n[rows[i]]++;
 	return d->logits;
+}
+
+int decode_batch_generate(decode_batch *d, const model *m, const tok_ids *const *prompts, int n, long max_new, float temp,
+                          int top_k, float top_p, int32_t eos, train_rng *rngs, tok_ids *outs, int *stopped, sp_err *err)
+{
+	int V = m->cfg.vocab_size;
+	int *fed = sp_calloc((size_t)(n ? n : 1), sizeof *fed), *start = sp_calloc((size_t)(n ? n : 1), sizeof *start);
+	int *rows = sp_calloc((size_t)(n ? n : 1), sizeof *rows), *run = sp_calloc((size_t)(n ? n : 1), sizeof *run);
+	int32_t *toks = sp_calloc((size_t)(n ? n : 1), sizeof *toks);
+	if (!fed || !start || !rows || !run || !toks) {
+		sp_free(fed), sp_free(start), sp_free(rows), sp_free(run), sp_free(toks);
+		SP_RAISE(err, SP_ENOMEM, "out of memory");
+	}
+	size_t room = (size_t)(max_new < d->n_ctx / 2 ? max_new : d->n_ctx / 2), keep = (size_t)d->n_ctx - (room ? room : 1);
+	for (int i = 0; i < n; i++) {
+		start[i] = prompts[i]->n > keep ? (int)(prompts[i]->n - keep) : 0;
+		fed[i] = start[i];
+		d->n[i] = 0;
+		outs[i].n = 0;
+		stopped[i] = 0;
+		run[i] = prompts[i]->n > 0 && max_new > 0;
+	}
+	for (;;) {
+		int k = 0;
+		for (int i = 0; i < n; i++)
+			if (run[i]) {
+				rows[k] = i;
+				toks[k++] = fed[i] < (int)prompts[i]->n ? (int32_t)prompts[i]->v[fed[i]] : (int32_t)outs[i].v[outs[i].n - 1];
+			}
+		if (!k)
+			break;
+		const float *lg = decode_batch_step(d, m, rows, toks, k);
+		for (int j = 0; j < k; j++) {
+			int i = rows[j];
+			if (fed[i] < (int)prompts[i]->n && ++fed[i] < (int)prompts[i]->n)
+				continue; /* still reading the prompt */
+			int32_t t = sample_token(lg + (size_t)j * V, V, temp, top_k, top_p, &rngs[i]);
+			if (t == eos) {
+				stopped[i] = 1;
+				run[i] = 0;
+			} else if (tok_ids_push(&outs[i], (uint32_t)t) < 0) {
+				sp_free(fed), sp_free(start), sp_free(rows), sp_free(run), sp_free(toks);
+				SP_RAISE(err, SP_ENOMEM, "out of memory");
+			} else if ((long)outs[i].n >= max_new || d->n[i] + 1 >= d->n_ctx) {
+				run[i] = 0;
+			}
+		}
+	}
+	sp_free(fed), sp_free(start), sp_free(rows), sp_free(run), sp_free(toks);
+	return 0;
 }

@@ -273,49 +273,39 @@ static int sample_chunk(ppo_run *r, const rl_prompt *const *pp, int nb, uint64_t
                         int *ps0, int *len, int *state, sp_err *err)
 {
 	const ppo_run_opts *o = &r->o;
-	int ctx = r->pol.cfg.max_seq_len, V = r->pol.cfg.vocab_size;
+	int ctx = r->pol.cfg.max_seq_len, rc = 0;
 	int32_t eos = tok_eos_id(r->tok);
-	int *fed = sp_calloc((size_t)nb, sizeof *fed), *rows = sp_calloc((size_t)nb, sizeof *rows);
-	int32_t *toks = sp_calloc((size_t)nb, sizeof *toks);
+	tok_ids *pr = sp_calloc((size_t)nb, sizeof *pr), *out = sp_calloc((size_t)nb, sizeof *out);
+	const tok_ids **prp = sp_calloc((size_t)nb, sizeof *prp);
+	int *stopped = sp_calloc((size_t)nb, sizeof *stopped);
 	train_rng *g = sp_calloc((size_t)nb, sizeof *g);
-	if (!fed || !rows || !toks || !g) {
-		sp_free(fed), sp_free(rows), sp_free(toks), sp_free(g);
-		SP_RAISE(err, SP_ENOMEM, "out of memory");
-	}
-	for (int b = 0; b < nb; b++) {
+	if (!pr || !out || !prp || !stopped || !g)
+		rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+	for (int b = 0; rc == 0 && b < nb; b++) {
 		size_t keep = (size_t)(ctx - o->max_new), start = pp[b]->ids.n > keep ? pp[b]->ids.n - keep : 0;
-		ps0[b] = (int)(pp[b]->ids.n - start);
-		for (int k = 0; k < ps0[b]; k++)
-			seqb[(size_t)b * ctx + k] = (int32_t)pp[b]->ids.v[start + (size_t)k];
-		len[b] = ps0[b];
-		state[b] = 0;
-		r->db.n[b] = 0;
+		for (size_t k = start; rc == 0 && k < pp[b]->ids.n; k++)
+			if (tok_ids_push(&pr[b], pp[b]->ids.v[k]) < 0)
+				rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+		prp[b] = &pr[b];
 		rng_seed(&g[b], mix(seed0, first + (uint64_t)b));
 	}
-	for (;;) {
-		int n = 0;
-		for (int b = 0; b < nb; b++)
-			if (state[b] == 0) {
-				rows[n] = b;
-				toks[n++] = seqb[(size_t)b * ctx + fed[b]];
-			}
-		if (!n)
-			break;
-		const float *lg = decode_batch_step(&r->db, &r->pol, rows, toks, n);
-		for (int k = 0; k < n; k++) {
-			int b = rows[k];
-			if (++fed[b] < len[b])
-				continue; /* still reading the prompt */
-			int32_t t = sample_token(lg + (size_t)k * V, V, o->h.temperature, 0, 1.0f, &g[b]);
-			seqb[(size_t)b * ctx + len[b]++] = t;
-			if (t == eos)
-				state[b] = 1;
-			else if (len[b] - ps0[b] >= o->max_new)
-				state[b] = 2;
-		}
+	rc = rc ? rc : decode_batch_generate(&r->db, &r->pol, prp, nb, o->max_new, o->h.temperature, 0, 1.0f, eos, g, out, stopped, err);
+	for (int b = 0; rc == 0 && b < nb; b++) {
+		int32_t *row = seqb + (size_t)b * ctx;
+		ps0[b] = (int)pr[b].n;
+		for (size_t k = 0; k < pr[b].n; k++)
+			row[k] = (int32_t)pr[b].v[k];
+		for (size_t k = 0; k < out[b].n; k++)
+			row[pr[b].n + k] = (int32_t)out[b].v[k];
+		len[b] = (int)(pr[b].n + out[b].n);
+		if (stopped[b])
+			row[len[b]++] = eos;
+		state[b] = stopped[b] ? 1 : 2;
 	}
-	sp_free(fed), sp_free(rows), sp_free(toks), sp_free(g);
-	return 0;
+	for (int b = 0; pr && out && b < nb; b++)
+		tok_ids_release(&pr[b]), tok_ids_release(&out[b]);
+	sp_free(pr), sp_free(out), sp_free(prp), sp_free(stopped), sp_free(g);
+	return rc;
 }
 
 int ppo_run_eval(ppo_run *r, const rl_prompts *ev, double *mean, sp_err *err)
