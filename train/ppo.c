@@ -54,7 +54,12 @@ int ppo_scratch_init(ppo_scratch *s, int B, int T, sp_err *err)
 	s->targets = sp_calloc(N, sizeof(int32_t));
 	s->pos = sp_calloc(N, sizeof(int32_t));
 	s->last = sp_calloc((size_t)B, sizeof(int32_t));
-	if (!s->inputs || !s->targets || !s->pos || !s->last) {
+	s->act = sp_calloc(N, sizeof(int32_t));
+	float **f[] = { &s->lp_old, &s->adv, &s->loss, &s->clipped, &s->kl, &s->ratio };
+	int bad = !s->inputs || !s->targets || !s->pos || !s->last || !s->act;
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+		bad |= !(*f[i] = sp_calloc(N, sizeof(float)));
+	if (bad) {
 		ppo_scratch_release(s);
 		SP_RAISE(err, SP_ENOMEM, "out of memory");
 	}
@@ -63,7 +68,8 @@ int ppo_scratch_init(ppo_scratch *s, int B, int T, sp_err *err)
 
 void ppo_scratch_release(ppo_scratch *s)
 {
-	sp_free(s->inputs), sp_free(s->targets), sp_free(s->pos), sp_free(s->last);
+	sp_free(s->inputs), sp_free(s->targets), sp_free(s->pos), sp_free(s->last), sp_free(s->act);
+	sp_free(s->lp_old), sp_free(s->adv), sp_free(s->loss), sp_free(s->clipped), sp_free(s->kl), sp_free(s->ratio);
 	memset(s, 0, sizeof *s);
 }
 
@@ -95,6 +101,59 @@ void ppo_gae(const float *r, const float *v, int L, float gamma, float lambda, f
 		ret[t] = (float)(next_a + v[t]);
 		next_v = v[t];
 	}
+}
+
+void ppo_logprobs(float *logp, float *entropy, const float *logits, const int32_t *act, int N, int V, float temp)
+{
+#pragma omp parallel for schedule(static) if ((size_t)N * V > PAR_MIN_WORK)
+	for (int i = 0; i < N; i++)
+		if (act[i] >= 0)
+			logp[i] = ppo_token_logprob(logits + (size_t)i * V, V, temp, act[i], entropy ? &entropy[i] : NULL);
+}
+
+void ppo_policy_grad(float *logits, float *loss, float *clipped, float *kl, float *ratio, const int32_t *act,
+                     const float *logp_old, const float *adv, int N, int V, float temp, float clip, float scale)
+{
+	const double inv_t = 1.0 / temp;
+#pragma omp parallel for schedule(static) if ((size_t)N * V > PAR_MIN_WORK)
+	for (int i = 0; i < N; i++) {
+		float *z = logits + (size_t)i * V;
+		int32_t a = act[i];
+		if (a < 0) {
+			memset(z, 0, (size_t)V * sizeof *z);
+			loss[i] = clipped[i] = kl[i] = ratio[i] = 0;
+			continue;
+		}
+		double mx = -INFINITY;
+		for (int k = 0; k < V; k++)
+			if (z[k] * inv_t > mx)
+				mx = z[k] * inv_t;
+		double sum = 0;
+		for (int k = 0; k < V; k++)
+			sum += exp(z[k] * inv_t - mx);
+		/* rounded as ppo_token_logprob rounds logp_old: an unchanged policy gives ratio 1 exactly */
+		double lse = log(sum) + mx, logp = (float)(z[a] * inv_t - mx - log(sum));
+		double r = exp(logp - logp_old[i]), A = adv[i];
+		double rc = r < 1 - clip ? 1 - clip : r > 1 + clip ? 1 + clip : r;
+		double l1 = -A * r, l2 = -A * rc;
+		int use_clip = l2 > l1;
+		loss[i] = (float)(use_clip ? l2 : l1);
+		clipped[i] = (float)use_clip;
+		kl[i] = (float)(r - 1 - (logp - logp_old[i]));
+		ratio[i] = (float)r;
+		/* d loss / d logp = -A r on the unclipped branch, 0 on the clipped one;
+		 * d logp / d z_k = (onehot_k - p_k) / temp */
+		double g = use_clip ? 0 : -A * r * scale;
+		for (int k = 0; k < V; k++)
+			z[k] = (float)(-g * inv_t * exp(z[k] * inv_t - lse));
+		z[a] += (float)(g * inv_t);
+	}
+}
+
+void ppo_gae_batch(float *adv, float *ret, const float *r, const float *v, const int *off, int n, float gamma, float lambda)
+{
+	for (int i = 0; i < n; i++)
+		ppo_gae(r + off[i], v + off[i], off[i + 1] - off[i], gamma, lambda, adv + off[i], ret + off[i]);
 }
 
 /* rows rs[0..B) into s: returns T (the longest sequence) */
@@ -204,7 +263,7 @@ void ppo_minibatch(model *policy, model *critic, ppo_rollout *const *rs, int n, 
 		model_zero_grad(critic);
 	if (!ntok)
 		return;
-	const double scale = 1.0 / (double)ntok, inv_t = 1.0 / h->temperature;
+	const double scale = 1.0 / (double)ntok;
 	const int V = policy->cfg.vocab_size, D = policy->cfg.dim;
 	double pg = 0, vl = 0, clipped = 0, akl = 0, rsum = 0;
 	for (int i0 = 0; i0 < n; i0 += s->B) {
@@ -213,42 +272,18 @@ void ppo_minibatch(model *policy, model *critic, ppo_rollout *const *rs, int n, 
 		model_batch b = { B, T, s->inputs, s->targets, s->pos, NULL, s->last };
 		/* policy: the surrogate's gradient w.r.t. the logits, then the usual backward */
 		model_forward(policy, &b, NULL, NULL);
-		double pg_m = 0, cl_m = 0, akl_m = 0, r_m = 0;
-#pragma omp parallel for schedule(dynamic, 1) reduction(+:pg_m, cl_m, akl_m, r_m)
 		for (int row = 0; row < B * T; row++) {
 			const ppo_rollout *x = rs[i0 + row / T];
 			int j = row % T - x->P + 1;    /* the action this position predicts */
-			float *z = policy->logits + (size_t)row * V;
-			if (j < 0 || j >= x->L) {
-				memset(z, 0, (size_t)V * sizeof *z);
-				continue;
-			}
-			int32_t a = x->tok[x->P + j];
-			double mx = -INFINITY;
-			for (int k = 0; k < V; k++)
-				if (z[k] * inv_t > mx)
-					mx = z[k] * inv_t;
-			double sum = 0;
-			for (int k = 0; k < V; k++)
-				sum += exp(z[k] * inv_t - mx);
-			/* rounded as ppo_token_logprob rounds logp_old: an unchanged policy gives ratio 1 exactly */
-			double lse = log(sum) + mx, logp = (float)(z[a] * inv_t - mx - log(sum));
-			double ratio = exp(logp - x->logp_old[j]), A = x->adv[j];
-			double rc = ratio < 1 - h->clip ? 1 - h->clip : ratio > 1 + h->clip ? 1 + h->clip : ratio;
-			double l1 = -A * ratio, l2 = -A * rc;
-			int use_clip = l2 > l1;
-			pg_m += use_clip ? l2 : l1;
-			cl_m += use_clip;
-			akl_m += ratio - 1 - (logp - x->logp_old[j]);
-			r_m += ratio;
-			/* d loss / d logp = -A ratio on the unclipped branch, 0 on the clipped one;
-			 * d logp / d z_k = (onehot_k - p_k) / temp */
-			double g = use_clip ? 0 : -A * ratio * scale;
-			for (int k = 0; k < V; k++)
-				z[k] = (float)(-g * inv_t * exp(z[k] * inv_t - lse));
-			z[a] += (float)(g * inv_t);
+			int in = j >= 0 && j < x->L;
+			s->act[row] = in ? x->tok[x->P + j] : -1;
+			s->lp_old[row] = in ? x->logp_old[j] : 0;
+			s->adv[row] = in ? x->adv[j] : 0;
 		}
-		pg += pg_m, clipped += cl_m, akl += akl_m, rsum += r_m;
+		ppo_policy_grad(policy->logits, s->loss, s->clipped, s->kl, s->ratio, s->act, s->lp_old, s->adv, B * T, V,
+		                h->temperature, h->clip, (float)scale);
+		for (int row = 0; row < B * T; row++) /* in order: the same sums for any thread count */
+			pg += s->loss[row], clipped += s->clipped[row], akl += s->kl[row], rsum += s->ratio[row];
 		size_t N = (size_t)B * T;
 		matmul_backward(policy->d_xn, 0, policy->g[P_LM_HEAD], policy->logits, policy->xnf, policy->p[P_LM_HEAD], (int)N, D, V);
 		model_backward_hidden(policy, &b);

@@ -42,6 +42,8 @@ void ppo_rollout_release(ppo_rollout *r);
 typedef struct ppo_scratch {
 	int B, T;
 	int32_t *inputs, *targets, *pos, *last;
+	int32_t *act;                                       /* per position: the action it predicts or -1 */
+	float *lp_old, *adv, *loss, *clipped, *kl, *ratio;  /* per position */
 } ppo_scratch;
 int ppo_scratch_init(ppo_scratch *s, int B, int T, sp_err *err);
 void ppo_scratch_release(ppo_scratch *s);
@@ -52,6 +54,19 @@ float ppo_token_logprob(const float *z, int V, float temp, int32_t target, float
 /* Generalised advantage estimation over one rollout's L actions: delta_t = r_t + gamma v_{t+1} - v_t
  * (v_L = 0), adv_t = delta_t + gamma lambda adv_{t+1}, ret_t = adv_t + v_t. Sums in double. */
 void ppo_gae(const float *r, const float *v, int L, float gamma, float lambda, float *adv, float *ret);
+
+/* ---------------------------------------------------------------- ops (CPU twins of train/cuda/ppo.cu)
+ * Row i of N holds V logits; act[i] is the action it predicts or < 0 for a row without one. */
+/* logp[i] = ppo_token_logprob(row i) and entropy[i] (may be NULL) for rows with an action. */
+void ppo_logprobs(float *logp, float *entropy, const float *logits, const int32_t *act, int N, int V, float temp);
+/* The clipped surrogate's gradient w.r.t. the logits, in place: rows without an action become 0, the
+ * others scale * dl/dz of l = max(-A r, -A clip(r, 1 - clip, 1 + clip)), r = exp(logp - logp_old).
+ * Per row: loss[i] = l, clipped[i] = 1 when the clipped term is the active one, kl[i] = r - 1 - log r,
+ * ratio[i] = r (all 0 without an action). */
+void ppo_policy_grad(float *logits, float *loss, float *clipped, float *kl, float *ratio, const int32_t *act,
+                     const float *logp_old, const float *adv, int N, int V, float temp, float clip, float scale);
+/* ppo_gae over n rollouts stored back to back: rollout i is [off[i], off[i+1]). */
+void ppo_gae_batch(float *adv, float *ret, const float *r, const float *v, const int *off, int n, float gamma, float lambda);
 
 /* Fills logp (and entropy when not NULL) of the n rollouts' actions under m (an LM) at temp, in
  * micro-batches of s->B rows: which = 0 writes logp_old and entropy, 1 writes logp_ref. */
