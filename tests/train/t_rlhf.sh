@@ -175,6 +175,10 @@ check "after 3 iterations, each logging eval_reward, with the best policy saved"
 import os
 assert len(d)==3 and all("eval_reward" in x for x in d) and d[0]["eval_reward"]==d[2]["eval_reward"]==d[2]["eval_best"], d
 assert os.path.exists(sys.argv[1].replace("pe.log", "pe/best/model.safetensors"))'
+check_rc "ppo with a hair-trigger spike detector" 0 "$S" train ppo --model "$T/sft" $R --spike-k 0.001 --spike-warmup 1 --skip-spikes --out "$T/ps"
+grep '^{' "$T/.out" > "$T/ps.log"
+check "spikes are counted in the log (and skipped updates leave the run going)" J "$T/ps.log" '
+assert len(d)==4 and sum(x["spikes"] for x in d) > 0, [x["spikes"] for x in d]'
 check_rc "a finished run's folder is not overwritten without --resume" 2 "$S" train ppo --model "$T/sft" $R --out "$T/pa"
 check_rc "a reward model as the policy is refused" 1 "$S" train ppo --model "$T/rmh" $R --out "$T/px"
 check_grep "by name" "rmh: is a reward model, not a policy" "$T/.out"
