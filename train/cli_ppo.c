@@ -86,8 +86,6 @@ int cmd_ppo(int argc, char **argv)
 	sp_free(pos);
 	if (n_pos)
 		return cli_failf(prog, CLI_USAGE, "no positional arguments (see --help)");
-	if (!model_dir && resume && out_dir)
-		model_dir = NULL; /* taken from the run's state below */
 	if ((!model_dir && !resume) || !tokenizer || !prompts_path || (!rm_h && !rm_s) || !out_dir)
 		return cli_failf(prog, CLI_USAGE, "--model, --tokenizer, --prompts, a reward model and --out are required (see --help)");
 	if (critic_lr < 0)
