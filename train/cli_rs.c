@@ -6,6 +6,7 @@
 #include <json.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "../cli/cli.h"
 #include "../tokenizer/tok.h"
@@ -153,12 +154,75 @@ static int write_best(const char *path, const rl_prompts *ps, const cands *pool,
 	return rc;
 }
 
+/* Rescores the pool's samples of the prompts in ps with the current reward models (their records get
+ * the new scores), so a selection over all rounds compares like with like when the models changed. */
+static int rescore_pool(cands *pool, const rl_prompts *ps, const tok_model *tok, reward_set *rs, size_t *n_done, sp_err *err)
+{
+	enum { CHUNK = 64 };
+	tok_ids seq[CHUNK];
+	const tok_ids *sp[CHUNK];
+	int safe[CHUNK];
+	size_t idx[CHUNK];
+	double rh[CHUNK], rsf[CHUNK], rc[CHUNK];
+	sp_buf line = SP_BUF_INIT;
+	int rc_ = 0;
+	memset(seq, 0, sizeof seq);
+	*n_done = 0;
+	for (size_t i0 = 0; rc_ == 0 && i0 < pool->n;) {
+		int n = 0;
+		for (; i0 < pool->n && n < CHUNK && rc_ == 0; i0++) {
+			const rl_prompt *p = rl_prompts_find(ps, pool->v[i0].prompt_id);
+			if (!p)
+				continue; /* a prompt not in this round's set keeps its scores and is not selected from */
+			seq[n].n = 0;
+			for (size_t k = 0; k < p->ids.n && rc_ == 0; k++)
+				if (tok_ids_push(&seq[n], p->ids.v[k]) < 0)
+					rc_ = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+			rc_ = rc_ ? rc_ : chat_encode_response(tok, pool->v[i0].response, strlen(pool->v[i0].response), &seq[n], err);
+			sp[n] = &seq[n];
+			safe[n] = p->safety;
+			idx[n++] = i0;
+		}
+		rc_ = rc_ ? rc_ : reward_set_score(rs, sp, safe, (size_t)n, rh, rsf, rc, err);
+		for (int k = 0; rc_ == 0 && k < n; k++) {
+			cand *c = &pool->v[idx[k]];
+			json_object *o = json_tokener_parse(c->line);
+			if (!o) {
+				rc_ = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "pool record no longer parses");
+				break;
+			}
+			json_object_object_del(o, "scores");
+			sp_buf_reset(&line);
+			sp_json_append(&line, o);
+			json_object_put(o);
+			line.len--; /* the closing brace: the scores go last */
+			reward_scores_append(rs, &line, rh[k], rsf[k], rc[k]);
+			sp_buf_appendc(&line, '}');
+			char *nl = sp_malloc(line.len + 1);
+			if (!nl) {
+				rc_ = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+				break;
+			}
+			memcpy(nl, line.p, line.len + 1);
+			sp_free(c->line);
+			c->line = nl;
+			c->combined = strtod(strstr(nl, "\"combined\":") + 11, NULL);
+			(*n_done)++;
+		}
+	}
+	for (int k = 0; k < CHUNK; k++)
+		tok_ids_release(&seq[k]);
+	sp_buf_release(&line);
+	return rc_;
+}
+
 int cmd_rs(int argc, char **argv)
 {
 	const char *prog = "spindle train rs", *model_dir = NULL, *tokenizer = NULL, *prompts_path = NULL, *rm_h = NULL, *rm_s = NULL;
 	const char *out_path = "-", *pool_path = NULL, *best_path = NULL, *curve_path = NULL, *select = "all", *model_name = NULL;
 	long K = 4, max_new = 64, seed = 1, round = 1, threads = 0, top_k = 0, batch = 8, gen_batch = 32;
 	double temp = 1.0, top_p = 1.0, thresh = REWARD_SAFETY_THRESHOLD;
+	int rescore = 0;
 	const sp_opt table[] = {
 		{ "model", 0, SP_OPT_STR, &model_dir, "DIR", "the policy: the latest SFT/RS/PPO checkpoint", NULL, 0, 0 },
 		{ "tokenizer", 0, SP_OPT_STR, &tokenizer, "FILE", "the models' tokenizer", NULL, 0, 0 },
@@ -174,6 +238,7 @@ int cmd_rs(int argc, char **argv)
 		{ "seed", 0, SP_OPT_INT, &seed, "N", "sampling seed (default 1)", NULL, 0, 1L << 62 },
 		{ "round", 0, SP_OPT_INT, &round, "N", "this round's number, recorded in the pool (default 1)", NULL, 1, 1000000 },
 		{ "pool", 0, SP_OPT_STR, &pool_path, "FILE", "the persistent pool of all rounds' scored samples: read, then rewritten with this round's added", NULL, 0, 0 },
+		{ "rescore", 0, SP_OPT_FLAG, &rescore, NULL, "rescore the pool's earlier samples with the reward models given now (when they changed since)", NULL, 0, 0 },
 		{ "select", 0, SP_OPT_CHOICE, &select, NULL, "pick the best among this round's samples, or among all rounds' in the pool (default all)", "round|all", 0, 0 },
 		{ "best", 0, SP_OPT_STR, &best_path, "FILE", "write the best sample per prompt here as SFT records for `train sft`", NULL, 0, 0 },
 		{ "curve", 0, SP_OPT_STR, &curve_path, "FILE", "write the best-of-K curve here (JSONL, one line per K)", NULL, 0, 0 },
@@ -240,6 +305,14 @@ int cmd_rs(int argc, char **argv)
 	    sp_out_open(&out, out_path, 0, &err) < 0) {
 		code = cli_fail(prog, &err);
 		goto done;
+	}
+	if (rescore && pool.n) {
+		size_t nr = 0;
+		if (rescore_pool(&pool, &ps, tok, &rs, &nr, &err) < 0) {
+			code = cli_fail(prog, &err);
+			goto done;
+		}
+		fprintf(stderr, "%s: rescored %zu of the pool's %zu earlier samples\n", prog, nr, pool.n);
 	}
 	seqs = sp_calloc((size_t)K, sizeof *seqs);
 	sp = sp_calloc((size_t)K, sizeof *sp);

@@ -124,6 +124,14 @@ cp "$T/pool.jsonl" "$T/pool_before.jsonl"
 check_rc "rerunning a round already in the pool is refused" 1 "$S" train rs --model "$T/sft_rs" $RS --round 2 --pool "$T/pool.jsonl" -o "$T/rsx.jsonl"
 check_grep "naming the round" "round 2 is already in the pool" "$T/.out"
 check_files "and the pool is unchanged" "$T/pool_before.jsonl" "$T/pool.jsonl"
+check_rc "rs --rescore with another reward model rescores the earlier rounds" 0 "$S" train rs --model "$T/sft_rs" $TM --prompts "$T/prompts.jsonl" --rm-safety "$T/rms" -k 2 --max-new-tokens 8 --threads 1 --round 4 --rescore --pool "$T/pool.jsonl" --best "$T/best4.jsonl" -o "$T/rs4.jsonl"
+check_grep "and says how many" "rescored 576 of the pool's 576 earlier samples" "$T/.out"
+check "every pool record now carries the new model's score, and the best are chosen by it" $PY -c "
+import json
+p=[json.loads(l) for l in open('$T/pool.jsonl')]; b=[json.loads(l) for l in open('$T/best4.jsonl')]
+assert len(p)==576+48 and all(set(x['scores'])=={'safety','combined'} for x in p)
+for x in b:
+    assert x['scores']['combined']==max(y['scores']['combined'] for y in p if y['prompt_id']==x['prompt_id'])"
 check_rc "a reward model as the policy is refused" 1 "$S" train rs --model "$T/rmh" $RS -o "$T/rsx.jsonl"
 check_grep "by name" "rmh: is a reward model, not a policy" "$T/.out"
 spm_train --input="$T/text.txt" --model_prefix="$T/tok2" --vocab_size=340 --model_type=bpe \
