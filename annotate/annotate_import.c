@@ -170,7 +170,7 @@ static int validate_response(json_object *obj, sp_err *err)
 {
 	static const char *const keys[] = { "id", "prompt_id", "response", "model", "variant", "temperature", "top_p",
 	                                    "top_k", "max_new_tokens", "seed", "n_tokens", "finish_reason",
-	                                    "created_at", "meta", NULL };
+	                                    "created_at", "meta", "scores", NULL };
 	SP_FORWARD(check_keys(obj, keys, "", err));
 	SP_FORWARD(check_id(obj, "id", 0, err));
 	SP_FORWARD(check_id(obj, "prompt_id", 1, err));
@@ -204,6 +204,9 @@ static int validate_response(json_object *obj, sp_err *err)
 	json_object *meta;
 	if (json_object_object_get_ex(obj, "meta", &meta) && (!meta || !json_object_is_type(meta, json_type_object)))
 		BAD("field 'meta': must be an object");
+	json_object *scores; /* `train score` output: accepted, not stored */
+	if (json_object_object_get_ex(obj, "scores", &scores) && (!scores || !json_object_is_type(scores, json_type_object)))
+		BAD("field 'scores': must be an object");
 	return 0;
 }
 

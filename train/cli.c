@@ -75,6 +75,9 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
 	{ "distill-prompts", cmd_distill_prompts, "safety context distillation, step 1: the prompts with and without a safety preprompt" },
 	{ "distill-select", cmd_distill_select, "safety context distillation, step 3: keep preprompted answers that score safer, as SFT" },
 	{ "plot", cmd_plot, "draw a training log's loss curve (PNG) and a text sparkline" },
+	{ "score", cmd_score, "add reward-model scores (helpful, safety, Llama 2's gate) to response records" },
+	{ "rs", cmd_rs, "rejection sampling: K scored samples per prompt, a pool across rounds, the best as SFT data" },
+	{ "ppo", cmd_ppo, "RLHF with PPO: policy, frozen reference and reward models, critic; checkpoints and resume" },
 	{ "winrate", cmd_winrate, "RM-judged win rate of one scored response file against another" },
 	{ "calibrate", cmd_calibrate, "mean RM score per human rating level of an eval study (table, PNG)" },
 };

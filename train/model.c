@@ -271,13 +271,9 @@ void model_forward(model *m, const model_batch *b, float *mean_loss, size_t *n_c
 static void backward(model *m, const model_batch *b, float dloss, const float *dtok, const float *d_rewards)
 {
 	const model_config *c = &m->cfg;
-	int B = b->B, T = b->T, N = B * T, D = c->dim, H = c->n_heads, KVH = c->n_kv_heads, hd = D / H;
-	int KVD = KVH * hd, F = c->hidden_dim, V = c->vocab_size;
-	size_t NM = (size_t)m->B_max * m->T_max, AM = (size_t)m->B_max * H * m->T_max * m->T_max;
-	size_t ND = (size_t)N * D, NF = (size_t)N * F, NKV = (size_t)N * KVD;
-	const model_tensor_info *ti = m->ti;
+	int B = b->B, T = b->T, N = B * T, D = c->dim, V = c->vocab_size;
+	size_t ND = (size_t)N * D;
 
-	memset(m->d_resid, 0, ND * sizeof(float));
 	if (c->reward_head) {
 		memset(m->d_xn, 0, ND * sizeof(float));
 		for (int i = 0; i < B; i++) {
@@ -294,6 +290,19 @@ static void backward(model *m, const model_batch *b, float dloss, const float *d
 			crossentropy_backward(m->logits, m->lse, b->targets, dloss, N, V);
 		matmul_backward(m->d_xn, 0, m->g[P_LM_HEAD], m->logits, m->xnf, m->p[P_LM_HEAD], N, D, V);
 	}
+	model_backward_hidden(m, b);
+}
+
+void model_backward_hidden(model *m, const model_batch *b)
+{
+	const model_config *c = &m->cfg;
+	int B = b->B, T = b->T, N = B * T, D = c->dim, H = c->n_heads, KVH = c->n_kv_heads, hd = D / H;
+	int KVD = KVH * hd, F = c->hidden_dim;
+	size_t NM = (size_t)m->B_max * m->T_max, AM = (size_t)m->B_max * H * m->T_max * m->T_max;
+	size_t ND = (size_t)N * D, NF = (size_t)N * F, NKV = (size_t)N * KVD;
+	const model_tensor_info *ti = m->ti;
+
+	memset(m->d_resid, 0, ND * sizeof(float));
 	rmsnorm_backward(m->d_resid, m->g[P_FINAL_NORM], m->d_xn, LAYER(m->resid, c->n_layers, NM * D),
 	                 m->p[P_FINAL_NORM], m->rstdf, N, D);
 

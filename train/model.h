@@ -86,6 +86,9 @@ void model_zero_grad(model *m);
 /* LM backward with a weight per position (B x T): dtok[i] is dLoss/d(-log p(targets[i])), so
  * sequence-level objectives (DPO) weight each row's tokens by their own coefficient. */
 void model_backward_tokens(model *m, const model_batch *b, const float *dtok);
+/* Backward from m->d_xn = dLoss/d(final norm output) [B*T, D] (a head's gradient, e.g. PPO's policy
+ * or value loss, computed by the caller) down to the embeddings; adds to m->grads (not the head's). */
+void model_backward_hidden(model *m, const model_batch *b);
 
 /* Llama 2 reward-model ranking loss over pairs: rewards of chosen and rejected, margins m.
  * loss = mean(-log sigmoid(rc - rr - m)); fills d_chosen/d_rejected (dLoss/dr) when not NULL. */

@@ -37,6 +37,7 @@
 #include <time.h>
 #include "../../train/cuda/gpu.h"
 #include "../../train/device.h"
+#include "../../train/ppo.h"
 #include "../../train/rng.h"
 #include "../../train/sample.h"
 #include "../../train/trainer.h"
@@ -643,6 +644,62 @@ static void check_training(void)
 	trainer_release(&tg);
 }
 
+/* PPO's ops (issue 13) against train/ppo.c: fp32 in and out, so 1e-5 except the gradient rows
+ * (a softmax of fp32 logits, expf vs exp: 1e-5 too); GAE's sums are sequential in both (1e-6). */
+static void check_ppo(void)
+{
+	enum { N = 40, V = 300, NR = 5 };
+	printf("ppo ops (N=%d, V=%d)\n", N, V);
+	int32_t act[N];
+	float lpo[N], adv[N];
+	for (int i = 0; i < N; i++) {
+		act[i] = i % 6 == 1 ? -1 : (int32_t)(rng_u64(&R) % V);
+		lpo[i] = -6.0f + 2.0f * rng_uniform(&R);   /* some ratios far from 1: both clip branches */
+		adv[i] = rng_normal(&R);
+	}
+	float *z = hrand((size_t)N * V, 3, 0), *lp = calloc(N, 4), *ent = calloc(N, 4);
+	float *d_z = up32(z, (size_t)N * V), *d_lp = alloc32(N), *d_ent = alloc32(N);
+	int32_t *d_act = upi(act, N);
+	ppo_logprobs(lp, ent, z, act, N, V, 0.7f);
+	gpu_ppo_logprobs(d_lp, d_ent, d_z, d_act, N, V, 0.7f);
+	float *r1 = down32(d_lp, N), *r2 = down32(d_ent, N);
+	for (int i = 0; i < N; i++)
+		if (act[i] < 0)
+			r1[i] = lp[i], r2[i] = ent[i]; /* rows without an action are not written */
+	expect("ppo_logprobs", r1, lp, N, 1e-5);
+	expect("ppo_logprobs entropy", r2, ent, N, 1e-5);
+	free(r1), free(r2);
+	float *loss = calloc(N, 4), *cl = calloc(N, 4), *kl = calloc(N, 4), *ra = calloc(N, 4);
+	float *d_loss = alloc32(N), *d_cl = alloc32(N), *d_kl = alloc32(N), *d_ra = alloc32(N);
+	float *d_lpo = up32(lpo, N), *d_adv = up32(adv, N);
+	ppo_policy_grad(z, loss, cl, kl, ra, act, lpo, adv, N, V, 0.7f, 0.2f, 1.0f / 30);
+	gpu_ppo_policy_grad(d_z, d_loss, d_cl, d_kl, d_ra, d_act, d_lpo, d_adv, N, V, 0.7f, 0.2f, 1.0f / 30);
+	float *gz = down32(d_z, (size_t)N * V), *gl = down32(d_loss, N), *gc = down32(d_cl, N), *gk = down32(d_kl, N), *gr = down32(d_ra, N);
+	expect("ppo_policy_grad dlogits", gz, z, (size_t)N * V, 1e-5);
+	expect("ppo_policy_grad loss", gl, loss, N, 1e-5);
+	expect("ppo_policy_grad kl", gk, kl, N, 1e-5);
+	expect("ppo_policy_grad ratio", gr, ra, N, 1e-5);
+	int same = 1, some = 0;
+	for (int i = 0; i < N; i++)
+		same &= gc[i] == cl[i], some += cl[i] != 0;
+	check("ppo_policy_grad clip flags equal (and some rows clipped)", same && some > 0 && some < N);
+	free(gz), free(gl), free(gc), free(gk), free(gr);
+	int off[NR + 1] = { 0, 7, 8, 20, 33, N };
+	float *rw = hrand(N, 1, 0), *vv = hrand(N, 1, 0), *a1 = calloc(N, 4), *t1 = calloc(N, 4);
+	float *d_rw = up32(rw, N), *d_v = up32(vv, N), *d_a = alloc32(N), *d_t = alloc32(N);
+	int *d_off = gpu_malloc(sizeof off);
+	gpu_upload(d_off, off, sizeof off);
+	ppo_gae_batch(a1, t1, rw, vv, off, NR, 0.99f, 0.95f);
+	gpu_ppo_gae_batch(d_a, d_t, d_rw, d_v, d_off, NR, 0.99f, 0.95f);
+	float *ga = down32(d_a, N), *gt = down32(d_t, N);
+	expect("ppo_gae_batch advantages", ga, a1, N, 1e-6);
+	expect("ppo_gae_batch returns", gt, t1, N, 1e-6);
+	free(ga), free(gt), free(rw), free(vv), free(a1), free(t1);
+	free(z), free(lp), free(ent), free(loss), free(cl), free(kl), free(ra);
+	gpu_free(d_z), gpu_free(d_lp), gpu_free(d_ent), gpu_free(d_act), gpu_free(d_loss), gpu_free(d_cl), gpu_free(d_kl);
+	gpu_free(d_ra), gpu_free(d_lpo), gpu_free(d_adv), gpu_free(d_rw), gpu_free(d_v), gpu_free(d_a), gpu_free(d_t), gpu_free(d_off);
+}
+
 int main(void)
 {
 	char name[256], why[256];
@@ -667,6 +724,7 @@ int main(void)
 			SECTION(check_model(1));
 		SECTION(check_reward());
 		SECTION(check_training());
+		SECTION(check_ppo());
 	}
 	printf("check-gpu: %d passed, %d failed\n", n_pass, n_fail);
 	return n_fail ? 1 : 0;

@@ -144,6 +144,13 @@ int gpu_decoder_pos(const gpu_decoder *d);
 /* Feeds token at the next position; fills logits_host[V] for the position after it. */
 void gpu_decoder_step(gpu_decoder *d, int32_t token, float *logits_host);
 
+/* ---------------------------------------------------------------- PPO (issue 13): twins of train/ppo.h's ops,
+ * same arguments (device pointers; off is a device array of n + 1 ints). */
+void gpu_ppo_logprobs(float *logp, float *entropy, const float *logits, const int32_t *act, int N, int V, float temp);
+void gpu_ppo_policy_grad(float *logits, float *loss, float *clipped, float *kl, float *ratio, const int32_t *act,
+                         const float *logp_old, const float *adv, int N, int V, float temp, float clip, float scale);
+void gpu_ppo_gae_batch(float *adv, float *ret, const float *r, const float *v, const int *off, int n, float gamma, float lambda);
+
 #ifdef __cplusplus
 }
 #endif
