@@ -214,6 +214,7 @@ static int wait_all(dist_comm *c, const char *what, sp_err *err)
 			    pid_gone(c->peers[k].pid)) {
 				sp_free(idx);
 				c->wait_s += now_s() - t0;
+				errno = 0;  /* (the message says it all: no strerror after it) */
 				SP_RAISE(err, SP_EIO, "rank %d (pid %ld on %s) has exited while %s; stopping rank %d", k,
 				         c->peers[k].pid, c->peers[k].host, what, c->rank);
 			}
@@ -227,6 +228,7 @@ static int wait_all(dist_comm *c, const char *what, sp_err *err)
 					w += (size_t)snprintf(who + w, sizeof who - w, "%s%d", w ? ", " : "", c->req_peer[i]);
 			sp_free(idx);
 			c->wait_s += now_s() - t0;
+			errno = 0;
 			SP_RAISE(err, SP_EIO, "no progress for %.0f s while %s: waiting for rank(s) %s; stopping rank %d",
 			         c->timeout_s, what, who, c->rank);
 		}
