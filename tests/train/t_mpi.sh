@@ -97,6 +97,7 @@ for e in range(3):
     assert len(set(ep)) == n, (e, len(set(ep)), n)
 PYEOF
 	check_files "3 ranks read one process's order (--accum 3)" <(steps "$T/e1.log") <(steps "$T/e3.log")
+	check "data-parallel step logs validate against train-log.schema.json" $PY tests/schemas/validate.py schemas/train-log.schema.json "$T/e3.log"
 else
 	skip "3 ranks over an epoch not divisible by 3" "the pack gave ${NSEQ:-no} sequences"
 fi
