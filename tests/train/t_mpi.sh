@@ -129,6 +129,13 @@ else
 	not_ok "both ranks killed before the end" "checkpoint step: '${killed_at}'"
 fi
 
+# 4b. another world size: a 2-rank checkpoint continues in one process with --accum 2 (the same
+# global batch, the same stream cursor) to the weights of 2 ranks all along
+mpi_run_noleak 2 "$S" train pretrain "${R[@]}" --stop-after 5 --out "$T/kw" > /dev/null 2>&1
+"$S" train pretrain "${R[@]}" --accum 2 --resume --out "$T/kw" > /dev/null 2>"$T/kw.err"
+check_grep "a 2-rank checkpoint resumes in one process" "resuming .* at step 5" "$T/kw.err"
+check_files "... and ends with the 2-rank run's weights, bit for bit" "$T/ka/model.safetensors" "$T/kw/model.safetensors"
+
 # 5. one rank killed: the other stops within seconds, non-zero, naming it
 mpi_run_noleak 2 "$S" train pretrain "${R[@]}" --steps 100000 --save-every 0 --out "$T/kc" > "$T/kc.log" 2>"$T/kc.err" &
 launcher=$!
