@@ -6,7 +6,6 @@
  * (the dead process is seen) or after the timeout elsewhere, naming it, instead of hanging. */
 #include <errno.h>
 #include <mpi.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,11 +201,14 @@ static int wait_all(dist_comm *c, const char *what, sp_err *err)
 		if (spins % 64)
 			continue;
 		double t = now_s();
-		if (t < check) {
-			if (t - progress > 0.01)
-				sched_yield();  /* a peer still computing: let it have the core */
-			continue;
+		if (t - progress > 0.002) {
+			/* a peer still computing: sleep between polls, as a blocking receive would, so a rank
+			 * that is behind (or anything else on a shared machine) gets this core */
+			struct timespec nap = { 0, 200 * 1000 };
+			nanosleep(&nap, NULL);
 		}
+		if (t < check)
+			continue;
 		check = t + 0.05;
 		for (int i = 0; i < n; i++) {
 			int k = c->req_peer[i];

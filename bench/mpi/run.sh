@@ -15,7 +15,7 @@ STEPS=${STEPS:-8}
 BATCH=${BATCH:-4}
 ROUNDS=${ROUNDS:-1}
 DIM=256 LAYERS=8 HEADS=8 KV=4 HIDDEN=688 VOCAB=8192 SEQ=256
-MPI=(mpirun --allow-run-as-root --oversubscribe --bind-to core --mca btl self,vader ${MPI_EXTRA:-})
+MPI=(mpirun --allow-run-as-root --oversubscribe --bind-to none --mca btl self,vader ${MPI_EXTRA:-})
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cc -std=c11 -D_GNU_SOURCE -O2 -Ilib/include $(pkg-config --cflags ompi-c) -fopenmp -o "$tmp/sum_bench" bench/mpi/sum_bench.c \
