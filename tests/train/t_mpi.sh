@@ -103,17 +103,24 @@ else
 fi
 
 # 4. resume after SIGKILL of both ranks == the uninterrupted 2-rank run
-R=(--data synthetic:64 --preset tiny --seq-len 64 --batch 4 --lr 3e-3 --threads 1 --steps 12 --save-every 3)
+R=(--data synthetic:64 --preset tiny --seq-len 64 --batch 4 --lr 3e-3 --threads 1 --steps 12 --save-every 4)
 mpi_run_noleak 2 "$S" train pretrain "${R[@]}" --out "$T/ka" > "$T/ka.log" 2>/dev/null
 mpi_run_noleak 2 "$S" train pretrain "${R[@]}" --out "$T/kb" > "$T/kb.log" 2>"$T/kb.err" &
 launcher=$!
 state_step() { sed -n 's/.*"step": *\([0-9]*\).*/\1/p' "$1/trainer_state.json" 2>/dev/null; }
-for i in $(seq 1 1000); do
-	s=$(state_step "$T/kb")
-	[ -n "$s" ] && [ "$s" -ge 3 ] && break
+# the ranks' pids first, so the kill follows the step-4 checkpoint by milliseconds, well before
+# the step-8 one (a kill inside a save is the checkpoint's own atomicity, tested elsewhere)
+ranks=
+for i in $(seq 1 500); do
+	ranks=$(mpi_rank_pids "$launcher")
+	[ "$(wc -w <<<"$ranks")" -eq 2 ] && break
 	sleep 0.01
 done
-ranks=$(mpi_rank_pids "$launcher")
+for i in $(seq 1 2000); do
+	s=$(state_step "$T/kb")
+	[ -n "$s" ] && [ "$s" -ge 4 ] && break
+	sleep 0.005
+done
 kill -KILL $ranks 2>/dev/null
 wait "$launcher" 2>/dev/null
 killed_at=$(state_step "$T/kb")
