@@ -198,7 +198,7 @@ int train_run_mode(int mode, int argc, char **argv)
 		if (world > 1 && (a.world != 1 || a.rank != 0)) {
 			rc = cli_failf(prog, CLI_USAGE, "under mpirun/srun the ranks come from MPI (%d of %d): drop --rank and --world",
 			               rank, world);
-			dist_comm_close(comm, 1);
+			dist_comm_close(comm, 0);  /* every rank sees the same options: all stop with exit 2 */
 			return rc;
 		}
 		/* the host's cores shared between its ranks, unless --threads says otherwise */

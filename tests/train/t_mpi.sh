@@ -48,6 +48,8 @@ check_files "pretrain: 2 ranks log the losses of 1 process with the same global 
 check_files "pretrain: 2 ranks end with 1 process's weights, bit for bit" "$T/p1/model.safetensors" "$T/p2/model.safetensors"
 check_files "pretrain: ... and its optimizer moments" "$T/p1/optimizer.safetensors" "$T/p2/optimizer.safetensors"
 check_eq "only rank 0 logs steps" 4 "$(grep -c '"step"' "$T/p2.log")"
+check_rc "--world under mpirun is a usage error" 2 mpi_run_noleak 2 "$S" train pretrain --data "$T/shards" "${P[@]}" --steps 1 --world 2 --out "$T/pw"
+check_grep "... saying the ranks come from MPI" "ranks come from MPI" "$T/.out"
 
 # 2. sft and rm from annotate-format exports
 $PY - "$T" <<'PYEOF'
