@@ -162,7 +162,9 @@ int train_run_mode(int mode, int argc, char **argv)
 		"`spindle pack`, on the CPU in float32: AdamW (0.9, 0.95, eps 1e-5, decay 0.1), cosine schedule to\n"
 		"10% of the peak, clipping at 1.0. Logs one JSON object per step to stdout (step, loss, lr,\n"
 		"grad_norm, tokens, tokens_per_s, cursor) and spike events with their batch's shard, sequence and\n"
-		"document ids. Refuses shards whose tokenizer identity differs from the model's.",
+		"document ids. Refuses shards whose tokenizer identity differs from the model's.\n"
+		"Under `mpirun -np N` or `srun --mpi=pmix -n N` (also sft, rm): N data-parallel ranks, global batch\n"
+		"--batch x N x --accum, rank 0 logs and saves (README: Data-parallel training).",
 		"Supervised fine-tuning on `spindle annotate export --format sft`: Llama 2 chat format, loss only on\n"
 		"the assistant's response tokens, examples packed into sequences (attention stays within each).",
 		"Trains a reward model (scalar head on the last token) on `spindle annotate export --format\n"
