@@ -31,7 +31,7 @@ typedef struct targs {
 	long steps, batch, accum, warmup, save_every, seq_len, threads, seed, spike_warmup;
 	long dim, layers, heads, kv_heads, hidden, rank, world, stop_after;
 	double lr, min_lr_ratio, clip, wd, spike_k;
-	int resume, doc_mask, skip_spikes, log_stdout, quiet;
+	int resume, doc_mask, skip_spikes, log_stdout, quiet, log_batches;
 	const char *device;     /* device (train/cuda): --device, --naive-attention */
 	int naive_attention;
 } targs;
@@ -105,9 +105,10 @@ static void train_options(targs *a, sp_opt *t, size_t *n)
 	t[*n - 1].choices = "helpfulness|safety|all";
 	OPT("mix", SP_OPT_STR, &a->mix, "SRC=W,...", "rm: take each source's pairs W times (0-100; spindle's own are 'own', converted ones their --source; default 1 each). --data may list several files: A,B");
 	OPT("margins", SP_OPT_STR, &a->margins, "SPEC", "rm: margin per rating: small (1,2/3,1/3,0; default), large (3,2,1,0), none, or a,b,c,d");
-	OPT("rank", SP_OPT_INT, &a->rank, "I", "pretrain: this job's rank in a data-parallel run (default 0)");
-	OPT("world", SP_OPT_INT, &a->world, "N", "pretrain: number of data-parallel ranks (default 1)");
-	OPT("threads", SP_OPT_INT, &a->threads, "N", "CPU threads (default and auto: the CPUs this process may use: affinity mask, cgroup quota)");
+	OPT("log-batches", SP_OPT_FLAG, &a->log_batches, NULL, "every step line lists its batch's rows (\"batch\", all ranks'), as spike events do");
+	OPT("rank", SP_OPT_INT, &a->rank, "I", "pretrain without MPI: read this rank's part of the shards (default 0)");
+	OPT("world", SP_OPT_INT, &a->world, "N", "pretrain without MPI: ranks the shards are split between (default 1); under mpirun/srun MPI says");
+	OPT("threads", SP_OPT_INT, &a->threads, "N", "CPU threads (default and auto: the CPUs this process may use: affinity mask, cgroup quota; under MPI, shared between the ranks of a host)");
 	OPT("device", SP_OPT_STR, &a->device, "cpu|cuda|auto", "where to train: cuda needs bin/spindle-cuda (make cuda) and a GPU; auto (default) takes the GPU when there is one. Under mpirun/srun with --device cuda, ranks average gradients over NCCL");
 	OPT("naive-attention", SP_OPT_FLAG, &a->naive_attention, NULL, "cuda: the reference attention kernel (stores T x T probabilities) instead of the fused one");
 	t[(*n)++] = (sp_opt){ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 };
@@ -184,7 +185,9 @@ int train_run_mode(int mode, int argc, char **argv)
 		"`spindle pack`, on the CPU in float32: AdamW (0.9, 0.95, eps 1e-5, decay 0.1), cosine schedule to\n"
 		"10% of the peak, clipping at 1.0. Logs one JSON object per step to stdout (step, loss, lr,\n"
 		"grad_norm, tokens, tokens_per_s, cursor) and spike events with their batch's shard, sequence and\n"
-		"document ids. Refuses shards whose tokenizer identity differs from the model's.",
+		"document ids. Refuses shards whose tokenizer identity differs from the model's.\n"
+		"Under `mpirun -np N` or `srun --mpi=pmix -n N` (also sft, rm): N data-parallel ranks, global batch\n"
+		"--batch x N x --accum, rank 0 logs and saves (README: Data-parallel training).",
 		"Supervised fine-tuning on `spindle annotate export --format sft`: Llama 2 chat format, loss only on\n"
 		"the assistant's response tokens, examples packed into sequences (attention stays within each).",
 		"Trains a reward model (scalar head on the last token) on `spindle annotate export --format\n"
@@ -210,6 +213,30 @@ int train_run_mode(int mode, int argc, char **argv)
 		return cli_failf(prog, CLI_USAGE, "--tokenizer is required to read text data");
 	if (a.steps <= 0 || a.batch <= 0 || a.accum <= 0 || !(a.lr > 0) || a.world <= 0 || a.rank < 0 || a.rank >= a.world)
 		return cli_failf(prog, CLI_USAGE, "--steps, --batch, --accum, --lr and --world must be positive, 0 <= --rank < --world");
+	/* data parallelism (issue 18): under mpirun or srun --mpi=pmix, the ranks and their MPI group */
+	dist_comm *comm = NULL;
+	int rank = 0, world = 1;
+	if (dist_mpi_launched()) {
+		sp_err merr = SP_ERR_INIT;
+		if (dist_comm_open(&comm, 600.0, &merr) < 0)
+			return cli_fail(prog, &merr);
+		rank = dist_comm_rank(comm);
+		world = dist_comm_world(comm);
+		if (world > 1 && (a.world != 1 || a.rank != 0)) {
+			rc = cli_failf(prog, CLI_USAGE, "under mpirun/srun the ranks come from MPI (%d of %d): drop --rank and --world",
+			               rank, world);
+			dist_comm_close(comm, 0);  /* every rank sees the same options: all stop with exit 2 */
+			return rc;
+		}
+		/* the host's cores shared between its ranks, unless --threads says otherwise */
+		long cores = sysconf(_SC_NPROCESSORS_ONLN), local = dist_comm_local_size(comm);
+		if (a.threads <= 0 && local > 1)
+			a.threads = cores / local > 1 ? cores / local : 1;
+	} else {
+		const char *st = getenv("SLURM_STEP_NUM_TASKS");
+		if (st && atol(st) > 1)
+			return cli_failf(prog, CLI_USAGE, "started as one of %s tasks without MPI: use srun --mpi=pmix (or mpirun)", st);
+	}
 	set_threads(a.threads);
 	/* device (train/cuda): the device, and on a GPU the data-parallel group mpirun/srun started */
 	int dev_kind = DEVICE_CPU;
@@ -220,15 +247,24 @@ int train_run_mode(int mode, int argc, char **argv)
 		sp_err derr = SP_ERR_INIT;
 		int ngpu = device_gpu_count(gname, sizeof gname, why, sizeof why);
 		if (device_choose(a.device, device_built_with_cuda(), ngpu, why, &dev_kind, &derr) < 0 ||
-		    dist_env_read(&de, NULL, NULL, &derr) < 0)
+		    dist_env_read(&de, NULL, NULL, &derr) < 0) {
+			dist_comm_close(comm, 1);
 			return cli_fail(prog, &derr);
-		if (dev_kind == DEVICE_CUDA && de.world > 1) {
+		}
+		if (comm) { /* MPI's own numbering wins over the environment's */
+			de.rank = rank;
+			de.world = world;
+			de.local_rank = dist_comm_local_rank(comm);
+			de.comm = comm;
+		}
+		if (dev_kind == DEVICE_CUDA && de.world > 1 && !comm) {
 			a.rank = de.rank;
 			a.world = de.world;
-		} else {
+		} else if (!comm) {
 			de.world = 1;
 		}
 	}
+	int talk = rank == 0;   /* rank 0 alone prints the run's progress and writes its checkpoints */
 
 	sp_err err = SP_ERR_INIT;
 	tok_model *tok = NULL;
@@ -240,10 +276,14 @@ int train_run_mode(int mode, int argc, char **argv)
 	uint64_t model_tok = 0;
 	model_config cfg;
 	float margins[4];
-	if (mode == TRAIN_MODE_RM && rm_margins_parse(a.margins, margins, &err) < 0)
-		return cli_fail(prog, &err);
-	if (a.tokenizer && tok_model_load(&tok, a.tokenizer, &err) < 0)
-		return cli_fail(prog, &err);
+	if (mode == TRAIN_MODE_RM && rm_margins_parse(a.margins, margins, &err) < 0) {
+		code = cli_fail(prog, &err);
+		goto done;
+	}
+	if (a.tokenizer && tok_model_load(&tok, a.tokenizer, &err) < 0) {
+		code = cli_fail(prog, &err);
+		goto done;
+	}
 
 	/* the context length decides the data's row length, so the config comes first */
 	int vocab = tok ? (int)tok_vocab_size(tok) : 0;
@@ -309,7 +349,8 @@ int train_run_mode(int mode, int argc, char **argv)
 			code = cli_fail(prog, &err);
 			goto done;
 		}
-		fprintf(stderr, "%s: %zu SFT examples from %s\n", prog, n, a.data);
+		if (talk)
+			fprintf(stderr, "%s: %zu SFT examples from %s\n", prog, n, a.data);
 	} else {
 		size_t n, skipped;
 		const char *cat = strcmp(a.category, "all") ? a.category : NULL;
@@ -317,11 +358,18 @@ int train_run_mode(int mode, int argc, char **argv)
 			code = cli_fail(prog, &err);
 			goto done;
 		}
-		sp_buf srcs = SP_BUF_INIT;
-		data_rm_sources(&d, &srcs);
-		fprintf(stderr, "%s: %zu preference pairs from %s (%s; %zu skipped: other category, or unsafe chosen over safe)\n", prog,
-		        n, a.data, srcs.p ? srcs.p : "", skipped);
-		sp_buf_release(&srcs);
+		if (talk) {
+			sp_buf srcs = SP_BUF_INIT;
+			data_rm_sources(&d, &srcs);
+			fprintf(stderr, "%s: %zu preference pairs from %s (%s; %zu skipped: other category, or unsafe chosen over safe)\n", prog,
+			        n, a.data, srcs.p ? srcs.p : "", skipped);
+			sp_buf_release(&srcs);
+		}
+	}
+	/* MPI ranks: each trains on its own micro-batches of the one stream (data_dist_wrap) */
+	if (comm && world > 1 && data_dist_wrap(&d, rank, world, (int)a.accum, &err) < 0) {
+		code = cli_fail(prog, &err);
+		goto done;
 	}
 
 	train_opts o;
@@ -344,11 +392,13 @@ int train_run_mode(int mode, int argc, char **argv)
 	o.bos = tok ? tok_bos_id(tok) : -1;
 	o.eos = tok ? tok_eos_id(tok) : -1;
 	o.device_acts = dev_kind == DEVICE_CUDA;
-	if (trainer_init(&t, &o, &cfg, &d, stdout, &err) < 0) {
+	o.log_batches = a.log_batches;
+	if (trainer_init(&t, &o, &cfg, &d, talk ? stdout : NULL, &err) < 0) {
 		code = cli_fail(prog, &err);
 		goto done;
 	}
 	have_trainer = 1;
+	t.comm = comm;
 	if (dev_kind == DEVICE_CUDA) {
 		if (train_device_open_dist("cuda", &t, !a.naive_attention, &de, a.out, &dev, &err) < 0) {
 			code = cli_fail(prog, &err);
@@ -357,43 +407,51 @@ int train_run_mode(int mode, int argc, char **argv)
 		t.dev = dev;
 		fprintf(stderr, "%s: on %s", prog, dev->name);
 		if (de.world > 1)
-			fprintf(stderr, ", rank %d of %d (%s)", de.rank, de.world, de.launcher);
+			fprintf(stderr, ", rank %d of %d (%s)", de.rank, de.world, comm ? "mpi" : de.launcher);
 		fputc('\n', stderr);
 	}
-	int saver = de.world <= 1 || de.rank == 0;   /* data-parallel ranks hold the same weights: rank 0 saves */
+	/* data-parallel ranks hold the same weights: rank 0 saves */
+	int saver = comm ? talk : de.world <= 1 || de.rank == 0;
 	if (a.resume && file_exists(a.out, "trainer_state.json")) {
-		if (trainer_resume(&t, a.out, &err) < 0 || (de.world > 1 && de.rank > 0 && reseek_rank(&d, de.rank, &err) < 0)) {
+		/* (MPI ranks share the one stream's cursor; file-exchange GPU ranks move to their own part) */
+		if (trainer_resume(&t, a.out, &err) < 0 ||
+		    (!comm && de.world > 1 && de.rank > 0 && reseek_rank(&d, de.rank, &err) < 0)) {
 			code = cli_fail(prog, &err);
 			goto done;
 		}
-		fprintf(stderr, "%s: resuming %s at step %ld\n", prog, a.out, t.step);
+		if (talk)
+			fprintf(stderr, "%s: resuming %s at step %ld\n", prog, a.out, t.step);
 	} else if (a.init_from) {
 		size_t missing = 0;
 		if (ckpt_load_model(a.init_from, &t.m, 1, &missing, &err) < 0) {
 			code = cli_fail(prog, &err);
 			goto done;
 		}
-		fprintf(stderr, "%s: initialised from %s (%zu tensors not in it kept fresh)\n", prog, a.init_from, missing);
+		if (talk)
+			fprintf(stderr, "%s: initialised from %s (%zu tensors not in it kept fresh)\n", prog, a.init_from, missing);
 		if (t.dev)
 			t.dev->ops->push(t.dev->ctx, &t.m, &t.opt);
 	}
-	if (sp_mkdir_p(a.out, &err) < 0) {
+	if (saver && sp_mkdir_p(a.out, &err) < 0) {
 		code = cli_fail(prog, &err);
 		goto done;
 	}
-	fprintf(stderr, "%s: %.2fM parameters (dim %d, %d layers, %d heads, %d kv heads, hidden %d, vocab %d), %dx%d tokens x %d per step\n",
-	        prog, (double)t.m.n_params / 1e6, cfg.dim, cfg.n_layers, cfg.n_heads, cfg.n_kv_heads, cfg.hidden_dim,
-	        cfg.vocab_size, t.batch.B, t.batch.T, o.accum);
-	/* the step log: the run folder (rank 0), stdout for pipes, a progress line on a terminal */
+	if (talk)
+		fprintf(stderr, "%s: %.2fM parameters (dim %d, %d layers, %d heads, %d kv heads, hidden %d, vocab %d), %dx%d tokens x %d x %d rank(s) per step\n",
+		        prog, (double)t.m.n_params / 1e6, cfg.dim, cfg.n_layers, cfg.n_heads, cfg.n_kv_heads, cfg.hidden_dim,
+		        cfg.vocab_size, t.batch.B, t.batch.T, o.accum, world);
+	/* the step log (rank 0): the run folder, stdout for pipes, a progress line on a terminal */
 	train_runlog rl;
-	if (train_runlog_open(&rl, saver ? a.out : NULL, prog, t.step, o.steps, a.log_stdout || !isatty(1),
-	                      saver && !a.quiet && isatty(2), &err) < 0) {
-		code = cli_fail(prog, &err);
-		goto done;
+	if (talk) {
+		if (train_runlog_open(&rl, saver ? a.out : NULL, prog, t.step, o.steps, a.log_stdout || !isatty(1),
+		                      saver && !a.quiet && isatty(2), &err) < 0) {
+			code = cli_fail(prog, &err);
+			goto done;
+		}
+		have_log = 1;
+		t.on_log = train_runlog_hook;
+		t.log_ctx = &rl;
 	}
-	have_log = 1;
-	t.on_log = train_runlog_hook;
-	t.log_ctx = &rl;
 	float first = NAN;
 	long start = t.step;
 	long stop = a.stop_after > 0 && start + a.stop_after < o.steps ? start + a.stop_after : o.steps;
@@ -413,8 +471,9 @@ int train_run_mode(int mode, int argc, char **argv)
 		code = cli_fail(prog, &err);
 		goto done;
 	}
-	fprintf(stderr, "%s: %ld steps, loss %.4f -> %.4f, %ld spikes; checkpoint in %s\n", prog, t.step - start,
-	        (double)first, (double)t.last_loss, t.n_spikes, a.out);
+	if (talk)
+		fprintf(stderr, "%s: %ld steps, loss %.4f -> %.4f, %ld spikes; checkpoint in %s\n", prog, t.step - start,
+		        (double)first, (double)t.last_loss, t.n_spikes, a.out);
 done:
 	if (have_log)
 		train_runlog_close(&rl);
@@ -425,5 +484,7 @@ done:
 	if (d.free)
 		d.free(d.ctx);
 	tok_model_free(tok);
+	/* a failing rank aborts the MPI job, so the launcher stops the others at once */
+	dist_comm_close(comm, code != CLI_OK);
 	return code;
 }

@@ -44,6 +44,13 @@ typedef struct train_data {
 	uint64_t rows_per_epoch; /* rows one pass over the data gives (0 if unknown) */
 } train_data;
 
+/* Data parallelism (issue 18): turns d (a single process's stream) into rank's part of it for world
+ * ranks of accum micro-batches per step: of each step's world x accum micro-batches, in the stream's
+ * order, rank r trains on numbers r*accum .. r*accum+accum-1 and skips the rest. Rows are disjoint
+ * between ranks, a step's rows are one process's rows for the same global batch, and between steps
+ * every rank's cursor is that process's cursor. d keeps its fields; free releases the inner source. */
+int data_dist_wrap(train_data *d, int rank, int world, int accum, sp_err *err);
+
 /* Synthetic token rows: row r of the stream is a function of (seed, r) only; tokens follow a
  * learnable rule (each row repeats a short random phrase) so the loss falls. */
 int data_synth_open(train_data *d, uint32_t vocab, int T, uint64_t seed, sp_err *err);

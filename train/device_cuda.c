@@ -143,19 +143,25 @@ int train_device_open_dist(const char *want, struct trainer *t, int flash, const
 		SP_RAISE(err, SP_EUSAGE, "a data-parallel run (world %d) needs --device cuda", e->world);
 	gpu_dist_select_device(e->local_rank);
 	unsigned char id[DIST_ID_BYTES];
-	SP_FORWARD(sp_mkdir_p(id_dir, err));
-	dist_id_path(path, sizeof path, id_dir, e);
-	if (e->rank == 0) {
-		gpu_dist_unique_id(id);
-		SP_FORWARD(dist_id_publish(path, id, err));
-	} else {
-		SP_FORWARD(dist_id_wait(path, id, 300.0, err));
+	if (e->comm) { /* mpirun/srun (issue 18): rank 0's id over MPI, as llm.c does */
+		if (e->rank == 0)
+			gpu_dist_unique_id(id);
+		SP_FORWARD(dist_comm_bcast(e->comm, id, sizeof id, err));
+	} else { /* a launcher without MPI (torchrun-style variables): through a file all ranks see */
+		SP_FORWARD(sp_mkdir_p(id_dir, err));
+		dist_id_path(path, sizeof path, id_dir, e);
+		if (e->rank == 0) {
+			gpu_dist_unique_id(id);
+			SP_FORWARD(dist_id_publish(path, id, err));
+		} else {
+			SP_FORWARD(dist_id_wait(path, id, 300.0, err));
+		}
 	}
 	gpu_dist *dist = gpu_dist_create(id, e->rank, e->world);
 	/* every rank has joined (creating the communicator waits for all): the id file has served, and a
 	 * later run of the same job name (a resume under the plain launcher, job "local") must not read
 	 * this stale id (rank 1 did, and waited for a group that never formed; found by the emulator) */
-	if (e->rank == 0)
+	if (e->rank == 0 && !e->comm)
 		remove(path);
 	make_args a = { &t->m, t->batch.B, t->batch.T, flash, &t->opt };
 	int rc = open_with("cuda", out, make_model, &a, dist, err);

@@ -13,5 +13,9 @@ SP_LDFLAGS += -fopenmp
 comma := ,
 OPENBLAS_DIR := $(firstword $(wildcard /usr/lib/*/openblas-pthread))
 SP_LDLIBS += $(if $(OPENBLAS_DIR),-L$(OPENBLAS_DIR) -Wl$(comma)-rpath$(comma)$(OPENBLAS_DIR)) -lopenblas
+# Data parallelism across processes (issue 18): Open MPI (Debian's libopenmpi-dev), a normal
+# dependency of the CPU build; train/dist_mpi.c is the only file that calls it.
+SP_CFLAGS += $(shell pkg-config --cflags ompi-c)
+SP_LDLIBS += $(shell pkg-config --libs ompi-c)
 # The CUDA trainer (issue 9/10): its rules live in train/cuda/module.mk (make cuda, make check-gpu).
 -include train/cuda/module.mk

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include "ckpt.h"
 #include "device.h"
+#include "dist.h"
 #include "trainer.h"
 #include "spindle/hash.h"
 #include "spindle/io.h"
@@ -50,6 +51,8 @@ int trainer_init(trainer *t, const train_opts *o, const model_config *cfg, train
 	rng_seed(&t->rng, o->seed ^ 0x5EEDull);
 	int rc = adamw_init(&t->opt, t->m.n_params, err);
 	rc = rc ? rc : train_batch_alloc(&t->batch, rows, d->seq_len, err);
+	if (rc == 0 && o->accum > 1 && !o->device_acts && !(t->acc = sp_malloc(t->m.n_params * sizeof(float))))
+		rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory for the accumulated gradient");
 	if (rc < 0)
 		trainer_release(t);
 	return rc;
@@ -62,6 +65,26 @@ void trainer_release(trainer *t)
 	train_batch_release(&t->batch);
 	sp_buf_release(&t->line);
 	sp_buf_release(&t->prov);
+	sp_free(t->acc);
+	t->acc = NULL;
+}
+
+/* CPU ranks sum gradients, so each scales by the global micro-batch count; NCCL averages over ranks */
+static int dev_scale_accum(const trainer *t, int world)
+{
+	return t->dev ? t->o.accum : t->o.accum * world;
+}
+
+/* acc <- grads (first micro-batch) or acc + grads: micro-batch gradients added in order */
+static void accumulate(float *acc, const float *g, size_t n, int first)
+{
+	if (first) {
+		memcpy(acc, g, n * sizeof *g);
+		return;
+	}
+#pragma omp parallel for schedule(static) if (n > 65536)
+	for (size_t i = 0; i < n; i++)
+		acc[i] += g[i];
 }
 
 static double now_s(void)
@@ -84,9 +107,11 @@ int trainer_step(trainer *t, sp_err *err)
 	const train_opts *o = &t->o;
 	model *m = &t->m;
 	train_batch *b = &t->batch;
-	double t0 = now_s(), loss_sum = 0;
+	double t0 = now_s(), loss_sum = 0, comm0 = dist_comm_wait_s(t->comm);
 	long correct = 0, pairs = 0;
 	uint64_t tokens = 0;
+	/* the gradient's divisor: all micro-batches of all ranks (a device's NCCL group averages instead) */
+	int world = dist_comm_world(t->comm), gacc = dev_scale_accum(t, world);
 	float lr = lr_schedule(t->step, o->warmup, o->steps, o->lr, o->min_lr_ratio);
 	sp_buf_reset(&t->prov);
 	sp_buf_appendc(&t->prov, '[');
@@ -97,6 +122,8 @@ int trainer_step(trainer *t, sp_err *err)
 		model_zero_grad(m);
 	for (int a = 0; a < o->accum; a++) {
 		SP_FORWARD(t->data->next(t->data->ctx, b, err));
+		if (a && t->acc && !dev)
+			model_zero_grad(m);
 		if (a)
 			sp_buf_appendc(&t->prov, ',');
 		/* each micro-batch's provenance is an array: splice its elements in */
@@ -129,8 +156,8 @@ int trainer_step(trainer *t, sp_err *err)
 			pairs += P;
 			loss_sum += rm_loss(rc, rr, b->margin, P, dc, dr);
 			for (int i = 0; i < P; i++) {
-				dre[2 * i] = dc[i] / (float)o->accum;
-				dre[2 * i + 1] = dr[i] / (float)o->accum;
+				dre[2 * i] = dc[i] / (float)gacc;
+				dre[2 * i + 1] = dr[i] / (float)gacc;
 			}
 			if (dev)
 				dev->ops->backward(dev->ctx, &mb, 0, dre);
@@ -149,15 +176,29 @@ int trainer_step(trainer *t, sp_err *err)
 				loss = 0;
 			loss_sum += loss;
 			if (n && dev)
-				dev->ops->backward(dev->ctx, &mb, 1.0f / ((float)n * (float)o->accum), NULL);
+				dev->ops->backward(dev->ctx, &mb, 1.0f / ((float)n * (float)gacc), NULL);
 			else if (n)
-				model_backward(m, &mb, 1.0f / ((float)n * (float)o->accum), NULL);
+				model_backward(m, &mb, 1.0f / ((float)n * (float)gacc), NULL);
 			tokens += (uint64_t)b->B * b->T;
 		}
+		if (t->acc && !dev)
+			accumulate(t->acc, m->grads, m->n_params, a == 0);
 	}
 	sp_buf_appendc(&t->prov, ']');
-	float loss = (float)(loss_sum / o->accum);
-	if (dev) /* data-parallel ranks log, and judge spikes on, the mean over ranks: they must agree */
+	if (t->acc && !dev)
+		memcpy(m->grads, t->acc, m->n_params * sizeof(float));
+	if (t->comm) { /* data-parallel ranks log, and judge spikes on, the sums over ranks: they must agree */
+		double sums[4] = { loss_sum, (double)correct, (double)pairs, (double)tokens };
+		SP_FORWARD(dist_comm_sum_doubles(t->comm, sums, 4, err));
+		loss_sum = sums[0];
+		correct = (long)sums[1];
+		pairs = (long)sums[2];
+		tokens = (uint64_t)sums[3];
+		if (!dev)
+			SP_FORWARD(dist_comm_sum_floats(t->comm, m->grads, m->n_params, err));
+	}
+	float loss = (float)(loss_sum / (o->accum * world));
+	if (dev && !t->comm) /* (ranks without MPI: the NCCL group's mean) */
 		loss = train_device_mean(dev, loss);
 	float norm, gscale = 1.0f;
 	if (dev) { /* the device scales the gradients inside AdamW, as adamw_clip would have */
@@ -190,6 +231,24 @@ int trainer_step(trainer *t, sp_err *err)
 	t->step++;
 	t->tokens += tokens;
 	t->last_loss = loss;
+	if (t->comm && world > 1 && (spike || o->log_batches)) {
+		/* the whole step's provenance, in rank order (as one process would list it), on rank 0 */
+		sp_buf all = SP_BUF_INIT;
+		int rank = dist_comm_rank(t->comm), rc = 0;
+		if (rank > 0)
+			rc = sp_buf_appendc(&all, ',');
+		rc = rc ? rc : sp_buf_append(&all, t->prov.p + 1, t->prov.len - 2);
+		sp_buf_reset(&t->prov);
+		rc = rc ? rc : sp_buf_appendc(&t->prov, '[');
+		if (rc < 0) {
+			sp_buf_release(&all);
+			SP_RAISE(err, SP_ENOMEM, "out of memory");
+		}
+		rc = dist_comm_gather(t->comm, all.p, all.len, &t->prov, err);
+		sp_buf_release(&all);
+		SP_FORWARD(rc);
+		sp_buf_appendc(&t->prov, ']');
+	}
 	double dt = now_s() - t0;
 	if (!t->log && !t->on_log)
 		return 0;
@@ -212,6 +271,12 @@ int trainer_step(trainer *t, sp_err *err)
 		sp_buf_appendf(l, ",\"spike\":true,\"skipped\":%s", skipped ? "true" : "false");
 	if (!finite)
 		sp_buf_appends(l, ",\"non_finite\":true");
+	if (t->comm && world > 1)
+		sp_buf_appendf(l, ",\"ranks\":%d,\"comm_s\":%.4f", world, dist_comm_wait_s(t->comm) - comm0);
+	if (o->log_batches) {
+		sp_buf_appends(l, ",\"batch\":");
+		sp_buf_append(l, t->prov.p, t->prov.len);
+	}
 	sp_buf_appends(l, ",\"cursor\":");
 	t->data->tell(t->data->ctx, l);
 	sp_buf_appends(l, "}\n");

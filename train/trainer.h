@@ -41,6 +41,7 @@ typedef struct train_opts {
 	uint64_t tokenizer_id;
 	int bos, eos;
 	int device_acts;         /* activations live on a device (train_device): the host model keeps none */
+	int log_batches;         /* every step line carries its batch's provenance ("batch", all ranks') */
 } train_opts;
 
 void train_opts_default(train_opts *o);
@@ -65,6 +66,12 @@ typedef struct trainer {
 	sp_buf line, prov;
 	struct train_device *dev; /* device hook (device.h, train/cuda): NULL = the CPU; borrowed */
 	const train_hook *hook;  /* TRAIN_HOOK's micro-batch (CPU only); borrowed */
+	/* data parallelism (issue 18): the MPI group (dist.h; NULL = one process; borrowed). On the CPU
+	 * the step's gradient is the sum, in global micro-batch order, of each micro-batch's gradient
+	 * scaled by 1/(accum x ranks): ranks sum theirs in rank order, so W ranks with --accum 1 give
+	 * one process's bits with --accum W. Loss, tokens and accuracy are sums over ranks. */
+	struct dist_comm *comm;
+	float *acc;               /* the running micro-batch sum when accum > 1 (CPU) */
 } trainer;
 
 /* Builds the model for cfg (weights initialised from o->seed), the optimizer and the batch buffer. */

@@ -6,7 +6,7 @@
 source "$(dirname "$0")/../lib.sh"
 cd "$(dirname "$0")/../.."
 flags=(-std=c11 -D_GNU_SOURCE -fopenmp -Wall -Wextra -Werror -Wshadow -Wvla -DSPINDLE_CUDA
-	-Ilib/include -Icli -Itrain $(pkg-config --cflags json-c libxml-2.0 2>/dev/null) -fsyntax-only)
+	-Ilib/include -Icli -Itrain $(pkg-config --cflags json-c libxml-2.0 ompi-c 2>/dev/null) -fsyntax-only)
 for f in tests/gpu/*.c bench/gpu/*.c train/*.c; do
 	[ -f "$f" ] || continue
 	check "$f compiles with -DSPINDLE_CUDA" gcc "${flags[@]}" "$f"

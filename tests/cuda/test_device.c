@@ -226,7 +226,21 @@ static void tw_forward(void *c, const model_batch *b, float *loss, size_t *n, fl
 	t->calls++;
 }
 
-static void tw_backward(void *c, const model_batch *b, float dloss, const float *dr) { model_backward(&((twin *)c)->m, b, dloss, dr); }
+/* The CPU trainer sums micro-batches' gradients, each computed on its own, in order (issue 18: so
+ * that N ranks equal one process with --accum N); the twin adds the same way. */
+static void tw_backward(void *c, const model_batch *b, float dloss, const float *dr)
+{
+	twin *t = c;
+	size_t n = t->m.n_params;
+	float *sum = malloc(n * sizeof *sum);
+	cr_assert(sum);
+	memcpy(sum, t->m.grads, n * sizeof *sum);
+	model_zero_grad(&t->m);
+	model_backward(&t->m, b, dloss, dr);
+	for (size_t i = 0; i < n; i++)
+		t->m.grads[i] = sum[i] + t->m.grads[i];
+	free(sum);
+}
 static float tw_norm(void *c) { twin *t = c; return adamw_clip(t->m.grads, t->m.n_params, 0); }
 
 static void tw_update(void *c, float lr, const struct adamw_hparams *hp, uint64_t step, float gscale)

@@ -142,8 +142,12 @@ sleep 0.5
 rjob=$(awk '{print $2}' "$T/r/slurm/jobs.tsv")
 scancel -s USR1 -b "${rjob}_0"
 # Slurm holds a requeued job for a while (BeginTime); let it start now.
-for _ in $(seq 1 40); do squeue -h -r -o '%i %r' | grep -q BeginTime && break; sleep 0.25; done
-scontrol update JobId="${rjob}_0" StartTime=now >/dev/null 2>&1
+# (under load the requeue can take a while to show: keep releasing it until the job has run again)
+for _ in $(seq 1 240); do
+	[ -s "$T/r/done/r/0.json" ] && break
+	squeue -h -r -o '%i %r' | grep -q BeginTime && scontrol update JobId="${rjob}_0" StartTime=now >/dev/null 2>&1
+	sleep 0.5
+done
 wait_queue_empty
 check_eq "requeued task completed on its second try" "second try" "$(cat "$T/r/out/r/result.txt" 2>/dev/null)"
 check_grep "the log records the requeue" "before the time limit; requeueing job ${rjob}_0" "$T/r/logs/r/0.log"

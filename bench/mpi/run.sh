@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# bench/mpi/run.sh - data-parallel scaling on the CPU (issue 18): the 10m preset (bench/train's
+# model) trained by 1 and by 2 processes, each one thread and BATCH rows a step: `spindle train
+# pretrain` under mpirun beside PyTorch DistributedDataParallel (gloo) in the same run. Efficiency
+# = tokens/s of 2 processes / (2 x tokens/s of 1). Also spindle's exchange per step (comm_s: waiting
+# for the other rank included) against its step time, and the exchange of the 10M gradient alone
+# with both ranks ready (sum_bench.c: ours beside MPI_Allreduce), the most that overlapping it with
+# backward could hide. Shared memory uses Open MPI's default single-copy mechanism (CMA); set
+# MPI_EXTRA="--mca btl_vader_single_copy_mechanism none" where ptrace is not allowed. Env: STEPS,
+# BATCH, ROUNDS.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SPINDLE=${SPINDLE:-bin/spindle}
+STEPS=${STEPS:-8}
+BATCH=${BATCH:-4}
+ROUNDS=${ROUNDS:-1}
+DIM=256 LAYERS=8 HEADS=8 KV=4 HIDDEN=688 VOCAB=8192 SEQ=256
+MPI=(mpirun --allow-run-as-root --oversubscribe --bind-to none --mca btl self,vader ${MPI_EXTRA:-})
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cc -std=c11 -D_GNU_SOURCE -O2 -Ilib/include $(pkg-config --cflags ompi-c) -fopenmp -o "$tmp/sum_bench" bench/mpi/sum_bench.c \
+	build/libspindle.a $(pkg-config --libs ompi-c json-c) -lm
+med() { /usr/bin/python3 -c '
+import json, statistics, sys
+v = [json.loads(l)[sys.argv[2]] for l in open(sys.argv[1]) if l.startswith("{\"step\"")][2:]
+print(f"{statistics.median(v):.4g}")' "$@"; }
+spin() { "$@" train pretrain --data synthetic:$VOCAB --preset 10m --batch "$BATCH" --steps "$STEPS" --threads 1 --spike-k 0 --out "$tmp/run" >"$tmp/log" 2>"$tmp/err"; rm -rf "$tmp/run"; }
+ratio() { /usr/bin/python3 -c "print(f'{$1:.2f}')"; }
+echo "| load | spindle 1 proc tok/s | spindle 2 procs tok/s | spindle efficiency | PyTorch DDP 1 | PyTorch DDP 2 | PyTorch efficiency | spindle comm_s / step s | 10M exchange alone: ours / MPI_Allreduce s |"
+echo "|---|---|---|---|---|---|---|---|---|"
+for r in $(seq 1 "$ROUNDS"); do
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	spin "$SPINDLE"; s1=$(med "$tmp/log" tokens_per_s)
+	spin "${MPI[@]}" -np 2 "$SPINDLE"; s2=$(med "$tmp/log" tokens_per_s); comm=$(med "$tmp/log" comm_s)
+	p1=$(/usr/bin/python3 bench/mpi/torch_ddp.py $DIM $LAYERS $HEADS $KV $HIDDEN $VOCAB "$BATCH" $SEQ "$STEPS" 1)
+	p2=$(/usr/bin/python3 bench/mpi/torch_ddp.py $DIM $LAYERS $HEADS $KV $HIDDEN $VOCAB "$BATCH" $SEQ "$STEPS" 2)
+	step2=$(/usr/bin/python3 -c "print(2 * $BATCH * $SEQ / $s2)")
+	read -r x_ours x_ref < <("${MPI[@]}" -np 2 "$tmp/sum_bench" 10000000 5)
+	echo "| $load | $s1 | $s2 | $(ratio "$s2 / (2 * $s1)") | $p1 | $p2 | $(ratio "$p2 / (2 * $p1)") | $comm / $(ratio "$step2") | $x_ours / $x_ref |"
+done
+echo
+echo "10m preset, $BATCH x $SEQ tokens per process per step, $STEPS steps (median of steps 3..$STEPS), one thread per process"
