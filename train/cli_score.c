@@ -53,7 +53,7 @@ int cmd_score(int argc, char **argv)
 		{ "rm-safety", 0, SP_OPT_STR, &rm_s, "DIR", "safety reward model", NULL, 0, 0 },
 		{ "tokenizer", 0, SP_OPT_STR, &tokenizer, "FILE", "the reward models' tokenizer", NULL, 0, 0 },
 		{ "prompts", 0, SP_OPT_STR, &prompts_path, "FILE", "the prompt records the responses answer (annotate-prompt.schema.json)", NULL, 0, 0 },
-		{ "safety-threshold", 0, SP_OPT_DOUBLE, &thresh, "X", "the gate: R_s below this takes over (default 0.15, in [0, 1])", NULL, 0, 0 },
+		{ "safety-threshold", 0, SP_OPT_DOUBLE, &thresh, "X", "the gate: R_s below this takes over (default 0.15, in [0, 1])", "0..1", 0, 0 },
 		{ "batch", 0, SP_OPT_INT, &batch, "N", "responses per reward-model forward (default 8)", NULL, 1, 256 },
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "write here (atomically) instead of stdout", NULL, 0, 0 },
 		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads (default all)", NULL, 0, 4096 },

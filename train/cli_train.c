@@ -440,11 +440,13 @@ int train_run_mode(int mode, int argc, char **argv)
 		fprintf(stderr, "%s: %.2fM parameters (dim %d, %d layers, %d heads, %d kv heads, hidden %d, vocab %d), %dx%d tokens x %d x %d rank(s) per step\n",
 		        prog, (double)t.m.n_params / 1e6, cfg.dim, cfg.n_layers, cfg.n_heads, cfg.n_kv_heads, cfg.hidden_dim,
 		        cfg.vocab_size, t.batch.B, t.batch.T, o.accum, world);
-	/* the step log (rank 0): the run folder, stdout for pipes, a progress line on a terminal */
+	/* the step log (rank 0): the run folder, stdout for pipes, a progress line on a terminal. Under
+	 * mpirun/srun the ranks' stdout is the launcher's pseudo-terminal whatever the user's stdout is:
+	 * JSONL goes to stdout there, as before, and no progress line */
 	train_runlog rl;
 	if (talk) {
-		if (train_runlog_open(&rl, saver ? a.out : NULL, prog, t.step, o.steps, a.log_stdout || !isatty(1),
-		                      saver && !a.quiet && isatty(2), &err) < 0) {
+		if (train_runlog_open(&rl, saver ? a.out : NULL, prog, t.step, o.steps, a.log_stdout || comm || !isatty(1),
+		                      saver && !a.quiet && !comm && isatty(2), &err) < 0) {
 			code = cli_fail(prog, &err);
 			goto done;
 		}

@@ -40,7 +40,7 @@ comp() { # words...; prints the candidates
 		"$D/share/bash-completion/completions/spindle" "$D/bin/spindle" "$@" | LC_ALL=C sort | tr '\n' ' '
 }
 check_eq "completion: commands" "train " "$(comp tra)"
-check_eq "completion: subcommands" "sample sft " "$(comp train s)"
+check_eq "completion: subcommands" "sample score sft " "$(comp train s)"
 check_eq "completion: options" "--threads --threshold " "$(comp dedup minhash --thr)"
 check_eq "completion: shards subcommands" "export " "$(comp shards ex)"
 PYTHONPATH=$D/share/spindle/python /usr/bin/python3 -c 'import spindle_shards' && ok "the Python module imports from the install" || not_ok "the Python module imports from the install"

@@ -24,7 +24,9 @@ print(h.hexdigest())
 PYEOF
 }
 
+t0=$(date +%s%N)
 "$S" train pretrain "${ARGS[@]}" --steps "$N" --out "$T/ref" >/dev/null 2>&1
+REF_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
 check "an uninterrupted run saves a checkpoint" test -s "$T/ref/trainer_state.json"
 REF=$(digest "$T/ref")
 
@@ -57,7 +59,10 @@ for round in $(seq 1 "${CKPT_KILLS:-$([ "${SPINDLE_SLOW:-0}" = 1 ] && echo 12 ||
 		[ -s "$T/k/trainer_state.json" ] && r=(--resume) || r=()
 		"$S" train pretrain "${ARGS[@]}" --steps "$N" "${r[@]}" --out "$T/k" >/dev/null 2>"$T/k.err" &
 		pid=$!
-		sleep "0.$(printf '%03d' $((RANDOM % 300 + 10)))"
+		# a random moment inside the run: 5-95% of an uninterrupted run's time (a fixed range missed
+		# every run on a fast machine, where they all ended before the kill)
+		ms=$(( REF_MS * (5 + RANDOM % 91) / 100 ))
+		sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
 		if kill -9 "$pid" 2>/dev/null; then
 			wait "$pid" 2>/dev/null
 			kills=$((kills + 1))
