@@ -11,7 +11,6 @@
 #include "spindle/io.h"
 #include "spindle/mem.h"
 
-#define END_OPT { NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
 #define DB_OPT(p) { "db", 0, SP_OPT_STR, (p), "FILE", "the annotation database (SQLite; schemas/annotate.sql)", NULL, 0, 0 }
 
 static int need_db(const char *prog, const char *db)
@@ -38,7 +37,7 @@ static int cmd_import(int argc, char **argv)
 		DB_OPT(&db_path),
 		{ "round", 0, SP_OPT_STR, &round, "LABEL", "label the batch with a round (e.g. rlhf-v3) for export --round and report --by round", NULL, 0, 0 },
 		{ "no-sft", 0, SP_OPT_FLAG, &no_sft, NULL, "prompts: do not make sft tasks of them (preference only)", NULL, 0, 0 },
-		END_OPT
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
@@ -111,7 +110,7 @@ static int cmd_session(int argc, char **argv)
 		{ "eval", 0, SP_OPT_STR, &eval, "NAME", "only the items of evaluation study NAME (its kind gives --task)", NULL, 0, 0 },
 		{ "keys", 0, SP_OPT_STR, &keys, "FILE", "read the keystrokes from FILE instead of the terminal (scripted sessions)", NULL, 0, 0 },
 		{ "max-items", 0, SP_OPT_INT, &max_items, "N", "stop after N answers", NULL, 0, 1000000000 },
-		END_OPT
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
@@ -198,7 +197,7 @@ static int cmd_report(int argc, char **argv)
 		{ "bootstrap", 0, SP_OPT_INT, &resamples, "N", "--eval: bootstrap resamples (default 2000)", NULL, 100, 100000 },
 		{ "by", 0, SP_OPT_CHOICE, &by, NULL, "per-round statistics (Llama 2's Table 6) instead", "round", 0, 0 },
 		{ "tokenizer", 0, SP_OPT_STR, &tokenizer, "FILE", "--by round: count tokens with this tokenizer (tokenizer.json or .model)", NULL, 0, 0 },
-		END_OPT
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
@@ -260,7 +259,7 @@ static int cmd_export(int argc, char **argv)
 		{ "test-share", 0, SP_OPT_DOUBLE, &test_share, "S", "--split: hold out this share (0..1) of prompts", "0..1", 0, 0 },
 		{ "test-count", 0, SP_OPT_INT, &test_count, "N", "--split: hold out N prompts per batch (default 1000, as Llama 2)", NULL, 0, 100000000 },
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "write here (atomically; .zst compresses) instead of stdout", NULL, 0, 0 },
-		END_OPT
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
@@ -319,7 +318,7 @@ static int cmd_config(int argc, char **argv)
 		{ "overlap-k", 0, SP_OPT_INT, &k, "N", "how many annotators answer an overlap task (default 2)", NULL, 2, 100 },
 		{ "lease-seconds", 0, SP_OPT_INT, &lease, "N", "an item on an abandoned screen goes back to the pool after N seconds (default 1800)", NULL, 1, 100000000 },
 		{ "gold-every", 0, SP_OPT_INT, &gold, "N", "every Nth item an annotator gets is a gold item while any is left (0: gold items last; default 10)", NULL, 0, 1000000 },
-		END_OPT
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;

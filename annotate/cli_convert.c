@@ -15,7 +15,7 @@ int ann_cmd_convert(int argc, char **argv)
 		{ "source", 0, SP_OPT_STR, &source, "NAME", "the records' source tag (default: the format, hh or trl); `train rm --mix NAME=W` weighs it", NULL, 0, 0 },
 		{ "category", 0, SP_OPT_CHOICE, &category, NULL, "the pairs' category (default helpfulness)", "helpfulness|safety", 0, 0 },
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "write here (atomically; .zst compresses) instead of stdout", NULL, 0, 0 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;

@@ -22,7 +22,7 @@ int ann_cmd_eval(int argc, char **argv)
 		{ "system", 0, SP_OPT_LIST, &systems, "FILE", "one system's responses (schemas/annotate-response.schema.json); side-by-side: A first, then B", NULL, 0, 0 },
 		{ "raters", 0, SP_OPT_INT, &raters, "N", "different annotators per item (default 3)", NULL, 1, 100 },
 		{ "round", 0, SP_OPT_STR, &round, "LABEL", "round label of the imported batches", NULL, 0, 0 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;

@@ -148,6 +148,20 @@ int cli_parse(const char *prog, const char *usage, const char *description, cons
 	return -1;
 }
 
+int cli_parse_common(const char *prog, const char *usage, const char *description, const sp_opt *table,
+                     cli_common *com, int argc, char **argv, const char ***pos, size_t *n_pos)
+{
+	int rc = cli_parse(prog, usage, description, table, argc, argv, pos, n_pos);
+	if (rc >= 0)
+		return rc;
+	if ((rc = cli_common_finish(prog, com)) >= 0) {
+		sp_free(*pos);
+		*pos = NULL;
+		return rc;
+	}
+	return -1;
+}
+
 void cli_progress_begin(cli_progress *cp, const char *prog, int on, uint64_t total_bytes)
 {
 	cp->on = on;

@@ -71,6 +71,10 @@ int cli_exit_code(int sp_code);
  * sp_free), or an exit code to return now (*pos is NULL). */
 int cli_parse(const char *prog, const char *usage, const char *description, const sp_opt *table,
               int argc, char **argv, const char ***pos, size_t *n_pos);
+/* cli_parse, then cli_common_finish on the tool's common options (CLI_COMMON_OPTS): the start of
+ * every tool's command. -1 to continue (*pos to free with sp_free), or an exit code (*pos NULL). */
+int cli_parse_common(const char *prog, const char *usage, const char *description, const sp_opt *table,
+                     cli_common *com, int argc, char **argv, const char ***pos, size_t *n_pos);
 
 /* Progress: call cli_progress_step per record; it prints when due (only if c->progress).
  * Start from CLI_PROGRESS_INIT (or zeroed memory): then _step and _end before _begin (an error

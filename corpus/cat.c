@@ -17,17 +17,17 @@ SP_COMMAND(cat, cmd_cat, "concatenate and check JSONL documents (plain, .zst, .g
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "write here (atomically; .zst compresses) instead of stdout", NULL, 0, 0 },
 		{ "require-text", 0, SP_OPT_FLAG, &require_text, NULL, "a record without the text field (--field) is an error", NULL, 0, 0 },
 		CLI_COMMON_OPTS(&com),
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
-	int rc = cli_parse(prog, "spindle cat [OPTIONS] [FILE...]",
-	                   "Reads JSONL documents from FILEs (default: stdin; '-' is stdin), checks that every line is\n"
-	                   "one JSON object in valid UTF-8, and writes the records unchanged, in order.",
-	                   table, argc, argv, &pos, &n_pos);
+	int rc = cli_parse_common(prog, "spindle cat [OPTIONS] [FILE...]",
+	                          "Reads JSONL documents from FILEs (default: stdin; '-' is stdin), checks that every line is\n"
+	                          "one JSON object in valid UTF-8, and writes the records unchanged, in order.",
+	                          table, &com, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0) {
+	if ((rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0) {
 		sp_free(pos);
 		return rc;
 	}

@@ -64,18 +64,18 @@ SP_COMMAND(corpus, cmd_corpus, "documentation folders (default: this machine's) 
 		{ "stats", 0, SP_OPT_STR, &com.stats_file, "FILE", "write a JSON summary of the run to FILE", NULL, 0, 0 },
 		{ "progress", 0, SP_OPT_FLAG, &com.progress_force, NULL, "show progress even when stderr is not a terminal", NULL, 0, 0 },
 		{ "quiet", 'q', SP_OPT_FLAG, &com.quiet, NULL, "no progress line", NULL, 0, 0 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
-	int rc = cli_parse(prog, "spindle corpus [OPTIONS] [PATH...]",
-	                   "Walks PATHs (default: /usr/share/doc /usr/share/man /usr/share/common-licenses) in sorted\n"
-	                   "order, decompresses .gz/.zst files, and writes every UTF-8 text file as one JSONL document\n"
-	                   "{\"id\": PATH, \"text\": ..., \"meta\": {\"source\": PATH, \"bytes\": N}}.",
-	                   table, argc, argv, &pos, &n_pos);
+	int rc = cli_parse_common(prog, "spindle corpus [OPTIONS] [PATH...]",
+	                          "Walks PATHs (default: /usr/share/doc /usr/share/man /usr/share/common-licenses) in sorted\n"
+	                          "order, decompresses .gz/.zst files, and writes every UTF-8 text file as one JSONL document\n"
+	                          "{\"id\": PATH, \"text\": ..., \"meta\": {\"source\": PATH, \"bytes\": N}}.",
+	                          table, &com, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0) {
+	if ((rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0) {
 		sp_free(pos);
 		return rc;
 	}

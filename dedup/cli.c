@@ -93,38 +93,36 @@ int dd_parse_keep(const char *prog, const char *s, int *longest, const char **fi
 	return cli_failf(prog, CLI_USAGE, "--keep must be first, longest or field:NAME, not '%s'", s);
 }
 
-/* Fills batch b with up to max_n documents (and at most 4 MiB) through add(). An input error met
- * after some documents were taken is held in *pend_rc / *pend_err and reported by the next call, so
- * the documents before it are still processed in order. Returns 1 (a batch), 0 (end) or an error. */
+/* The tools' shared producer (sp_docs_fill) with dedup's batch and progress line. */
+typedef struct dd_fill {
+	int (*add)(void *ctx, dd_batch *b, const sp_doc *doc);
+	void *ctx;
+	sp_docs *docs;
+	const sp_stats *st;
+	cli_progress *prog;
+} dd_fill;
+
+static int fill_add(void *vf, void *batch, const sp_doc *doc)
+{
+	dd_fill *f = vf;
+	if (f->add(f->ctx, batch, doc))
+		return SP_ENOMEM;
+	cli_progress_step(f->prog, f->st->records_in, sp_docs_raw_bytes(f->docs));
+	return 0;
+}
+
 static int fill_batch(dd_batch *b, size_t max_n, sp_docs *docs, const sp_stats *st, cli_progress *prog,
-                      int *pend_rc, sp_err *pend_err,
-                      int (*add)(void *ctx, dd_batch *b, const sp_doc *doc), void *ctx, sp_err *err)
+                      sp_docs_filler *filler, int (*add)(void *ctx, dd_batch *b, const sp_doc *doc), void *ctx,
+                      sp_err *err)
 {
 	dd_batch_reset(b);
-	if (*pend_rc < 0) {
-		*err = *pend_err;
-		return *pend_rc;
-	}
-	sp_doc doc;
-	int rc = 0;
-	while (b->n < max_n && b->data.len < (4u << 20) && (rc = sp_docs_next(docs, &doc, err)) > 0) {
-		if (add(ctx, b, &doc))
-			SP_RAISE(err, SP_ENOMEM, "out of memory");
-		cli_progress_step(prog, st->records_in, sp_docs_raw_bytes(docs));
-	}
-	if (b->n && rc < 0) {
-		*pend_rc = rc;
-		*pend_err = *err;
-	}
-	if (b->n)
-		return 1;
-	return rc < 0 ? rc : 0;
+	dd_fill f = { add, ctx, docs, st, prog };
+	return sp_docs_fill(docs, filler, b, max_n, 4u << 20, fill_add, &f, err);
 }
 
 /* ------------------------------------------------------------------ exact */
 typedef struct ex_ctx {
-	int pend_rc;       /* an input error met while a batch was part-filled: reported next */
-	sp_err pend_err;
+	sp_docs_filler filler;  /* holds an input error met while a batch was part-filled */
 	sp_docs *docs;
 	sp_out *out;
 	sp_stats st;
@@ -163,7 +161,7 @@ static int ex_add(void *vctx, dd_batch *b, const sp_doc *doc)
 static int ex_produce(void *vctx, void *vb, sp_err *err)
 {
 	ex_ctx *c = vctx;
-	return fill_batch(vb, 512, c->docs, &c->st, &c->prog, &c->pend_rc, &c->pend_err, ex_add, c, err);
+	return fill_batch(vb, 512, c->docs, &c->st, &c->prog, &c->filler, ex_add, c, err);
 }
 
 static int ex_work(void *vctx, int worker, void *vb, sp_buf *out, sp_err *err)
@@ -223,17 +221,17 @@ static int cmd_exact(int argc, char **argv)
 		{ "key", 0, SP_OPT_STR, &key, "FIELD", "dedup by this field instead of the text (e.g. meta.url); records without it are kept", NULL, 0, 0 },
 		{ "threads", 't', SP_OPT_INT, &threads, "N", "worker threads (default 1; auto: the CPUs this process may use); the output does not depend on N", NULL, 1, 256 },
 		CLI_COMMON_OPTS(&com),
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
-	int rc = cli_parse(prog, "spindle dedup exact [OPTIONS] [FILE...]",
-	                   "Drops every document whose normalised text (or --key field) was seen before: XXH3-128 of\n"
-	                   "the normalised bytes, first occurrence kept, kept records written unchanged in input order.",
-	                   table, argc, argv, &pos, &n_pos);
+	int rc = cli_parse_common(prog, "spindle dedup exact [OPTIONS] [FILE...]",
+	                          "Drops every document whose normalised text (or --key field) was seen before: XXH3-128 of\n"
+	                          "the normalised bytes, first occurrence kept, kept records written unchanged in input order.",
+	                          table, &com, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0) {
+	if ((rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0) {
 		sp_free(pos);
 		return rc;
 	}
@@ -321,8 +319,7 @@ int dd_mh_options_finish(const char *prog, dd_mh_opts *m)
 }
 
 typedef struct mh_ctx {
-	int pend_rc;       /* an input error met while a batch was part-filled: reported next */
-	sp_err pend_err;
+	sp_docs_filler filler;  /* holds an input error met while a batch was part-filled */
 	dd_mh_opts *m;
 	sp_docs *docs;
 	sp_stats st;
@@ -356,7 +353,7 @@ static int mh_add(void *vctx, dd_batch *b, const sp_doc *doc)
 static int mh_produce(void *vctx, void *vb, sp_err *err)
 {
 	mh_ctx *c = vctx;
-	return fill_batch(vb, 256, c->docs, &c->st, &c->prog, &c->pend_rc, &c->pend_err, mh_add, c, err);
+	return fill_batch(vb, 256, c->docs, &c->st, &c->prog, &c->filler, mh_add, c, err);
 }
 
 static int mh_work(void *vctx, int worker, void *vb, sp_buf *out, sp_err *err)
@@ -526,19 +523,19 @@ static int cmd_minhash(int argc, char **argv)
 		{ "clusters", 0, SP_OPT_STR, &m.clusters, "FILE", "write every removed document as {\"id\",\"cluster\",\"kept\"} (schemas/dedup-cluster.schema.json)", NULL, 0, 0 },
 		{ "threads", 't', SP_OPT_INT, &m.threads, "N", "worker threads for signatures (default 1; auto: the CPUs this process may use); the output does not depend on N", NULL, 1, 256 },
 		CLI_COMMON_OPTS(&com),
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
-	int rc = cli_parse(prog, "spindle dedup minhash [OPTIONS] [FILE...]",
-	                   "Near-duplicate removal: MinHash over word n-gram shingles (ICU word segmentation, case\n"
-	                   "folded), LSH banding, union-find clusters, one document kept per cluster. Kept records are\n"
-	                   "written unchanged in input order. The same result comes from the staged commands\n"
-	                   "(signatures, buckets, pairs, clusters, filter) on any number of jobs.",
-	                   table, argc, argv, &pos, &n_pos);
+	int rc = cli_parse_common(prog, "spindle dedup minhash [OPTIONS] [FILE...]",
+	                          "Near-duplicate removal: MinHash over word n-gram shingles (ICU word segmentation, case\n"
+	                          "folded), LSH banding, union-find clusters, one document kept per cluster. Kept records are\n"
+	                          "written unchanged in input order. The same result comes from the staged commands\n"
+	                          "(signatures, buckets, pairs, clusters, filter) on any number of jobs.",
+	                          table, &com, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = dd_mh_options_finish(prog, &m)) >= 0 || (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--clusters", m.clusters }, { "--stats", com.stats_file })) >= 0) {
+	if ((rc = dd_mh_options_finish(prog, &m)) >= 0 || (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--clusters", m.clusters }, { "--stats", com.stats_file })) >= 0) {
 		sp_free(pos);
 		return rc;
 	}
@@ -752,19 +749,19 @@ static int cmd_eval(int argc, char **argv)
 		DD_MH_OPTS(&m),
 		{ "max-docs", 0, SP_OPT_INT, &max_docs, "N", "refuse corpora larger than N documents (default 200000)", NULL, 1, 100000000 },
 		CLI_COMMON_OPTS(&com),
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
-	int rc = cli_parse(prog, "spindle dedup eval [OPTIONS] [FILE...]",
-	                   "Computes, exactly (prefix-filtered similarity join), every pair of documents whose shingle\n"
-	                   "sets have Jaccard >= --threshold, runs MinHash-LSH with the same options as `dedup minhash`,\n"
-	                   "and prints one JSON object: the exact pair count, the candidate pairs' precision and\n"
-	                   "recall, and the recall and precision of the clusters (pairs in one cluster).",
-	                   table, argc, argv, &pos, &n_pos);
+	int rc = cli_parse_common(prog, "spindle dedup eval [OPTIONS] [FILE...]",
+	                          "Computes, exactly (prefix-filtered similarity join), every pair of documents whose shingle\n"
+	                          "sets have Jaccard >= --threshold, runs MinHash-LSH with the same options as `dedup minhash`,\n"
+	                          "and prints one JSON object: the exact pair count, the candidate pairs' precision and\n"
+	                          "recall, and the recall and precision of the clusters (pairs in one cluster).",
+	                          table, &com, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = dd_mh_options_finish(prog, &m)) >= 0 || (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0) {
+	if ((rc = dd_mh_options_finish(prog, &m)) >= 0 || (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0) {
 		sp_free(pos);
 		return rc;
 	}

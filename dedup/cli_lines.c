@@ -109,7 +109,7 @@ int dd_cmd_lines(int argc, char **argv)
 		{ "counts-out", 0, SP_OPT_STR, &counts_out, "FILE", "staged: only count this shard's lines into FILE (no records written)", NULL, 0, 0 },
 		{ "counts", 0, SP_OPT_LIST, &counts_in, "FILE", "staged: filter with these count files (repeat for every --counts-out file)", NULL, 0, 0 },
 		CLI_COMMON_OPTS(&com),
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;

@@ -147,14 +147,14 @@ int dd_cmd_signatures(int argc, char **argv)
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "the signature file to write (atomically)", NULL, 0, 0 },
 		DD_MH_OPTS(&m),
 		CLI_COMMON_OPTS(&com),
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
-	int rc = cli_parse(prog, "spindle dedup signatures [OPTIONS] -o FILE [INPUT...]", stage_help, table, argc, argv, &pos, &n_pos);
+	int rc = cli_parse_common(prog, "spindle dedup signatures [OPTIONS] -o FILE [INPUT...]", stage_help, table, &com, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = dd_mh_options_finish(prog, &m)) >= 0 ||
+	if ((rc = dd_mh_options_finish(prog, &m)) >= 0 ||
 	    (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0) {
 		sp_free(pos);
 		return rc;
@@ -339,7 +339,7 @@ int dd_cmd_buckets(int argc, char **argv)
 	const sp_opt table[] = {
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "the bucket file to write (atomically)", NULL, 0, 0 },
 		{ "shard", 0, SP_OPT_STR, &shard_s, "J/M", "this job takes band-key partition J of M (every job reads every signature file)", NULL, 0, 0 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
@@ -486,7 +486,7 @@ int dd_cmd_pairs(int argc, char **argv)
 		{ "threshold", 0, SP_OPT_DOUBLE, &m.threshold, "T", "the threshold pairs are checked against (default 0.8)", "0.01..1", 0, 0 },
 		{ "margin", 0, SP_OPT_DOUBLE, &m.margin, "D", "without --verify: keep pairs whose MinHash estimate is >= T - D (default 0.01)", "0..1", 0, 0 },
 		{ "no-estimate", 0, SP_OPT_FLAG, &m.no_estimate, NULL, "without --verify: keep every candidate pair", NULL, 0, 0 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
@@ -692,7 +692,7 @@ int dd_cmd_clusters(int argc, char **argv)
 		{ "sig", 0, SP_OPT_LIST, &sigs, "FILE", "a signature file (repeat for every one): keep scores and ids, with --final", NULL, 0, 0 },
 		{ "keep", 0, SP_OPT_STR, &keep_s, "RULE", "first (default), longest or field:NAME, as given to signatures", NULL, 0, 0 },
 		{ "clusters", 0, SP_OPT_STR, &clusters, "FILE", "with --final: write every removed document as {\"id\",\"cluster\",\"kept\"}", NULL, 0, 0 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
@@ -859,14 +859,14 @@ int dd_cmd_filter(int argc, char **argv)
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "write kept records here (atomically; .zst compresses) instead of stdout", NULL, 0, 0 },
 		{ "removed", 0, SP_OPT_STR, &removed, "FILE", "the removal file of `clusters --final`", NULL, 0, 0 },
 		CLI_COMMON_OPTS(&com),
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
-	int rc = cli_parse(prog, "spindle dedup filter --removed FILE [--shard I/N] [-o FILE] [INPUT...]", stage_help, table, argc, argv, &pos, &n_pos);
+	int rc = cli_parse_common(prog, "spindle dedup filter --removed FILE [--shard I/N] [-o FILE] [INPUT...]", stage_help, table, &com, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0) {
+	if ((rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0) {
 		sp_free(pos);
 		return rc;
 	}

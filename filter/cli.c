@@ -356,7 +356,7 @@ SP_COMMAND(filter, cmd_filter, "quality, repetition, language, URL and PII rules
 		{ "annotate", 0, SP_OPT_FLAG, &annotate, NULL, "measure every rule and keep all signals in meta.filter (and in rejects)", NULL, 0, 0 },
 		{ "threads", 'j', SP_OPT_INT, &threads, "N", "worker threads (output stays in input order; default 1; auto: the CPUs this process may use)", NULL, 1, 256 },
 		CLI_COMMON_OPTS(&com),
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;

@@ -367,26 +367,26 @@ SP_COMMAND(extract, cmd_extract, "WARC, WET and HTML files to JSONL documents of
 		{ "shard", 0, SP_OPT_STR, &com.shard_s, "I/N", "process only job I's share of N of the input files", NULL, 0, 0 },
 		{ "progress", 0, SP_OPT_FLAG, &com.progress_force, NULL, "show progress even when stderr is not a terminal", NULL, 0, 0 },
 		{ "quiet", 'q', SP_OPT_FLAG, &com.quiet, NULL, "no progress line", NULL, 0, 0 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
-	int rc = cli_parse(prog, "spindle extract [OPTIONS] FILE.html|FILE.warc[.gz|.zst]... > docs.jsonl",
-	                   "Writes one JSONL document per HTML page: {\"id\", \"text\", \"meta\": {source, url, date,\n"
-	                   "warc_record_id, content_type, charset, charset_source, title, bytes}}. WARC files (1.0/1.1;\n"
-	                   "plain, zstd, whole-file gzip or per-record gzip) give one document per HTML response or\n"
-	                   "resource record; any other file is one HTML page (stdin when no FILE). Non-HTML records,\n"
-	                   "binary payloads, non-2xx responses and damaged records (a truncated gzip member costs only\n"
-	                   "its record) are skipped and counted by reason in --stats. HTTP bodies stored with their\n"
-	                   "Content-Encoding (gzip, deflate, br, zstd, or a list) are decoded, up to --max-record-mb.\n"
-	                   "WET files (Common Crawl's extracted text: conversion records of text/plain) give one document\n"
-	                   "per record, its text as it is, meta {source, url, date, warc_record_id, refers_to (the WARC\n"
-	                   "response it came from), content_type, bytes}; invalid UTF-8 is skipped as invalid_utf8.\n"
-	                   "WARC and WET files can be mixed in one run.",
-	                   table, argc, argv, &pos, &n_pos);
+	int rc = cli_parse_common(prog, "spindle extract [OPTIONS] FILE.html|FILE.warc[.gz|.zst]... > docs.jsonl",
+	                          "Writes one JSONL document per HTML page: {\"id\", \"text\", \"meta\": {source, url, date,\n"
+	                          "warc_record_id, content_type, charset, charset_source, title, bytes}}. WARC files (1.0/1.1;\n"
+	                          "plain, zstd, whole-file gzip or per-record gzip) give one document per HTML response or\n"
+	                          "resource record; any other file is one HTML page (stdin when no FILE). Non-HTML records,\n"
+	                          "binary payloads, non-2xx responses and damaged records (a truncated gzip member costs only\n"
+	                          "its record) are skipped and counted by reason in --stats. HTTP bodies stored with their\n"
+	                          "Content-Encoding (gzip, deflate, br, zstd, or a list) are decoded, up to --max-record-mb.\n"
+	                          "WET files (Common Crawl's extracted text: conversion records of text/plain) give one document\n"
+	                          "per record, its text as it is, meta {source, url, date, warc_record_id, refers_to (the WARC\n"
+	                          "response it came from), content_type, bytes}; invalid UTF-8 is skipped as invalid_utf8.\n"
+	                          "WARC and WET files can be mixed in one run.",
+	                          table, &com, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0) {
+	if ((rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0) {
 		sp_free(pos);
 		return rc;
 	}

@@ -121,3 +121,30 @@ void sp_docs_free(sp_docs *d)
 		sp_free(d->picked);
 	sp_free(d);
 }
+
+int sp_docs_fill(sp_docs *d, sp_docs_filler *f, void *batch, size_t max_docs, size_t max_bytes,
+                 int (*add)(void *ctx, void *batch, const sp_doc *doc), void *ctx, sp_err *err)
+{
+	if (f->pend_rc < 0) {
+		*err = f->pend_err;
+		int rc = f->pend_rc;
+		f->pend_rc = 0;
+		return rc;
+	}
+	size_t n = 0, bytes = 0;
+	sp_doc doc;
+	int rc = 0;
+	while (n < max_docs && bytes < max_bytes && (rc = sp_docs_next(d, &doc, err)) > 0) {
+		if (add(ctx, batch, &doc) < 0)
+			SP_RAISE(err, SP_ENOMEM, "out of memory");
+		n++;
+		bytes += doc.text_len;
+	}
+	if (n && rc < 0) {
+		f->pend_rc = rc;
+		f->pend_err = *err;
+	}
+	if (n)
+		return 1;
+	return rc < 0 ? rc : 0;
+}

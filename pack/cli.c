@@ -54,23 +54,19 @@ SP_COMMAND(pack, cmd_pack, "token streams to packed, sharded fixed-length sequen
 		{ "shard", 0, SP_OPT_STR, &com.shard_s, "I/N", "pack only job I's share of N of the input files", NULL, 0, 0 },
 		{ "progress", 0, SP_OPT_FLAG, &com.progress_force, NULL, "show progress even when stderr is not a terminal", NULL, 0, 0 },
 		{ "quiet", 'q', SP_OPT_FLAG, &com.quiet, NULL, "no progress line", NULL, 0, 0 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
-	int rc = cli_parse(prog, "spindle pack [OPTIONS] -o DIR [INPUT...]",
-	                   "Reads token streams (`spindle tok encode --format bin`, schemas/tokens.md) or JSONL arrays of ids\n"
-	                   "(or objects with \"ids\" and \"id\"), from the INPUTs or stdin, wraps each document in BOS/EOS,\n"
-	                   "concatenates them and cuts --seq-len tokens per sequence, recording each sequence's document\n"
-	                   "boundaries and provenance. Writes shard files, each with an index and checksums, and last\n"
-	                   "DIR/manifest.json (schemas/shards.md). A killed run resumes when rerun with the same options.",
-	                   table, argc, argv, &pos, &n_pos);
+	int rc = cli_parse_common(prog, "spindle pack [OPTIONS] -o DIR [INPUT...]",
+	                          "Reads token streams (`spindle tok encode --format bin`, schemas/tokens.md) or JSONL arrays of ids\n"
+	                          "(or objects with \"ids\" and \"id\"), from the INPUTs or stdin, wraps each document in BOS/EOS,\n"
+	                          "concatenates them and cuts --seq-len tokens per sequence, recording each sequence's document\n"
+	                          "boundaries and provenance. Writes shard files, each with an index and checksums, and last\n"
+	                          "DIR/manifest.json (schemas/shards.md). A killed run resumes when rerun with the same options.",
+	                          table, &com, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_common_finish(prog, &com)) >= 0) {
-		sp_free(pos);
-		return rc;
-	}
 	if (!out_dir) {
 		sp_free(pos);
 		return cli_failf(prog, CLI_USAGE, "missing -o DIR");
@@ -168,7 +164,7 @@ static int shards_verify(int argc, char **argv)
 	int quiet = 0;
 	const sp_opt table[] = {
 		{ "quiet", 'q', SP_OPT_FLAG, &quiet, NULL, "print nothing when the dataset is good", NULL, 0, 0 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
@@ -197,7 +193,7 @@ static int shards_verify(int argc, char **argv)
 static int shards_stats(int argc, char **argv)
 {
 	const char *prog = "spindle shards stats";
-	const sp_opt table[] = { { NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 } };
+	const sp_opt table[] = { SP_OPT_TABLE_END };
 	const char **pos;
 	size_t n_pos;
 	int rc = cli_parse(prog, "spindle shards stats DIR",
@@ -239,7 +235,7 @@ static int shards_cat(int argc, char **argv)
 		{ "seq", 0, SP_OPT_INT, &seq, "K", "the sequence to show (manifest order, from 0)", NULL, 0, LONG_MAX },
 		{ "model", 'm', SP_OPT_STR, &model, "FILE", "the tokenizer to decode with (default: the one named in the manifest)", NULL, 0, 0 },
 		{ "ids", 0, SP_OPT_FLAG, &ids, NULL, "print token ids instead of text", NULL, 0, 0 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
@@ -329,7 +325,7 @@ static int shards_merge(int argc, char **argv)
 		{ "shuffle", 0, SP_OPT_FLAG, &shuffle, NULL, "record a seeded sequence order in the merged manifest", NULL, 0, 0 },
 		{ "seed", 0, SP_OPT_INT, &seed, "N", "the order's seed (default 0)", NULL, 0, LONG_MAX },
 		{ "no-sync", 0, SP_OPT_FLAG, &no_sync, NULL, "skip fsync when copying", NULL, 0, 0 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
@@ -359,7 +355,7 @@ static int shards_export(int argc, char **argv)
 		{ "format", 0, SP_OPT_CHOICE, &format, NULL, "the output format (default megatron)", "megatron", 0, 0 },
 		{ "output", 'o', SP_OPT_STR, &prefix, "PREFIX", "write PREFIX.bin and PREFIX.idx (required)", NULL, 0, 0 },
 		{ "no-sync", 0, SP_OPT_FLAG, &no_sync, NULL, "skip fsync", NULL, 0, 0 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;

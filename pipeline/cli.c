@@ -11,7 +11,7 @@
 #include "pipe.h"
 #include "spindle/mem.h"
 
-#define END_OPT { NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+#define END_OPT SP_OPT_TABLE_END
 
 /* An absolute run folder (placeholders and job scripts need one), without quotes. */
 static int run_abs(const char *prog, const char *dir, char *out, size_t n)

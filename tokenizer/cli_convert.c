@@ -18,7 +18,7 @@ int tok_cmd_convert(int argc, char **argv)
 	const sp_opt table[] = {
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "output file (.json: tokenizer.json, otherwise .model)", NULL, 0, 0 },
 		{ "to", 0, SP_OPT_CHOICE, &to, NULL, "output format (default: from the output name)", "json|model", 0, 0 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;

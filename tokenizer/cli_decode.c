@@ -150,7 +150,7 @@ int tok_cmd_decode(int argc, char **argv)
 		{ "model", 'm', SP_OPT_STR, &model, "MODEL", "tokenizer.json or SentencePiece .model (required)", NULL, 0, 0 },
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "write here (atomically) instead of stdout", NULL, 0, 0 },
 		{ "text", 0, SP_OPT_FLAG, &text_mode, NULL, "write plain text, one document per line, instead of JSONL", NULL, 0, 0 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;

@@ -25,6 +25,7 @@ typedef struct enc_batch {
 typedef struct enc_ctx {
 	const tok_model *m;
 	sp_docs *docs;
+	sp_docs_filler filler;         /* an input error met in a part-filled batch, reported next */
 	sp_in *in;                     /* --text mode */
 	sp_buf line;
 	const char *in_name;
@@ -95,6 +96,14 @@ static int batch_add(enc_batch *b, const char *t, size_t tn, const char *id, uin
 #define BATCH_BYTES (1u << 20)
 #define BATCH_DOCS 4096
 
+/* a JSONL document into the batch (sp_docs_fill's callback) */
+static int doc_add(void *vctx, void *vb, const sp_doc *d)
+{
+	enc_ctx *c = vctx;
+	c->n_docs++;
+	return batch_add(vb, d->text, d->text_len, sp_record_id(d->rec), d->rec->lineno);
+}
+
 static int enc_produce(void *vctx, void *vb, sp_err *err)
 {
 	enc_ctx *c = vctx;
@@ -103,27 +112,19 @@ static int enc_produce(void *vctx, void *vb, sp_err *err)
 	sp_buf_reset(&b->text);
 	sp_buf_reset(&b->idb);
 	b->first = c->n_docs;
+	if (!c->text_mode)
+		return sp_docs_fill(c->docs, &c->filler, b, BATCH_DOCS, BATCH_BYTES, doc_add, c, err);
+	/* --text: lines of plain text, not documents */
 	while (b->n < BATCH_DOCS && b->text.len < BATCH_BYTES) {
-		if (c->text_mode) {
-			int rc = sp_in_getline(c->in, &c->line, err);
-			if (rc < 0)
-				return rc;
-			if (rc == 0)
-				break;
-			c->st->records_in++;
-			c->st->bytes_in += c->line.len + 1;
-			if (batch_add(b, c->line.p ? c->line.p : "", c->line.len, NULL, sp_in_lineno(c->in)) < 0)
-				SP_RAISE(err, SP_ENOMEM, "out of memory");
-		} else {
-			sp_doc d;
-			int rc = sp_docs_next(c->docs, &d, err);
-			if (rc < 0)
-				return rc;
-			if (rc == 0)
-				break;
-			if (batch_add(b, d.text, d.text_len, sp_record_id(d.rec), d.rec->lineno) < 0)
-				SP_RAISE(err, SP_ENOMEM, "out of memory");
-		}
+		int rc = sp_in_getline(c->in, &c->line, err);
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			break;
+		c->st->records_in++;
+		c->st->bytes_in += c->line.len + 1;
+		if (batch_add(b, c->line.p ? c->line.p : "", c->line.len, NULL, sp_in_lineno(c->in)) < 0)
+			SP_RAISE(err, SP_ENOMEM, "out of memory");
 		c->n_docs++;
 	}
 	return b->n > 0;
@@ -254,18 +255,18 @@ int tok_cmd_encode(int argc, char **argv)
 		{ "eos", 0, SP_OPT_FLAG, &eos, NULL, "end each document with the EOS id", NULL, 0, 0 },
 		{ "text", 0, SP_OPT_FLAG, &text_mode, NULL, "input is plain text, one document per line", NULL, 0, 0 },
 		CLI_COMMON_OPTS(&com),
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
-	int rc = cli_parse(prog, "spindle tok encode -m MODEL [OPTIONS] [FILE...]",
-	                   "Encodes each document (JSONL, field 'text'; or lines with --text) into token ids, in input order.\n"
-	                   "Memory: the model, plus per thread about 6 bytes per byte of the longest document or line, and\n"
-	                   "up to 20 bytes per byte when it has a long run without whitespace (one BPE chunk, e.g. base64).",
-	                   table, argc, argv, &pos, &n_pos);
+	int rc = cli_parse_common(prog, "spindle tok encode -m MODEL [OPTIONS] [FILE...]",
+	                          "Encodes each document (JSONL, field 'text'; or lines with --text) into token ids, in input order.\n"
+	                          "Memory: the model, plus per thread about 6 bytes per byte of the longest document or line, and\n"
+	                          "up to 20 bytes per byte when it has a long run without whitespace (one BPE chunk, e.g. base64).",
+	                          table, &com, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
-	if ((rc = cli_common_finish(prog, &com)) >= 0 || (rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0 || !model) {
+	if ((rc = CLI_CHECK_OUTPUTS(prog, { "-o", out_path }, { "--stats", com.stats_file })) >= 0 || !model) {
 		sp_free(pos);
 		return rc >= 0 ? rc : cli_failf(prog, CLI_USAGE, "-m MODEL is required");
 	}

@@ -17,7 +17,7 @@ int tok_cmd_info(int argc, char **argv)
 	const char *prog = "spindle tok info", *model = NULL;
 	const sp_opt table[] = {
 		{ "model", 'm', SP_OPT_STR, &model, "MODEL", "tokenizer.json or SentencePiece .model", NULL, 0, 0 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;

@@ -241,7 +241,7 @@ int tok_cmd_train(int argc, char **argv)
 		{ "threads", 'j', SP_OPT_INT, &threads, "N", "count words with N threads (the merges are sequential; default 1; auto: the CPUs this process may use)", NULL, 1, 256 },
 		{ "field", 0, SP_OPT_STR, &field, "NAME", "text field of JSONL documents (default text)", NULL, 0, 0 },
 		{ "quiet", 'q', SP_OPT_FLAG, &quiet, NULL, "no summary on stderr", NULL, 0, 0 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;

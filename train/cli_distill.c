@@ -32,7 +32,7 @@ int cmd_distill_prompts(int argc, char **argv)
 		{ "templates", 0, SP_OPT_STR, &tmpl_path, "FILE", "preprompt templates (schemas/distill-templates.schema.json; default built in)", NULL, 0, 0 },
 		{ "print-templates", 0, SP_OPT_FLAG, &print, NULL, "print the built-in templates (a file to edit for --templates) and exit", NULL, 0, 0 },
 		{ "seed", 0, SP_OPT_INT, &seed, "N", "seed of the template and adjective choices (default 1)", NULL, 0, 0x7fffffffL },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
@@ -199,7 +199,7 @@ int cmd_distill_select(int argc, char **argv)
 		{ "preprompted", 0, SP_OPT_STR, &pre_path, "FILE", "the preprompted prompts (distill-prompts --with): answers that repeat their preprompt are dropped", NULL, 0, 0 },
 		{ "min-gain", 0, SP_OPT_DOUBLE, &min_gain, "X", "keep when safety(with) - safety(without) > X, in [0, 1] (default 0)", NULL, 0, 0 },
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "SFT records (annotate-sft.schema.json), written atomically (default stdout)", NULL, 0, 0 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;

@@ -89,7 +89,7 @@ int cmd_dpo(int argc, char **argv)
 		O("skip-spikes", SP_OPT_FLAG, &a.skip_spikes, NULL, "drop the update of a spiking batch", 0, 0),
 		O("no-cache", SP_OPT_FLAG, &a.no_cache, NULL, "recompute the reference log-probabilities (and rewrite the cache)", 0, 0),
 		O("threads", SP_OPT_INT, &a.threads, "N", "CPU threads (default and auto: the CPUs this process may use)", 1, 4096),
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 #undef O
 	for (size_t i = 0; table[i].name; i++)

@@ -44,7 +44,7 @@ int cmd_eval(int argc, char **argv)
 		{ "doc-mask", 0, SP_OPT_FLAG, &doc_mask, NULL, "attention and positions stop at document boundaries", NULL, 0, 0 },
 		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads (default and auto: the CPUs this process may use)", NULL, 1, 1024 },
 		{ "device", 0, SP_OPT_STR, &device, "cpu|cuda|auto", "where to evaluate (default auto: the GPU in a CUDA build when there is one)", NULL, 0, 0 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;

@@ -125,7 +125,7 @@ int cmd_gatt(int argc, char **argv)
 		{ "seed", 0, SP_OPT_INT, &seed, "N", "seed of the instructions and the sampling (default 1)", NULL, 0, 0x7fffffffL },
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "SFT records (annotate-sft.schema.json), written atomically (default stdout)", NULL, 0, 0 },
 		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads (default and auto: the CPUs this process may use)", NULL, 0, 4096 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
@@ -345,7 +345,7 @@ int cmd_gatt_eval(int argc, char **argv)
 		{ "json", 0, SP_OPT_STR, &out_path, "FILE", "also write the table as JSON (schemas/gatt-eval.schema.json)", NULL, 0, 0 },
 		{ "samples", 0, SP_OPT_STR, &samples_path, "FILE", "write every measured answer with its detected language (JSONL: model, dialog, turn, language, detected, answer)", NULL, 0, 0 },
 		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads (default and auto: the CPUs this process may use)", NULL, 0, 4096 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;

@@ -31,7 +31,7 @@ int cmd_plot(int argc, char **argv)
 	const sp_opt table[] = {
 		{ "output", 'o', SP_OPT_STR, &png, "FILE", "PNG to draw (default: LOG with .png)", NULL, 0, 0 },
 		{ "width", 0, SP_OPT_INT, &width, "N", "sparkline width in characters (default 60)", NULL, 10, 400 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;

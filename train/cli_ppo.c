@@ -65,7 +65,7 @@ int cmd_ppo(int argc, char **argv)
 		{ "patience", 0, SP_OPT_INT, &patience, "N", "early stopping: end the run after N evaluations without a better eval_reward (default 0 = never)", NULL, 0, 10000000 },
 		{ "seed", 0, SP_OPT_INT, &seed, "N", "sampling and shuffling seed (default 1)", NULL, 0, 1L << 62 },
 		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads (default all)", NULL, 0, 4096 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;

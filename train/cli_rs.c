@@ -247,7 +247,7 @@ int cmd_rs(int argc, char **argv)
 		{ "gen-batch", 0, SP_OPT_INT, &gen_batch, "N", "samples of a prompt decoded together (batched KV cache; default 32)", NULL, 1, 4096 },
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "every sample as a scored response record (default stdout)", NULL, 0, 0 },
 		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads (default all)", NULL, 0, 4096 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;

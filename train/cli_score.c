@@ -57,7 +57,7 @@ int cmd_score(int argc, char **argv)
 		{ "batch", 0, SP_OPT_INT, &batch, "N", "responses per reward-model forward (default 8)", NULL, 1, 256 },
 		{ "output", 'o', SP_OPT_STR, &out_path, "FILE", "write here (atomically) instead of stdout", NULL, 0, 0 },
 		{ "threads", 0, SP_OPT_INT, &threads, "N", "CPU threads (default all)", NULL, 0, 4096 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;

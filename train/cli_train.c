@@ -111,7 +111,7 @@ static void train_options(targs *a, sp_opt *t, size_t *n)
 	OPT("threads", SP_OPT_INT, &a->threads, "N", "CPU threads (default and auto: the CPUs this process may use: affinity mask, cgroup quota; under MPI, shared between the ranks of a host)");
 	OPT("device", SP_OPT_STR, &a->device, "cpu|cuda|auto", "where to train: cuda needs bin/spindle-cuda (make cuda) and a GPU; auto (default) takes the GPU when there is one. Under mpirun/srun with --device cuda, ranks average gradients over NCCL");
 	OPT("naive-attention", SP_OPT_FLAG, &a->naive_attention, NULL, "cuda: the reference attention kernel (stores T x T probabilities) instead of the fused one");
-	t[(*n)++] = (sp_opt){ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 };
+	t[(*n)++] = (sp_opt)SP_OPT_TABLE_END;
 #undef OPT
 	/* the accepted range of every numeric option (exit 2 outside it; shown in --help) */
 	static const struct { const char *name; long lo, hi; const char *drange; } ranges[] = {

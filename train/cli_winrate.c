@@ -69,7 +69,7 @@ int cmd_winrate(int argc, char **argv)
 		{ "bootstrap", 0, SP_OPT_INT, &resamples, "N", "bootstrap resamples (default 2000)", NULL, 100, 100000 },
 		{ "seed", 0, SP_OPT_INT, &seed, "N", "bootstrap seed (default 1)", NULL, 0, 2000000000 },
 		{ "format", 0, SP_OPT_CHOICE, &format, NULL, "a text table or one JSON object (schemas/train-winrate.schema.json)", "text|json", 0, 0 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;
@@ -237,7 +237,7 @@ int cmd_calibrate(int argc, char **argv)
 		{ "output", 'o', SP_OPT_STR, &png, "FILE", "draw the calibration curve to this PNG (gnuplot)", NULL, 0, 0 },
 		{ "bootstrap", 0, SP_OPT_INT, &resamples, "N", "bootstrap resamples (default 2000)", NULL, 100, 100000 },
 		{ "seed", 0, SP_OPT_INT, &seed, "N", "bootstrap seed (default 1)", NULL, 0, 2000000000 },
-		{ NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+		SP_OPT_TABLE_END
 	};
 	const char **pos;
 	size_t n_pos;

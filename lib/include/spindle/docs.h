@@ -43,4 +43,14 @@ uint64_t sp_docs_raw_bytes(const sp_docs *d);
 uint64_t sp_docs_raw_size(const sp_docs *d);
 void sp_docs_free(sp_docs *d);
 
+/* Batches for the ordered thread pool (spindle/pmap.h): every JSONL tool's producer. sp_docs_fill
+ * passes documents to add(ctx, batch, doc) until max_docs of them or max_bytes of their text are in
+ * the batch. An input error met after some documents were taken is held in the filler and returned by
+ * the next call, so the documents before it are still processed, in order. Returns 1 (a batch), 0
+ * (the end), or the error. add returns 0 or a negative code (its batch is out of memory: SP_ENOMEM). */
+typedef struct sp_docs_filler { int pend_rc; sp_err pend_err; } sp_docs_filler;
+#define SP_DOCS_FILLER_INIT { 0, SP_ERR_INIT }
+int sp_docs_fill(sp_docs *d, sp_docs_filler *f, void *batch, size_t max_docs, size_t max_bytes,
+                 int (*add)(void *ctx, void *batch, const sp_doc *doc), void *ctx, sp_err *err);
+
 #endif

@@ -20,6 +20,9 @@ enum sp_opt_kind {
 	SP_OPT_LIST     /* sp_optlist *: repeatable string option */
 };
 
+/* The row that ends every table. */
+#define SP_OPT_TABLE_END { NULL, 0, SP_OPT_END, NULL, NULL, NULL, NULL, 0, 0 }
+
 typedef struct sp_optlist { const char **items; size_t n, cap; } sp_optlist;
 
 typedef struct sp_opt {
