@@ -1,60 +1,9 @@
 /* cli.c - `spindle train`: the dispatcher of its subcommands (one file each: cli_train.c for
- * pretrain/sft/rm, cli_eval.c, cli_sample.c, cli_plot.c) and the helpers they share (cli_int.h). */
-#include <json.h>
-#include <math.h>
-#include <omp.h>
+ * pretrain/sft/rm, cli_eval.c, cli_sample.c, ...; what they share is in cli_common.c, cli_int.h). */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 #include "../cli/cli.h"
-#include "../tokenizer/tok.h"
-#include "ckpt.h"
-#include "data.h"
-#include "data_chat.h"
-#include "device.h"
-#include "dist.h"
-#include "sample.h"
-#include "trainer.h"
-#include "spindle/io.h"
-#include "spindle/jsonl.h"
-#include "spindle/mem.h"
-#include "spindle/utf8.h"
 #include "cli_int.h"
-#include "spindle/cpus.h"
-
-void set_threads(long n)
-{
-	/* the default is --threads auto: the CPUs this process may use (affinity and cgroup quota, so a
-	 * Slurm task with --cpus-per-task gets its share), not every core of the machine */
-	if (n <= 0 && getenv("OMP_NUM_THREADS"))
-		return;   /* the user's OpenMP setting stands when no --threads was given */
-	omp_set_num_threads((int)(n > 0 ? n : sp_cpus_available()));
-}
-
-int file_exists(const char *dir, const char *name)
-{
-	char p[4096];
-	struct stat st;
-	snprintf(p, sizeof p, "%s/%s", dir, name);
-	return stat(p, &st) == 0;
-}
-
-/* The model configuration: a resumed run's own, an --init-from checkpoint's, or a preset with overrides. */
-int load_model_dir(const char *prog, const char *dir, int B, int T, model *m, uint64_t *tok_id, int *code)
-{
-	sp_err err = SP_ERR_INIT;
-	model_config c;
-	if (ckpt_read_config(dir, &c, tok_id, &err) < 0 || model_init(m, &c, B, T > 0 && T < c.max_seq_len ? T : c.max_seq_len, &err) < 0 ||
-	    ckpt_load_model(dir, m, 0, NULL, &err) < 0) {
-		*code = cli_fail(prog, &err);
-		model_release(m);
-		return -1;
-	}
-	return 0;
-}
 
 /* ---------------------------------------------------------------- dispatch */
 
