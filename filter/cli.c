@@ -33,12 +33,11 @@ typedef struct run {
 	filter_result *results;     /* one per worker */
 	const char *field, *url_field;
 	int on_error, annotate, want_rejects;
-	const char **inputs; size_t n_inputs, cur;
-	sp_in *in;
+	sp_docs *docs;              /* the inputs' lines, unparsed (opts.raw) */
+	sp_docs_filler filler;
 	sp_out *out, *rej;
 	sp_stats *st;
 	cli_progress prog;
-	uint64_t raw_done;
 } run;
 
 static void *batch_new(void *ctx)
@@ -61,12 +60,36 @@ static void batch_free(void *ctx, void *v)
 	sp_free(b);
 }
 
-static int is_blank(const char *p, size_t n)
+/* a line into the batch (the shared producer's callback: lib/docs.c sp_docs_fill, unparsed lines;
+ * the workers parse them) */
+static int add_line(void *ctx, void *v, const sp_doc *doc)
 {
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
-			return 0;
-	return 1;
+	(void)ctx;
+	batch *b = v;
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		sp_record *x = sp_realloc(b->rec, cap * sizeof *x);
+		if (!x)
+			return SP_ENOMEM;
+		b->rec = x;
+		for (size_t i = b->cap; i < cap; i++)
+			memset(&b->rec[i], 0, sizeof b->rec[i]);
+		item_res *y = sp_realloc(b->res, cap * sizeof *y);
+		if (!y)
+			return SP_ENOMEM;
+		b->res = y;
+		b->cap = cap;
+	}
+	sp_record *rec = &b->rec[b->n];
+	sp_buf_reset(&rec->line);
+	if (sp_buf_append(&rec->line, doc->text, doc->text_len) < 0 || sp_buf_grow(&rec->line, 1) < 0)
+		return SP_ENOMEM;
+	rec->line.p[rec->line.len] = '\0';
+	rec->lineno = doc->rec->lineno;
+	rec->source = doc->rec->source;
+	b->bytes += doc->text_len + 1;
+	b->n++;
+	return 0;
 }
 
 static int produce(void *ctx, void *v, sp_err *err)
@@ -74,45 +97,7 @@ static int produce(void *ctx, void *v, sp_err *err)
 	run *r = ctx;
 	batch *b = v;
 	b->n = b->bytes = 0;
-	while (b->n < BATCH_DOCS && b->bytes < BATCH_BYTES) {
-		if (!r->in) {
-			if (r->cur >= r->n_inputs)
-				break;
-			SP_FORWARD(sp_in_open(&r->in, r->inputs[r->cur], err));
-		}
-		if (b->n == b->cap) {
-			size_t cap = b->cap ? b->cap * 2 : 64;
-			sp_record *x = sp_realloc(b->rec, cap * sizeof *x);
-			if (!x)
-				SP_RAISE(err, SP_ENOMEM, "out of memory");
-			b->rec = x;
-			for (size_t i = b->cap; i < cap; i++)
-				memset(&b->rec[i], 0, sizeof b->rec[i]);
-			item_res *y = sp_realloc(b->res, cap * sizeof *y);
-			if (!y)
-				SP_RAISE(err, SP_ENOMEM, "out of memory");
-			b->res = y;
-			b->cap = cap;
-		}
-		sp_record *rec = &b->rec[b->n];
-		int rc = sp_in_getline(r->in, &rec->line, err);
-		if (rc < 0)
-			return rc;
-		if (rc == 0) {
-			r->raw_done += sp_in_raw_bytes(r->in);
-			sp_in_free(r->in);
-			r->in = NULL;
-			r->cur++;
-			continue;
-		}
-		if (is_blank(rec->line.p, rec->line.len))
-			continue;
-		rec->lineno = sp_in_lineno(r->in);
-		rec->source = r->inputs[r->cur];
-		b->bytes += rec->line.len + 1;
-		b->n++;
-	}
-	return b->n > 0;
+	return sp_docs_fill(r->docs, &r->filler, b, BATCH_DOCS, BATCH_BYTES, add_line, r, err);
 }
 
 /* Replaces the string at a dotted path (the parent objects exist: the text was read from there). */
@@ -331,7 +316,7 @@ static int consume(void *ctx, void *v, const sp_buf *out, sp_err *err)
 		SP_FORWARD(sp_out_write(r->out, out->p, out->len, err));
 	if (r->rej && b->rejects.len)
 		SP_FORWARD(sp_out_write(r->rej, b->rejects.p, b->rejects.len, err));
-	cli_progress_step(&r->prog, st->records_in, r->raw_done + (r->in ? sp_in_raw_bytes(r->in) : 0));
+	cli_progress_step(&r->prog, st->records_in, sp_docs_raw_bytes(r->docs));
 	return 0;
 }
 
@@ -440,27 +425,20 @@ SP_COMMAND(filter, cmd_filter, "quality, repetition, language, URL and PII rules
 		goto end_cfg;
 	}
 
-	/* inputs: this job's shard of the files, or stdin */
-	static const char *stdin_names[1] = { "-" };
-	const char **picked = stdin_names;
-	size_t n_picked = 1;
-	if (n_pos) {
-		picked = sp_calloc(n_pos, sizeof *picked);
-		if (!picked) {
-			code = cli_failf(prog, CLI_IO, "out of memory");
-			goto end_filter;
-		}
-		sp_shard_select(&com.shard, pos, n_pos, picked, &n_picked);
-	}
 	r.f = f;
 	r.field = com.field ? com.field : "text";
 	r.url_field = cfg.url_field && *cfg.url_field ? cfg.url_field : "meta.url";
 	r.on_error = com.on_error_mode;
 	r.annotate = annotate;
 	r.want_rejects = rejects_path != NULL;
-	r.inputs = picked;
-	r.n_inputs = n_picked;
 	r.st = &st;
+	/* inputs: this job's shard of the files, or stdin; lines unparsed (the workers parse them) */
+	sp_docs_opts dopts;
+	memset(&dopts, 0, sizeof dopts);
+	dopts.inputs = pos;
+	dopts.n_inputs = n_pos;
+	dopts.shard = com.shard;
+	dopts.raw = 1;
 	r.scratch = sp_calloc((size_t)threads, sizeof *r.scratch);
 	r.results = sp_calloc((size_t)threads, sizeof *r.results);
 	rc = r.scratch && r.results ? 0 : SP_ENOMEM;
@@ -471,7 +449,11 @@ SP_COMMAND(filter, cmd_filter, "quality, repetition, language, URL and PII rules
 		code = cli_failf(prog, CLI_IO, "out of memory");
 		goto end_run;
 	}
-	cli_progress_begin(&r.prog, prog, com.progress, n_pos ? cli_inputs_size(picked, n_picked) : 0);
+	if ((rc = sp_docs_open(&r.docs, &dopts, &err)) < 0) {
+		code = cli_fail(prog, &err);
+		goto end_run;
+	}
+	cli_progress_begin(&r.prog, prog, com.progress, sp_docs_raw_size(r.docs));
 	rc = sp_out_open(&r.out, out_path, 0, &err);
 	if (rc == 0 && rejects_path)
 		rc = sp_out_open(&r.rej, rejects_path, 0, &err);
@@ -483,10 +465,10 @@ SP_COMMAND(filter, cmd_filter, "quality, repetition, language, URL and PII rules
 		rc = sp_out_commit(r.out, &err);
 	if (rc == 0 && r.rej)
 		rc = sp_out_commit(r.rej, &err);
-	cli_progress_end(&r.prog, st.records_in, r.raw_done);
+	cli_progress_end(&r.prog, st.records_in, sp_docs_raw_bytes(r.docs));
 	code = rc < 0 ? cli_fail(prog, &err) : cli_write_stats(prog, &com, &st);
 end_run:
-	sp_in_free(r.in);
+	sp_docs_free(r.docs);
 	sp_out_free(r.out);
 	sp_out_free(r.rej);
 	for (long i = 0; r.scratch && i < threads; i++)
@@ -495,9 +477,7 @@ end_run:
 		filter_result_release(&r.results[i]);
 	sp_free(r.scratch);
 	sp_free(r.results);
-	if (picked != stdin_names)
-		sp_free(picked);
-end_filter:
+
 	filter_free(f);
 end_cfg:
 	filter_config_release(&cfg);

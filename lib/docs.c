@@ -56,8 +56,49 @@ static int skip_or_fail(sp_docs *d, int rc, const char *reason)
 	return 0;
 }
 
+static int is_blank(const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
+			return 0;
+	return 1;
+}
+
+/* opts.raw: the next non-blank line, unparsed */
+static int next_raw(sp_docs *d, sp_doc *doc, sp_err *err)
+{
+	for (;;) {
+		if (!d->in) {
+			if (d->cur >= d->n_picked)
+				return 0;
+			SP_FORWARD(sp_in_open(&d->in, d->picked[d->cur], err));
+		}
+		int rc = sp_in_getline(d->in, &d->rec.line, err);
+		if (rc < 0)
+			return rc;
+		if (rc == 0) {
+			d->raw_done += sp_in_raw_bytes(d->in);
+			sp_in_free(d->in);
+			d->in = NULL;
+			d->cur++;
+			continue;
+		}
+		if (is_blank(d->rec.line.p, d->rec.line.len))
+			continue;
+		d->rec.lineno = sp_in_lineno(d->in);
+		d->rec.source = d->picked[d->cur];
+		doc->rec = &d->rec;
+		doc->text = d->rec.line.p;
+		doc->text_len = d->rec.line.len;
+		doc->index = d->index++;
+		return 1;
+	}
+}
+
 int sp_docs_next(sp_docs *d, sp_doc *doc, sp_err *err)
 {
+	if (d->o.raw)
+		return next_raw(d, doc, err);
 	for (;;) {
 		if (!d->in) {
 			if (d->cur >= d->n_picked)

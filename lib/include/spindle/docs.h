@@ -22,6 +22,9 @@ typedef struct sp_docs_opts {
 	const char *field;     /* text field; NULL = "text". A record without it is an error */
 	int field_optional;    /* 1: records without the field are returned (text NULL) */
 	sp_stats *stats;       /* optional: records_in, bytes_in and skip reasons are counted here */
+	int raw;               /* 1: lines are not parsed (the tool parses them in its workers): a document
+	                        * is a non-blank line, doc->text the whole line, rec->obj NULL; nothing is
+	                        * counted in stats */
 } sp_docs_opts;
 
 typedef struct sp_doc {
