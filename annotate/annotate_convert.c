@@ -49,6 +49,13 @@ static long hh_split(const char *s, size_t n, turn *t, size_t cap)
 	}
 }
 
+/* releases *o and forgets it (the caller releases what is still set on an error) */
+static void drop(json_object **o)
+{
+	json_object_put(*o);
+	*o = NULL;
+}
+
 static json_object *msg(const char *role, const char *p, size_t n)
 {
 	json_object *m = json_object_new_object();
@@ -111,12 +118,12 @@ static int from_trl(const sp_record *rec, json_object **dialog, json_object **ch
 			if (!json_object_is_type(m, json_type_object) || !json_object_object_get_ex(m, "role", &role) ||
 			    !json_object_object_get_ex(m, "content", &content) || !json_object_is_type(content, json_type_string) ||
 			    !json_object_is_type(role, json_type_string)) {
-				json_object_put(*dialog);
+				drop(dialog);
 				SP_RAISE(err, SP_EDATA, "field 'prompt[%zu]' is not a {role, content} message", i);
 			}
 			const char *r = json_object_get_string(role);
 			if (strcmp(r, "user") && strcmp(r, "assistant") && strcmp(r, "system")) {
-				json_object_put(*dialog);
+				drop(dialog);
 				SP_RAISE(err, SP_EDATA, "field 'prompt[%zu].role': '%.40s' is not user, assistant or system", i, r);
 			}
 			json_object_array_add(*dialog, msg(r, json_object_get_string(content), (size_t)json_object_get_string_len(content)));
@@ -126,7 +133,7 @@ static int from_trl(const sp_record *rec, json_object **dialog, json_object **ch
 	}
 	json_object *last = json_object_array_get_idx(*dialog, json_object_array_length(*dialog) - 1);
 	if (strcmp(json_object_get_string(json_object_object_get(last, "role")), "user")) {
-		json_object_put(*dialog);
+		drop(dialog);
 		SP_RAISE(err, SP_EDATA, "field 'prompt' does not end with a user turn");
 	}
 	static const char *const side[2] = { "chosen", "rejected" };
@@ -142,8 +149,8 @@ static int from_trl(const sp_record *rec, json_object **dialog, json_object **ch
 		}
 		if (!v || !json_object_is_type(v, json_type_string)) {
 			if (k)
-				json_object_put(*chosen);
-			json_object_put(*dialog);
+				drop(chosen);
+			drop(dialog);
 			SP_RAISE(err, SP_EDATA, "field '%s' is not one assistant message (or a string)", side[k]);
 		}
 		*out[k] = json_object_new_string_len(json_object_get_string(v), json_object_get_string_len(v));

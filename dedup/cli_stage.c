@@ -928,7 +928,7 @@ int dd_cmd_filter(int argc, char **argv)
 	while (rc == 0 && (rc = sp_docs_next(docs, &doc, &err)) > 0) {
 		rc = 0;
 		uint64_t gid = gid_next(&g, doc.rec->source);
-		if (bsearch(&gid, gone, (size_t)n_gone, 8, cmp_u64)) {
+		if (n_gone && bsearch(&gid, gone, (size_t)n_gone, 8, cmp_u64)) {
 			dropped++;
 			continue;
 		}
