@@ -128,7 +128,7 @@ with open('$T/fr.jsonl', 'w') as f:
     for i in range(8):
         f.write(json.dumps({'id': f'f{i}', 'prompt_id': 'p', 'category': 'helpfulness', 'dialog': [{'role': 'user', 'content': f'Question {i}?'}],
                             'response': fr, 'source': 'written', 'annotator': 'a', 'created_at': '2026-01-01T00:00:00Z'}) + '\\n')"
-"$S" train sft --data "$T/fr.jsonl" --tokenizer "$T/tok.model" ${M/--seq-len 128/--seq-len 384} --steps 100 --batch 4 --lr 3e-3 --out "$T/mfr" >/dev/null 2>&1
+"$S" train sft --data "$T/fr.jsonl" --tokenizer "$T/tok.model" ${M/--seq-len 128/--seq-len 384} --steps 300 --batch 4 --lr 3e-3 --out "$T/mfr" >/dev/null 2>&1
 check_rc "gatt-eval on a model that speaks French" 0 "$S" train gatt-eval --model "$T/mfr" --tokenizer "$T/tok.model" \
 	--dialogs "$T/dialogs.jsonl" --turns 1,2 --temperature 0 --max-new-tokens 40 --threads 2 --json "$T/evfr.json" --samples "$T/evfr.samples"
 check "... counts its French answers only where French was asked, as CLD2 detected them" $PY -c "
