@@ -16,7 +16,7 @@ for bin in "$@"; do
 	case $name in
 	*.unit)
 		# Criterion: count its tests from the synthesis line.
-		"$bin" --jobs 2 >"$log" 2>&1
+		LSAN_OPTIONS=${LSAN_OPTIONS:+$LSAN_OPTIONS:}suppressions=$PWD/tests/lsan-criterion.supp "$bin" --jobs 2 >"$log" 2>&1
 		rc=$?
 		line=$(grep -a 'Synthesis' "$log" | tail -1)
 		p=$(sed -n 's/.*Passing: \([0-9]*\).*/\1/p' <<<"$line")
