@@ -59,10 +59,21 @@ done
 "$SPINDLE" annotate report --db "$DB" --eval demo-sbs --format json >"$E/demo-sbs.json"
 "$SPINDLE" annotate export --db "$DB" --format eval --eval demo-sbs -o "$E/demo-sbs.ratings.jsonl"
 "$SPINDLE" annotate export --db "$DB" --format eval --eval demo-safety -o "$E/demo-safety.ratings.jsonl"
-if "$SPINDLE" train score --help >/dev/null 2>&1; then
-	echo "eval: with reward models, score both systems with \`spindle train score\`, then:"
+# the model-based side: the train stage's reward model judges the same two systems
+RM=$DEMO/train/rm
+if [ -n "$tok" ] && [ -f "$RM/config.json" ] && "$SPINDLE" train score --help >/dev/null 2>&1; then
+	echo "eval: the reward model of the train stage judges both systems (train score, then winrate and calibrate;"
+	echo "eval: the demo has one reward model, so it stands in for the helpfulness and the safety model):"
+	"$SPINDLE" train score --rm-helpful "$RM" --rm-safety "$RM" --tokenizer "$tok" --prompts "$E/prompts.jsonl" \
+		-o "$E/A.scored.jsonl" "$A" 2>/dev/null
+	"$SPINDLE" train score --rm-helpful "$RM" --rm-safety "$RM" --tokenizer "$tok" --prompts "$E/prompts.jsonl" \
+		-o "$E/B.scored.jsonl" "$B" 2>/dev/null
+	"$SPINDLE" train winrate "$E/A.scored.jsonl" "$E/B.scored.jsonl" --prompts "$E/prompts.jsonl" 2>&1 | sed 's/^/eval: /'
+	cat "$E/A.scored.jsonl" "$E/B.scored.jsonl" >"$E/AB.scored.jsonl"
+	"$SPINDLE" train calibrate "$E/AB.scored.jsonl" "$E/demo-safety.ratings.jsonl" -o "$E/charts/calibration.png" 2>&1 |
+		sed 's/^/eval: /'
 else
 	echo "eval: model-based side (once responses are scored by \`spindle train score\`):"
+	echo "eval:   spindle train winrate A.scored.jsonl B.scored.jsonl --prompts $E/prompts.jsonl"
+	echo "eval:   spindle train calibrate AB.scored.jsonl $E/demo-safety.ratings.jsonl -o calibration.png"
 fi
-echo "eval:   spindle train winrate A.scored.jsonl B.scored.jsonl --prompts $E/prompts.jsonl"
-echo "eval:   spindle train calibrate AB.scored.jsonl $E/demo-safety.ratings.jsonl -o calibration.png"
