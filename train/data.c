@@ -1,4 +1,5 @@
 /* data.c - the train_batch storage shared by every data source (see data.h). */
+#include <json.h>
 #include <string.h>
 #include "data.h"
 #include "spindle/mem.h"
@@ -40,4 +41,24 @@ model_batch train_batch_view(const train_batch *b)
 {
 	model_batch m = { b->B, b->T, b->inputs, b->targets, b->pos, b->use_seg ? b->seg : NULL, b->last };
 	return m;
+}
+
+int data_cursor_tell(sp_buf *out, uint64_t epoch, uint64_t index)
+{
+	return sp_buf_appendf(out, "{\"epoch\":%llu,\"index\":%llu}", (unsigned long long)epoch, (unsigned long long)index);
+}
+
+int data_cursor_seek(const char *cursor, uint64_t max_index, const char *what, uint64_t *epoch, uint64_t *index,
+                     sp_err *err)
+{
+	json_object *o = json_tokener_parse(cursor), *e, *i;
+	if (!o || !json_object_object_get_ex(o, "epoch", &e) || !json_object_object_get_ex(o, "index", &i) ||
+	    json_object_get_int64(i) < 0 || (uint64_t)json_object_get_int64(i) > max_index) {
+		json_object_put(o);
+		SP_RAISE(err, SP_EDATA, "bad %s cursor %.200s", what, cursor);
+	}
+	*epoch = (uint64_t)json_object_get_int64(e);
+	*index = (uint64_t)json_object_get_int64(i);
+	json_object_put(o);
+	return 0;
 }

@@ -78,6 +78,14 @@ int data_rm_sources(const train_data *d, sp_buf *out);
 int data_rm_next_sequential(train_data *d, train_batch *b, int *n_filled);
 /* "small", "large", "none" or "a,b,c,d" (significantly, better, slightly, negligibly) into margins[level]. */
 int rm_margins_parse(const char *spec, float margins[4], sp_err *err);
+/* The rating level of a preference record: its "level" (0-3) or its "rating" name; -1 when neither. */
+typedef struct sp_record sp_record;
+int rm_rating_level(const sp_record *rec);
+/* The {"epoch", "index"} cursor of the pair sources (data_rm.c, data_dpo.c): write it, and read it
+ * back with index <= max_index (SP_EDATA "bad WHAT cursor ..." otherwise). */
+int data_cursor_tell(sp_buf *out, uint64_t epoch, uint64_t index);
+int data_cursor_seek(const char *cursor, uint64_t max_index, const char *what, uint64_t *epoch, uint64_t *index,
+                     sp_err *err);
 /* Name of a rating level (3 = significantly_better). */
 const char *rm_rating_name(int level);
 

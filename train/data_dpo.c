@@ -129,22 +129,13 @@ size_t data_dpo_count(const train_data *d)
 static int dpo_tell(void *ctx, sp_buf *out)
 {
 	dpo_src *s = ctx;
-	return sp_buf_appendf(out, "{\"epoch\":%llu,\"index\":%llu}", (unsigned long long)s->epoch,
-	                      (unsigned long long)s->index);
+	return data_cursor_tell(out, s->epoch, s->index);
 }
 
 static int dpo_seek(void *ctx, const char *cursor, sp_err *err)
 {
 	dpo_src *s = ctx;
-	json_object *o = json_tokener_parse(cursor), *e, *i;
-	if (!o || !json_object_object_get_ex(o, "epoch", &e) || !json_object_object_get_ex(o, "index", &i) ||
-	    json_object_get_int64(i) < 0 || (uint64_t)json_object_get_int64(i) > s->n) {
-		json_object_put(o);
-		SP_RAISE(err, SP_EDATA, "bad DPO cursor %.200s", cursor);
-	}
-	s->epoch = (uint64_t)json_object_get_int64(e);
-	s->index = (uint64_t)json_object_get_int64(i);
-	json_object_put(o);
+	SP_FORWARD(data_cursor_seek(cursor, s->n, "DPO", &s->epoch, &s->index, err));
 	shuffle(s);
 	return 0;
 }
@@ -162,19 +153,6 @@ static void dpo_free(void *ctx)
 	sp_free(s->id_off);
 	sp_buf_release(&s->ids);
 	sp_free(s);
-}
-
-static int rating_level(const sp_record *rec)
-{
-	json_object *x = sp_json_path(rec->obj, "level");
-	if (x && json_object_is_type(x, json_type_int) && json_object_get_int(x) >= 0 && json_object_get_int(x) <= 3)
-		return json_object_get_int(x);
-	x = sp_json_path(rec->obj, "rating");
-	if (x && json_object_is_type(x, json_type_string))
-		for (int i = 0; i < 4; i++)
-			if (!strcmp(json_object_get_string(x), rm_rating_name(i)))
-				return i;
-	return -1;
 }
 
 static int push_all(tok_ids *dst, const tok_ids *src)
@@ -237,7 +215,7 @@ int data_dpo_open(train_data *d, const char *path, const tok_model *tok, int T, 
 			rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
 			break;
 		}
-		int level = rating_level(&rec);
+		int level = rm_rating_level(&rec);
 		prompt.n = 0;
 		rc = sp_record_str(&rec, "chosen", &ch, &chn, err);
 		rc = rc ? rc : sp_record_str(&rec, "rejected", &rj, &rjn, err);

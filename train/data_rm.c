@@ -157,22 +157,13 @@ int data_rm_next_sequential(train_data *d, train_batch *b, int *n_filled)
 static int rm_tell(void *ctx, sp_buf *out)
 {
 	rm_src *s = ctx;
-	return sp_buf_appendf(out, "{\"epoch\":%llu,\"index\":%llu}", (unsigned long long)s->epoch,
-	                      (unsigned long long)s->index);
+	return data_cursor_tell(out, s->epoch, s->index);
 }
 
 static int rm_seek(void *ctx, const char *cursor, sp_err *err)
 {
 	rm_src *s = ctx;
-	json_object *o = json_tokener_parse(cursor), *e, *i;
-	if (!o || !json_object_object_get_ex(o, "epoch", &e) || !json_object_object_get_ex(o, "index", &i) ||
-	    json_object_get_int64(i) < 0 || (uint64_t)json_object_get_int64(i) > s->n_sel) {
-		json_object_put(o);
-		SP_RAISE(err, SP_EDATA, "bad preference cursor %.200s", cursor);
-	}
-	s->epoch = (uint64_t)json_object_get_int64(e);
-	s->index = (uint64_t)json_object_get_int64(i);
-	json_object_put(o);
+	SP_FORWARD(data_cursor_seek(cursor, s->n_sel, "preference", &s->epoch, &s->index, err));
 	shuffle(s);
 	return 0;
 }
@@ -194,7 +185,7 @@ static void rm_free(void *ctx)
 	sp_free(s);
 }
 
-static int rating_level(const sp_record *rec)
+int rm_rating_level(const sp_record *rec)
 {
 	json_object *x = sp_json_path(rec->obj, "level");
 	if (x && json_object_is_type(x, json_type_int) && json_object_get_int(x) >= 0 && json_object_get_int(x) <= 3)
@@ -268,7 +259,7 @@ static int load_file(rm_src *s, const char *path, const tok_model *tok, const ch
 				(*n_skipped)++;
 			continue;
 		}
-		int level = rating_level(&rec), imported = sp_record_str(&rec, "source", &source, &sn, NULL) == 0;
+		int level = rm_rating_level(&rec), imported = sp_record_str(&rec, "source", &source, &sn, NULL) == 0;
 		float margin = level >= 0 ? s->margins[level] : 0;
 		prompt.n = 0;
 		rc = sp_record_str(&rec, "chosen", &ch, &chn, err);
