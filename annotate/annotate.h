@@ -87,6 +87,10 @@ enum { ANN_CONVERT_HH = 1, ANN_CONVERT_TRL = 2 };
  * out; *n_out counts them. The first bad record stops it with SP_EDATA naming FILE:LINE. */
 int ann_convert(const char *path, int format, const char *source, const char *category, sp_out *out,
                 uint64_t *n_out, sp_err *err);
+/* One parsed record of that kind into a new preference record in *out (caller owns; NULL on error). */
+struct sp_record;
+int ann_convert_record(const struct sp_record *rec, int format, const char *source, const char *category,
+                       json_object **out, sp_err *err);
 
 /* ------------------------------------------------------------------ sessions */
 

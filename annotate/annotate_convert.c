@@ -158,55 +158,72 @@ static int from_trl(const sp_record *rec, json_object **dialog, json_object **ch
 	return 0;
 }
 
+int ann_convert_record(const sp_record *rec, int format, const char *source, const char *category, json_object **out,
+                       sp_err *err)
+{
+	*out = NULL;
+	turn *tc = NULL;
+	json_object *dialog = NULL, *chosen = NULL, *rejected = NULL;
+	int rc;
+	if (format == ANN_CONVERT_HH) {
+		if (!(tc = sp_malloc(2 * MAX_TURNS * sizeof *tc)))
+			SP_RAISE(err, SP_ENOMEM, "out of memory");
+		rc = from_hh(rec, &dialog, &chosen, &rejected, tc, tc + MAX_TURNS, err);
+		sp_free(tc);
+	} else {
+		rc = from_trl(rec, &dialog, &chosen, &rejected, err);
+	}
+	double margin = 0;
+	json_object *m = sp_json_path(rec->obj, "margin");
+	if (rc == 0 && m) {
+		if (!json_object_is_type(m, json_type_double) && !json_object_is_type(m, json_type_int))
+			rc = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "field 'margin' is not a number");
+		else
+			margin = json_object_get_double(m);
+	}
+	if (rc < 0) {
+		json_object_put(dialog);
+		json_object_put(chosen);
+		json_object_put(rejected);
+		return rc;
+	}
+	/* ids: stable across runs and files: the source, then a hash of the pair's content */
+	const char *ds = json_object_to_json_string_ext(dialog, JSON_C_TO_STRING_PLAIN);
+	uint64_t hp = sp_hash64(ds, strlen(ds), 0x70726f6d7074ULL);
+	uint64_t hc = sp_hash64(json_object_get_string(chosen), (size_t)json_object_get_string_len(chosen), hp);
+	uint64_t hr = sp_hash64(json_object_get_string(rejected), (size_t)json_object_get_string_len(rejected), hp);
+	char id[256];
+	json_object *o = json_object_new_object();
+	snprintf(id, sizeof id, "%s:%016llx-%016llx", source, (unsigned long long)hc, (unsigned long long)hr);
+	json_object_object_add(o, "id", json_object_new_string(id));
+	snprintf(id, sizeof id, "%s:%016llx", source, (unsigned long long)hp);
+	json_object_object_add(o, "prompt_id", json_object_new_string(id));
+	json_object_object_add(o, "source", json_object_new_string(source));
+	json_object_object_add(o, "category", json_object_new_string(category));
+	json_object_object_add(o, "dialog", dialog);
+	json_object_object_add(o, "chosen", chosen);
+	json_object_object_add(o, "rejected", rejected);
+	json_object_object_add(o, "margin", json_object_new_double(margin));
+	snprintf(id, sizeof id, "%s:%016llx", source, (unsigned long long)hc);
+	json_object_object_add(o, "chosen_id", json_object_new_string(id));
+	snprintf(id, sizeof id, "%s:%016llx", source, (unsigned long long)hr);
+	json_object_object_add(o, "rejected_id", json_object_new_string(id));
+	*out = o;
+	return 0;
+}
+
 int ann_convert(const char *path, int format, const char *source, const char *category, sp_out *out,
                 uint64_t *n_out, sp_err *err)
 {
 	sp_in *in = NULL;
 	sp_record rec = SP_RECORD_INIT;
-	turn *tc = sp_malloc(2 * MAX_TURNS * sizeof *tc);
-	if (!tc)
-		SP_RAISE(err, SP_ENOMEM, "out of memory");
 	int rc = sp_in_open(&in, path, err);
 	while (rc == 0 && (rc = sp_jsonl_next(in, &rec, err)) == 1) {
-		json_object *dialog = NULL, *chosen = NULL, *rejected = NULL;
-		rc = format == ANN_CONVERT_HH ? from_hh(&rec, &dialog, &chosen, &rejected, tc, tc + MAX_TURNS, err)
-		                              : from_trl(&rec, &dialog, &chosen, &rejected, err);
-		double margin = 0;
-		json_object *m = sp_json_path(rec.obj, "margin");
-		if (rc == 0 && m) {
-			if (!json_object_is_type(m, json_type_double) && !json_object_is_type(m, json_type_int))
-				rc = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "field 'margin' is not a number");
-			else
-				margin = json_object_get_double(m);
-		}
-		if (rc < 0) {
-			json_object_put(dialog);
-			json_object_put(chosen);
-			json_object_put(rejected);
+		json_object *o;
+		if ((rc = ann_convert_record(&rec, format, source, category, &o, err)) < 0) {
 			sp_err_locate(err, sp_in_name(in), rec.lineno);
 			break;
 		}
-		/* ids: stable across runs and files: the source, then a hash of the pair's content */
-		const char *ds = json_object_to_json_string_ext(dialog, JSON_C_TO_STRING_PLAIN);
-		uint64_t hp = sp_hash64(ds, strlen(ds), 0x70726f6d7074ULL);
-		uint64_t hc = sp_hash64(json_object_get_string(chosen), (size_t)json_object_get_string_len(chosen), hp);
-		uint64_t hr = sp_hash64(json_object_get_string(rejected), (size_t)json_object_get_string_len(rejected), hp);
-		char id[256];
-		json_object *o = json_object_new_object();
-		snprintf(id, sizeof id, "%s:%016llx-%016llx", source, (unsigned long long)hc, (unsigned long long)hr);
-		json_object_object_add(o, "id", json_object_new_string(id));
-		snprintf(id, sizeof id, "%s:%016llx", source, (unsigned long long)hp);
-		json_object_object_add(o, "prompt_id", json_object_new_string(id));
-		json_object_object_add(o, "source", json_object_new_string(source));
-		json_object_object_add(o, "category", json_object_new_string(category));
-		json_object_object_add(o, "dialog", dialog);
-		json_object_object_add(o, "chosen", chosen);
-		json_object_object_add(o, "rejected", rejected);
-		json_object_object_add(o, "margin", json_object_new_double(margin));
-		snprintf(id, sizeof id, "%s:%016llx", source, (unsigned long long)hc);
-		json_object_object_add(o, "chosen_id", json_object_new_string(id));
-		snprintf(id, sizeof id, "%s:%016llx", source, (unsigned long long)hr);
-		json_object_object_add(o, "rejected_id", json_object_new_string(id));
 		rc = sp_jsonl_write(out, o, err);
 		json_object_put(o);
 		(*n_out)++;
@@ -215,6 +232,5 @@ int ann_convert(const char *path, int format, const char *source, const char *ca
 		rc = 0;
 	sp_record_release(&rec);
 	sp_in_free(in);
-	sp_free(tc);
 	return rc;
 }
