@@ -87,11 +87,16 @@ static int from_hh(const sp_record *rec, json_object **dialog, json_object **cho
 	for (long i = 0; i < kc - 1; i++)
 		if (tc[i].user != tr[i].user || tc[i].n != tr[i].n || memcmp(tc[i].p, tr[i].p, tc[i].n))
 			SP_RAISE(err, SP_EDATA, "chosen and rejected differ before their last turn (turn %ld)", i + 1);
+	/* after an optional "System:" first turn, Human and Assistant alternate from Human to the answer */
+	long first = tc[0].n >= 8 && !memcmp(tc[0].p, "System: ", 8) ? 1 : 0;
+	for (long i = first; i < kc; i++)
+		if (tc[i].user != ((i - first) % 2 == 0))
+			SP_RAISE(err, SP_EDATA, "the turns do not alternate Human/Assistant (turn %ld)", i + 1);
 	*dialog = json_object_new_array();
 	for (long i = 0; i < kc - 1; i++) {
 		const char *p = tc[i].p;
 		size_t n = tc[i].n;
-		if (i == 0 && tc[i].user && n >= 8 && !memcmp(p, "System: ", 8))
+		if (i < first)
 			json_object_array_add(*dialog, msg("system", p + 8, n - 8));
 		else
 			json_object_array_add(*dialog, msg(tc[i].user ? "user" : "assistant", p, n));

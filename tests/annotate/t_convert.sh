@@ -109,3 +109,6 @@ check_eq "their pair exports without made-up temperatures" "null null" "$(jq -r 
 check "... and validates" $PY "$VAL" "$SCH/annotate-preference.schema.json" "$T/serving.jsonl"
 printf '{"id":"q1c","prompt_id":"q1","response":"x","model":"m","temperature":-1}\n' > "$T/qbad.jsonl"
 check_rc "a negative temperature is still refused" 1 "$SPINDLE" annotate import responses --db "$DB2" "$T/qbad.jsonl"
+printf '%s\n' '{"chosen": "\n\nHuman: a\n\nAssistant: b\n\nAssistant: c", "rejected": "\n\nHuman: a\n\nAssistant: b\n\nAssistant: d"}' >"$T/bad4.jsonl"
+check_rc "hh: turns that do not alternate are refused (found by fuzzing)" 1 "$SPINDLE" annotate convert hh "$T/bad4.jsonl"
+check_grep "... naming the turn" "bad4.jsonl:1: the turns do not alternate Human/Assistant (turn 3)" "$T/.out"
