@@ -46,6 +46,11 @@ typedef struct train_device_ops {
 	void (*pull)(void *ctx, model *m, struct adamw_state *opt);
 	void (*push)(void *ctx, const model *m, const struct adamw_state *opt);
 	void (*release)(void *ctx);
+	/* optional (data parallelism, issue 18): the next backward is the step's last micro-batch; its
+	 * gradients are exchanged bucket by bucket (grad_plan.h) as they become final, overlapped with
+	 * the rest of that backward, and grad_norm waits for that exchange instead of running it whole.
+	 * NULL, or not called in a step: grad_norm exchanges the whole gradient after the backward. */
+	void (*overlap_next)(void *ctx);
 } train_device_ops;
 
 typedef struct train_device {

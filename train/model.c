@@ -305,6 +305,8 @@ void model_backward_hidden(model *m, const model_batch *b)
 	memset(m->d_resid, 0, ND * sizeof(float));
 	rmsnorm_backward(m->d_resid, m->g[P_FINAL_NORM], m->d_xn, LAYER(m->resid, c->n_layers, NM * D),
 	                 m->p[P_FINAL_NORM], m->rstdf, N, D);
+	if (m->grad_ready)
+		m->grad_ready(m->grad_ready_ctx, 0);
 
 	for (int l = c->n_layers - 1; l >= 0; l--) {
 		const float *x = LAYER(m->resid, l, NM * D);
@@ -336,8 +338,12 @@ void model_backward_hidden(model *m, const model_batch *b)
 		rmsnorm_backward(m->d_resid, GL(P_ATTN_NORM), m->d_xn, x, PL(P_ATTN_NORM), rstd1, N, D);
 #undef PL
 #undef GL
+		if (m->grad_ready)
+			m->grad_ready(m->grad_ready_ctx, c->n_layers - l);
 	}
 	encoder_backward(m->g[P_EMBED], m->d_resid, b->inputs, N, D);
+	if (m->grad_ready)
+		m->grad_ready(m->grad_ready_ctx, c->n_layers + 1);
 }
 
 void model_backward(model *m, const model_batch *b, float dloss, const float *d_rewards)
