@@ -30,7 +30,7 @@ typedef struct targs {
 	const char *data, *preset, *out, *init_from, *tokenizer, *category, *margins, *mix;
 	long steps, batch, accum, warmup, save_every, seq_len, threads, seed, spike_warmup;
 	long dim, layers, heads, kv_heads, hidden, rank, world, stop_after;
-	double lr, min_lr_ratio, clip, wd, spike_k;
+	double lr, min_lr_ratio, clip, wd, spike_k, bucket_mb;
 	int resume, doc_mask, skip_spikes, log_stdout, quiet, log_batches;
 	const char *device;     /* device (train/cuda): --device, --naive-attention */
 	int naive_attention;
@@ -108,6 +108,7 @@ static void train_options(targs *a, sp_opt *t, size_t *n)
 	OPT("log-batches", SP_OPT_FLAG, &a->log_batches, NULL, "every step line lists its batch's rows (\"batch\", all ranks'), as spike events do");
 	OPT("rank", SP_OPT_INT, &a->rank, "I", "pretrain without MPI: read this rank's part of the shards (default 0)");
 	OPT("world", SP_OPT_INT, &a->world, "N", "pretrain without MPI: ranks the shards are split between (default 1); under mpirun/srun MPI says");
+	OPT("bucket-mb", SP_OPT_DOUBLE, &a->bucket_mb, "MB", "data parallelism: the gradient goes to the other ranks in buckets of about MB megabytes, each as soon as the backward has finished it, overlapping the rest of the backward (default 25; 0: the whole gradient after the backward)");
 	OPT("threads", SP_OPT_INT, &a->threads, "N", "CPU threads (default and auto: the CPUs this process may use: affinity mask, cgroup quota; under MPI, shared between the ranks of a host)");
 	OPT("device", SP_OPT_STR, &a->device, "cpu|cuda|auto", "where to train: cuda needs bin/spindle-cuda (make cuda) and a GPU; auto (default) takes the GPU when there is one. Under mpirun/srun with --device cuda, ranks average gradients over NCCL");
 	OPT("naive-attention", SP_OPT_FLAG, &a->naive_attention, NULL, "cuda: the reference attention kernel (stores T x T probabilities) instead of the fused one");
@@ -122,6 +123,7 @@ static void train_options(targs *a, sp_opt *t, size_t *n)
 		{ "rank", 0, 65535, NULL }, { "world", 1, 65536, NULL }, { "threads", 1, 1024, NULL },
 		{ "lr", 0, 0, "1e-12..10" }, { "min-lr-ratio", 0, 0, "0..1" }, { "clip", 0, 0, "0..1e6" },
 		{ "weight-decay", 0, 0, "0..10" }, { "spike-k", 0, 0, "0..1000" },
+		{ "bucket-mb", 0, 0, "0..65536" },
 	};
 	for (size_t r = 0; r < sizeof ranges / sizeof *ranges; r++)
 		for (size_t i = 0; i < *n; i++)
@@ -169,6 +171,7 @@ int train_run_mode(int mode, int argc, char **argv)
 	a.seed = 1337;
 	a.spike_k = 4;
 	a.spike_warmup = 20;
+	a.bucket_mb = 25;
 	a.category = "all";
 	a.margins = "small";
 	a.world = 1;
@@ -380,6 +383,7 @@ int train_run_mode(int mode, int argc, char **argv)
 	o.save_every = a.save_every;
 	o.batch = (int)a.batch;
 	o.accum = (int)a.accum;
+	o.bucket_mb = (float)a.bucket_mb;
 	o.lr = (float)a.lr;
 	o.min_lr_ratio = (float)a.min_lr_ratio;
 	o.clip = (float)a.clip;

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "grad_plan.h"
 #include "spindle/buf.h"
 #include "spindle/err.h"
 
@@ -57,6 +58,19 @@ int dist_comm_local_rank(const dist_comm *c);
 /* g[0..n) <- sum over ranks of every rank's g, added in rank order ((g0 + g1) + g2 ...): the same
  * bits on every rank and for every run (reduce-scatter by slices, then all-gather). */
 int dist_comm_sum_floats(dist_comm *c, float *g, size_t n, sp_err *err);
+/* The same sum for the segments segs[0..n) of base (a gradient bucket, grad_plan.h), started now and
+ * finished later, so it can overlap the rest of the backward: each segment is summed as
+ * dist_comm_sum_floats sums a vector (slice by slice, in rank order: the same bits). id (0, 1, ...)
+ * names the bucket: its messages, and its receive buffer, kept for the next step. Every rank starts
+ * the same ids in the same order. base and segs are borrowed until dist_comm_sum_wait returns.
+ * dist_comm_sum_poll advances every started sum without waiting (moves data that has arrived, sums
+ * slices, starts the gathers); dist_comm_sum_wait finishes them all (the watchdog applies). The
+ * other collectives must not be called while sums are started. */
+int dist_comm_sum_start(dist_comm *c, int id, float *base, const grad_seg *segs, int n, sp_err *err);
+int dist_comm_sum_poll(dist_comm *c, sp_err *err);
+int dist_comm_sum_wait(dist_comm *c, sp_err *err);
+/* started sums not finished yet */
+int dist_comm_sum_pending(const dist_comm *c);
 /* x[0..n) <- sum over ranks in rank order (n <= 16), on every rank */
 int dist_comm_sum_doubles(dist_comm *c, double *x, int n, sp_err *err);
 /* Rank 0 gets every rank's bytes, in rank order, appended to all (others: all untouched). */

@@ -15,7 +15,7 @@
 #include "dist.h"
 #include "spindle/mem.h"
 
-enum { TAG_SLICE = 11, TAG_GATHERED = 12, TAG_DOUBLES = 13, TAG_LEN = 14, TAG_BYTES = 15, TAG_BCAST = 16 };
+enum { TAG_DOUBLES = 13, TAG_LEN = 14, TAG_BYTES = 15, TAG_BCAST = 16, TAG_SUM = 100 };
 enum { HOST_LEN = 64 };
 #define CHUNK ((size_t)1 << 26)  /* floats per message: MPI counts are ints */
 
@@ -29,12 +29,14 @@ struct dist_comm {
 	int rank, world, local_rank, local_size;
 	double timeout_s, wait_s;
 	peer_info *peers;       /* world entries */
-	float *scratch;         /* received slices and their sum */
-	size_t scratch_n;
+	struct sum_state *sums; /* gradient sums in flight (dist_comm_sum_start) */
 	MPI_Request *req;
 	int *req_peer;
 	size_t n_req, cap_req;
 };
+
+struct sum_state;
+static void sums_free(struct sum_state *st);
 
 static double now_s(void)
 {
@@ -118,7 +120,7 @@ void dist_comm_close(dist_comm *c, int failed)
 		MPI_Abort(MPI_COMM_WORLD, 3);
 	MPI_Comm_free(&c->comm);
 	sp_free(c->peers);
-	sp_free(c->scratch);
+	sums_free(c->sums);
 	sp_free(c->req);
 	sp_free(c->req_peer);
 	sp_free(c);
@@ -250,54 +252,262 @@ static size_t slice_lo(size_t n, int world, int k)
 	return (size_t)((unsigned __int128)n * (unsigned)k / (unsigned)world);
 }
 
+/* One bucket's sum in flight: phase 1, every rank k receives slice k of each segment from everyone;
+ * phase 2, the summed slices go back to everyone. Its requests are c->req[req_lo, req_hi). */
+typedef struct sum_job {
+	int id, phase;
+	size_t req_lo, req_hi;
+	float *base;
+	const grad_seg *segs;
+	int n_segs;
+} sum_job;
+
+struct sum_state {
+	sum_job *jobs;          /* started, not finished, in start order */
+	int n_jobs, cap_jobs;
+	float **scratch;        /* per id: the W-1 received copies of this rank's slices */
+	size_t *scratch_n;
+	int n_ids;
+};
+
+static struct sum_state *sums_of(dist_comm *c, sp_err *err)
+{
+	if (!c->sums && !(c->sums = sp_calloc(1, sizeof *c->sums)))
+		sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory for the gradient exchange");
+	return c->sums;
+}
+
+static void sums_free(struct sum_state *st)
+{
+	if (!st)
+		return;
+	for (int i = 0; i < st->n_ids; i++)
+		sp_free(st->scratch[i]);
+	sp_free(st->scratch);
+	sp_free(st->scratch_n);
+	sp_free(st->jobs);
+	sp_free(st);
+}
+
+static int tag_of(int id, int phase) { return TAG_SUM + 2 * id + phase; }
+
+/* this rank's slices, back to back: the floats of slice `me` of every segment */
+static size_t my_floats(const grad_seg *segs, int n, int W, int me)
+{
+	size_t m = 0;
+	for (int s = 0; s < n; s++)
+		m += slice_lo(segs[s].n, W, me + 1) - slice_lo(segs[s].n, W, me);
+	return m;
+}
+
+static int post_phase1(dist_comm *c, struct sum_state *st, sum_job *j, sp_err *err)
+{
+	int W = c->world, me = c->rank;
+	size_t m = my_floats(j->segs, j->n_segs, W, me), at = 0;
+	float *scr = st->scratch[j->id];
+	j->req_lo = c->n_req;
+	for (int s = 0; s < j->n_segs; s++) {
+		float *seg = j->base + j->segs[s].off;
+		size_t n = j->segs[s].n, lo = slice_lo(n, W, me), mine = slice_lo(n, W, me + 1) - lo;
+		for (int k = 0, p = 0; k < W; k++) {
+			if (k == me)
+				continue;
+			size_t klo = slice_lo(n, W, k), kn = slice_lo(n, W, k + 1) - klo;
+			if (mine)
+				SP_FORWARD(post(c, 0, scr + (size_t)p * m + at, mine * sizeof(float), k, tag_of(j->id, 0), err));
+			if (kn)
+				SP_FORWARD(post(c, 1, seg + klo, kn * sizeof(float), k, tag_of(j->id, 0), err));
+			p++;
+		}
+		at += mine;
+	}
+	j->req_hi = c->n_req;
+	j->phase = 1;
+	return 0;
+}
+
+/* phase 1 done: this rank's slices summed in rank order (the same association on every rank and
+ * run), then sent to everyone while everyone's come in */
+static int post_phase2(dist_comm *c, struct sum_state *st, sum_job *j, sp_err *err)
+{
+	int W = c->world, me = c->rank;
+	size_t m = my_floats(j->segs, j->n_segs, W, me), at = 0;
+	const float *scr = st->scratch[j->id];
+	for (int s = 0; s < j->n_segs; s++) {
+		float *seg = j->base + j->segs[s].off;
+		size_t n = j->segs[s].n, lo = slice_lo(n, W, me), mine = slice_lo(n, W, me + 1) - lo;
+		const float *from[64];
+		for (int k = 0, p = 0; k < W; k++)
+			from[k] = k == me ? seg + lo : scr + (size_t)p++ * m + at;
+		float *out = seg + lo;
+#pragma omp parallel for schedule(static) if (mine > 65536)
+		for (size_t i = 0; i < mine; i++) {
+			float v = from[0][i];
+			for (int k = 1; k < W; k++)
+				v += from[k][i];
+			out[i] = v;
+		}
+		at += mine;
+	}
+	j->req_lo = c->n_req;
+	for (int s = 0; s < j->n_segs; s++) {
+		float *seg = j->base + j->segs[s].off;
+		size_t n = j->segs[s].n, lo = slice_lo(n, W, me), mine = slice_lo(n, W, me + 1) - lo;
+		for (int k = 0; k < W; k++) {
+			if (k == me)
+				continue;
+			size_t klo = slice_lo(n, W, k), kn = slice_lo(n, W, k + 1) - klo;
+			if (kn)
+				SP_FORWARD(post(c, 0, seg + klo, kn * sizeof(float), k, tag_of(j->id, 1), err));
+			if (mine)
+				SP_FORWARD(post(c, 1, seg + lo, mine * sizeof(float), k, tag_of(j->id, 1), err));
+		}
+	}
+	j->req_hi = c->n_req;
+	j->phase = 2;
+	return 0;
+}
+
+static int job_complete(const dist_comm *c, const sum_job *j)
+{
+	for (size_t i = j->req_lo; i < j->req_hi; i++)
+		if (c->req[i] != MPI_REQUEST_NULL)
+			return 0;
+	return 1;
+}
+
+/* Moves every job whose requests are complete (all_done: every posted request is) to its next
+ * phase; finished jobs leave the list, and the request array empties once nothing is in flight. */
+static int advance(dist_comm *c, int all_done, sp_err *err)
+{
+	struct sum_state *st = c->sums;
+	int kept = 0;
+	for (int i = 0; i < st->n_jobs; i++) {
+		sum_job *j = &st->jobs[i];
+		if (all_done || job_complete(c, j)) {
+			if (j->phase == 1) {
+				SP_FORWARD(post_phase2(c, st, j, err));
+			} else {
+				continue;  /* phase 2 complete: finished */
+			}
+		}
+		st->jobs[kept++] = *j;
+	}
+	st->n_jobs = kept;
+	if (!kept)
+		c->n_req = 0;
+	return 0;
+}
+
+int dist_comm_sum_start(dist_comm *c, int id, float *base, const grad_seg *segs, int n, sp_err *err)
+{
+	if (!c || c->world <= 1)
+		return 0;
+	if (c->world > 64)
+		SP_RAISE(err, SP_EUSAGE, "at most 64 ranks");
+	if (id < 0 || tag_of(id, 1) > 32767)
+		SP_RAISE(err, SP_EUSAGE, "dist_comm_sum_start: bucket id %d out of range", id);
+	struct sum_state *st = sums_of(c, err);
+	if (!st)
+		return -1;
+	double t0 = now_s();
+	if (id >= st->n_ids) {
+		float **s = sp_realloc(st->scratch, (size_t)(id + 1) * sizeof *s);
+		if (s)
+			st->scratch = s;
+		size_t *sn = s ? sp_realloc(st->scratch_n, (size_t)(id + 1) * sizeof *sn) : NULL;
+		if (!sn)
+			SP_RAISE(err, SP_ENOMEM, "out of memory for the gradient exchange");
+		st->scratch_n = sn;
+		for (int i = st->n_ids; i <= id; i++) {
+			st->scratch[i] = NULL;
+			st->scratch_n[i] = 0;
+		}
+		st->n_ids = id + 1;
+	}
+	size_t need = (size_t)(c->world - 1) * my_floats(segs, n, c->world, c->rank);
+	if (st->scratch_n[id] < need) {
+		/* (only while this id is not in flight: ids are started once per step) */
+		float *s = sp_realloc(st->scratch[id], need * sizeof *s);
+		if (!s)
+			SP_RAISE(err, SP_ENOMEM, "out of memory for the gradient exchange");
+		st->scratch[id] = s;
+		st->scratch_n[id] = need;
+	}
+	if (st->n_jobs == st->cap_jobs) {
+		int cap = st->cap_jobs ? 2 * st->cap_jobs : 16;
+		sum_job *j = sp_realloc(st->jobs, (size_t)cap * sizeof *j);
+		if (!j)
+			SP_RAISE(err, SP_ENOMEM, "out of memory for the gradient exchange");
+		st->jobs = j;
+		st->cap_jobs = cap;
+	}
+	sum_job *j = &st->jobs[st->n_jobs++];
+	memset(j, 0, sizeof *j);
+	j->id = id;
+	j->base = base;
+	j->segs = segs;
+	j->n_segs = n;
+	int rc = post_phase1(c, st, j, err);
+	c->wait_s += now_s() - t0;
+	return rc;
+}
+
+int dist_comm_sum_poll(dist_comm *c, sp_err *err)
+{
+	if (!c || !c->sums || !c->sums->n_jobs)
+		return 0;
+	double t0 = now_s();
+	int rc = 0;
+	/* (Open MPI moves data, over shared memory or sockets, inside these calls: a large message
+	 * takes several passes (request to send, the copy, its acknowledgement), so pass again while
+	 * passes complete something, and stop as soon as one finds nothing to do) */
+	for (int pass = 0; pass < 64 && c->sums->n_jobs; pass++) {
+		int n = (int)c->n_req, done = 0;
+		int *idx = sp_malloc((size_t)(n ? n : 1) * sizeof *idx);
+		if (!idx)
+			SP_RAISE(err, SP_ENOMEM, "out of memory");
+		rc = MPI_Testsome(n, c->req, &done, idx, MPI_STATUSES_IGNORE);
+		sp_free(idx);
+		if (rc != MPI_SUCCESS) {
+			c->wait_s += now_s() - t0;
+			return mpi_fail(rc, "summing gradients", err);
+		}
+		if (done == MPI_UNDEFINED)
+			done = 0;
+		size_t before = c->n_req;
+		if ((rc = advance(c, 0, err)) < 0)
+			break;
+		if (done == 0 && c->n_req == before)
+			break;
+	}
+	c->wait_s += now_s() - t0;
+	return rc;
+}
+
+int dist_comm_sum_pending(const dist_comm *c)
+{
+	return c && c->sums ? c->sums->n_jobs : 0;
+}
+
+int dist_comm_sum_wait(dist_comm *c, sp_err *err)
+{
+	if (!c || !c->sums)
+		return 0;
+	while (c->sums->n_jobs) {
+		SP_FORWARD(wait_all(c, "summing gradients", err));
+		SP_FORWARD(advance(c, 1, err));
+	}
+	return 0;
+}
+
 int dist_comm_sum_floats(dist_comm *c, float *g, size_t n, sp_err *err)
 {
 	if (!c || c->world <= 1)
 		return 0;
-	int W = c->world, me = c->rank;
-	size_t lo = slice_lo(n, W, me), m = slice_lo(n, W, me + 1) - lo;
-	size_t need = (size_t)W * (m ? m : 1);  /* W-1 received slices and their sum */
-	if (c->scratch_n < need) {
-		float *s = sp_realloc(c->scratch, need * sizeof *s);
-		if (!s)
-			SP_RAISE(err, SP_ENOMEM, "out of memory for the gradient exchange");
-		c->scratch = s;
-		c->scratch_n = need;
-	}
-	/* 1: every rank k gets slice k of everyone's vector; received slices sit in rank order */
-	float *recv[64];
-	if (W > 64)
-		SP_RAISE(err, SP_EUSAGE, "at most 64 ranks");
-	for (int k = 0, j = 0; k < W; k++) {
-		if (k == me) {
-			recv[k] = g + lo;
-			continue;
-		}
-		recv[k] = c->scratch + (size_t)j++ * m;
-		SP_FORWARD(post(c, 0, recv[k], m * sizeof(float), k, TAG_SLICE, err));
-		size_t klo = slice_lo(n, W, k), khi = slice_lo(n, W, k + 1);
-		SP_FORWARD(post(c, 1, g + klo, (khi - klo) * sizeof(float), k, TAG_SLICE, err));
-	}
-	SP_FORWARD(wait_all(c, "summing gradients", err));
-	/* 2: this rank's slice, summed in rank order: the same association on every rank and run */
-	float *sum = c->scratch + (size_t)(W - 1) * m;
-#pragma omp parallel for schedule(static) if (m > 65536)
-	for (size_t i = 0; i < m; i++) {
-		float s = recv[0][i];
-		for (int k = 1; k < W; k++)
-			s += recv[k][i];
-		sum[i] = s;
-	}
-	memcpy(g + lo, sum, m * sizeof(float));
-	/* 3: every rank gets every summed slice */
-	for (int k = 0; k < W; k++) {
-		if (k == me)
-			continue;
-		size_t klo = slice_lo(n, W, k), khi = slice_lo(n, W, k + 1);
-		SP_FORWARD(post(c, 0, g + klo, (khi - klo) * sizeof(float), k, TAG_GATHERED, err));
-		SP_FORWARD(post(c, 1, g + lo, m * sizeof(float), k, TAG_GATHERED, err));
-	}
-	return wait_all(c, "gathering summed gradients", err);
+	grad_seg whole = { 0, n };
+	SP_FORWARD(dist_comm_sum_start(c, 0, g, &whole, 1, err));
+	return dist_comm_sum_wait(c, err);
 }
 
 int dist_comm_sum_doubles(dist_comm *c, double *x, int n, sp_err *err)
@@ -368,3 +578,4 @@ int dist_comm_bcast(dist_comm *c, void *p, size_t n, sp_err *err)
 		SP_FORWARD(post(c, 0, p, n, 0, TAG_BCAST, err));
 	return wait_all(c, "broadcasting from rank 0", err);
 }
+

@@ -67,6 +67,7 @@ void trainer_release(trainer *t)
 	sp_buf_release(&t->prov);
 	sp_free(t->acc);
 	t->acc = NULL;
+	grad_plan_release(&t->plan);
 }
 
 /* CPU ranks sum gradients, so each scales by the global micro-batch count; NCCL averages over ranks */
@@ -85,6 +86,46 @@ static void accumulate(float *acc, const float *g, size_t n, int first)
 #pragma omp parallel for schedule(static) if (n > 65536)
 	for (size_t i = 0; i < n; i++)
 		acc[i] += g[i];
+}
+
+/* ---------------------------------------------------------------- the overlapped exchange (issue 18)
+ * On the last micro-batch of a step, each bucket of the gradient (grad_plan.h) starts its sum over
+ * the ranks as soon as the backward has finished it, and the exchange moves on at every later stage
+ * while the backward computes earlier layers; the step then waits for what is left. The earlier
+ * micro-batches' sum joins each bucket just before it starts (acc + g, as accumulate adds), so the
+ * bits are those of the exchange after the backward. */
+static int overlap_on(const trainer *t)
+{
+	return t->comm && !t->dev && dist_comm_world(t->comm) > 1 && t->o.bucket_mb > 0 && t->o.mode != TRAIN_HOOK;
+}
+
+static int start_buckets(trainer *t, int upto_stage, sp_err *err)
+{
+	model *m = &t->m;
+	for (; t->next_bucket < t->plan.n_buckets && t->plan.buckets[t->next_bucket].last_stage <= upto_stage; t->next_bucket++) {
+		const grad_bucket *b = &t->plan.buckets[t->next_bucket];
+		const grad_seg *seg = t->plan.segs + b->seg_lo;
+		if (t->acc)
+			for (int s = 0; s < b->n_segs; s++) {
+				float *g = m->grads + seg[s].off;
+				const float *a = t->acc + seg[s].off;
+				size_t n = seg[s].n;
+#pragma omp parallel for schedule(static) if (n > 65536)
+				for (size_t i = 0; i < n; i++)
+					g[i] = a[i] + g[i];
+			}
+		SP_FORWARD(dist_comm_sum_start(t->comm, t->next_bucket, m->grads, seg, b->n_segs, err));
+	}
+	return 0;
+}
+
+static void on_grad_ready(void *ctx, int stage)
+{
+	trainer *t = ctx;
+	if (t->overlap_failed)
+		return;
+	if (start_buckets(t, stage, &t->overlap_err) < 0 || dist_comm_sum_poll(t->comm, &t->overlap_err) < 0)
+		t->overlap_failed = 1;
 }
 
 static double now_s(void)
@@ -120,8 +161,22 @@ int trainer_step(trainer *t, sp_err *err)
 		dev->ops->zero_grad(dev->ctx);
 	else
 		model_zero_grad(m);
+	int overlap = overlap_on(t);
+	if (overlap && !t->plan.n_buckets) {
+		size_t cap = (size_t)((double)o->bucket_mb * 1048576.0 / sizeof(float));
+		SP_FORWARD(grad_plan_init(&t->plan, m->ti, m->cfg.n_layers, cap ? cap : 1, err));
+	}
 	for (int a = 0; a < o->accum; a++) {
+		int last = a == o->accum - 1;
 		SP_FORWARD(t->data->next(t->data->ctx, b, err));
+		if (overlap && last) {
+			t->next_bucket = 0;
+			t->overlap_failed = 0;
+			m->grad_ready = on_grad_ready;
+			m->grad_ready_ctx = t;
+		}
+		if (dev && last && o->bucket_mb > 0 && dev->ops->overlap_next)
+			dev->ops->overlap_next(dev->ctx);
 		if (a && t->acc && !dev)
 			model_zero_grad(m);
 		if (a)
@@ -181,11 +236,24 @@ int trainer_step(trainer *t, sp_err *err)
 				model_backward(m, &mb, 1.0f / ((float)n * (float)gacc), NULL);
 			tokens += (uint64_t)b->B * b->T;
 		}
-		if (t->acc && !dev)
+		if (overlap && last) {
+			/* the buckets the backward did not reach (a micro-batch with no counted target runs
+			 * none) start now; then the step waits for every bucket's sum */
+			m->grad_ready = NULL;
+			if (t->overlap_failed) {
+				if (err)
+					*err = t->overlap_err;
+				return t->overlap_err.code;
+			}
+			SP_FORWARD(start_buckets(t, t->plan.n_stages, err));
+			t->buckets_early = t->plan.n_buckets - dist_comm_sum_pending(t->comm);
+			SP_FORWARD(dist_comm_sum_wait(t->comm, err));
+		} else if (t->acc && !dev) {
 			accumulate(t->acc, m->grads, m->n_params, a == 0);
+		}
 	}
 	sp_buf_appendc(&t->prov, ']');
-	if (t->acc && !dev)
+	if (t->acc && !dev && !overlap)
 		memcpy(m->grads, t->acc, m->n_params * sizeof(float));
 	if (t->comm) { /* data-parallel ranks log, and judge spikes on, the sums over ranks: they must agree */
 		double sums[4] = { loss_sum, (double)correct, (double)pairs, (double)tokens };
@@ -194,7 +262,7 @@ int trainer_step(trainer *t, sp_err *err)
 		correct = (long)sums[1];
 		pairs = (long)sums[2];
 		tokens = (uint64_t)sums[3];
-		if (!dev)
+		if (!dev && !overlap)
 			SP_FORWARD(dist_comm_sum_floats(t->comm, m->grads, m->n_params, err));
 	}
 	float loss = (float)(loss_sum / (o->accum * world));
@@ -273,6 +341,8 @@ int trainer_step(trainer *t, sp_err *err)
 		sp_buf_appends(l, ",\"non_finite\":true");
 	if (t->comm && world > 1)
 		sp_buf_appendf(l, ",\"ranks\":%d,\"comm_s\":%.4f", world, dist_comm_wait_s(t->comm) - comm0);
+	if (overlap)
+		sp_buf_appendf(l, ",\"buckets\":%d,\"buckets_early\":%d", t->plan.n_buckets, t->buckets_early);
 	if (o->log_batches) {
 		sp_buf_appends(l, ",\"batch\":");
 		sp_buf_append(l, t->prov.p, t->prov.len);

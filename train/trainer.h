@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include "adamw.h"
 #include "data.h"
+#include "grad_plan.h"
 #include "model.h"
 #include "rng.h"
 
@@ -42,6 +43,7 @@ typedef struct train_opts {
 	int bos, eos;
 	int device_acts;         /* activations live on a device (train_device): the host model keeps none */
 	int log_batches;         /* every step line carries its batch's provenance ("batch", all ranks') */
+	float bucket_mb;  /* data parallelism: gradient bucket size in MB (0: exchange after the backward in one piece) */
 } train_opts;
 
 void train_opts_default(train_opts *o);
@@ -72,6 +74,11 @@ typedef struct trainer {
 	 * one process's bits with --accum W. Loss, tokens and accuracy are sums over ranks. */
 	struct dist_comm *comm;
 	float *acc;               /* the running micro-batch sum when accum > 1 (CPU) */
+	/* the exchange overlapped with the last micro-batch's backward (o.bucket_mb > 0, CPU ranks):
+	 * buckets in backward order, the next one to start, an error met inside the backward */
+	grad_plan plan;
+	int next_bucket, overlap_failed, buckets_early;
+	sp_err overlap_err;
 } trainer;
 
 /* Builds the model for cfg (weights initialised from o->seed), the optimizer and the batch buffer. */

@@ -14,7 +14,7 @@ S="$SPINDLE"
 mpi_available || { skip "mpirun data parallelism" "$MPI_SKIP_REASON"; exit 0; }
 
 # step lines without the fields that differ between runs (speed) or layouts (ranks, comm_s)
-steps() { grep '^{"step"' "$1" | sed -E 's/"tokens_per_s":[0-9.e+-]*,//; s/,"ranks":[0-9]+,"comm_s":[0-9.]+//'; }
+steps() { grep '^{"step"' "$1" | sed -E 's/"tokens_per_s":[0-9.e+-]*,//; s/,"ranks":[0-9]+,"comm_s":[0-9.]+(,"buckets":[0-9]+,"buckets_early":[0-9]+)?//'; }
 
 # A tokenizer trained on real text (this machine's documentation), shards of 33-token sequences.
 doc_corpus 60 >/dev/null
@@ -48,6 +48,25 @@ check_files "pretrain: 2 ranks log the losses of 1 process with the same global 
 check_files "pretrain: 2 ranks end with 1 process's weights, bit for bit" "$T/p1/model.safetensors" "$T/p2/model.safetensors"
 check_files "pretrain: ... and its optimizer moments" "$T/p1/optimizer.safetensors" "$T/p2/optimizer.safetensors"
 check_eq "only rank 0 logs steps" 4 "$(grep -c '"step"' "$T/p2.log")"
+# 1b. the exchange overlapped with the backward (--bucket-mb, train/grad_plan.h): small buckets (one
+# per stage of the backward: 4 layers, the head, the embeddings) summed as they become final. 2 ranks
+# with --accum 1 give one process's bits with --accum 2; with --accum 2 (the earlier micro-batch
+# joins each bucket as it starts) the bits of the exchange after the backward (--bucket-mb 0).
+O=(--data synthetic:64 --preset tiny --layers 4 --seq-len 64 --lr 3e-3 --threads 1 --steps 6 --batch 2)
+"$S" train pretrain "${O[@]}" --accum 2 --out "$T/o1" > "$T/o1.log" 2>/dev/null
+mpi_run_noleak 2 "$S" train pretrain "${O[@]}" --bucket-mb 0.01 --out "$T/o4" > "$T/o4.log" 2>/dev/null
+mpi_run_noleak 2 "$S" train pretrain "${O[@]}" --accum 2 --bucket-mb 0.01 --out "$T/o2" > "$T/o2.log" 2>"$T/o2.err"
+mpi_run_noleak 2 "$S" train pretrain "${O[@]}" --accum 2 --bucket-mb 0 --out "$T/o3" > "$T/o3.log" 2>/dev/null
+check_eq "--bucket-mb 0.01: a bucket per stage of the backward (4 layers + head + embeddings)" 6 \
+	"$(grep -m1 -o '"buckets":[0-9]*' "$T/o2.log" | cut -d: -f2)"
+check_files "overlapped exchange, 2 ranks: 1 process's losses with accum 2" <(steps "$T/o1.log") <(steps "$T/o4.log")
+check_files "... and its weights, bit for bit" "$T/o1/model.safetensors" "$T/o4/model.safetensors"
+check_files "overlapped, --accum 2: the losses of the exchange after the backward (--bucket-mb 0)" <(steps "$T/o3.log") <(steps "$T/o2.log")
+check_files "... and its weights, bit for bit" "$T/o3/model.safetensors" "$T/o2/model.safetensors"
+check_eq "--bucket-mb 0 logs no buckets" 0 "$(grep -c '"buckets"' "$T/o3.log")"
+early=$(grep -o '"buckets_early":[0-9]*' "$T/o2.log" "$T/o4.log" | awk -F: '{ s += $NF } END { print s + 0 }')
+check "some buckets were summed over both ranks before the backward ended ($early in 12 steps)" test "$early" -gt 0
+check "overlapped step logs validate against train-log.schema.json" $PY tests/schemas/validate.py schemas/train-log.schema.json "$T/o2.log"
 check_rc "--world under mpirun is a usage error" 2 mpi_run_noleak 2 "$S" train pretrain --data "$T/shards" "${P[@]}" --steps 1 --world 2 --out "$T/pw"
 check_grep "... saying the ranks come from MPI" "ranks come from MPI" "$T/.out"
 
@@ -74,7 +93,10 @@ for m in sft rm; do
 	"$S" train $m --data "$f" --tokenizer "$T/tok.model" "${P[@]}" --steps 3 --batch 2 --accum 2 --out "$T/${m}1" > "$T/${m}1.log" 2>"$T/${m}1.err"
 	run=mpi_run_noleak
 	[ $m = rm ] && run=mpi_run
-	$run 2 "$S" train $m --data "$f" --tokenizer "$T/tok.model" "${P[@]}" --steps 3 --batch 2 --out "$T/${m}2" > "$T/${m}2.log" 2>"$T/${m}2.err"
+	# (rm: in small buckets, overlapped with the backward; the score head is stage 0's)
+	bk=()
+	[ $m = rm ] && bk=(--bucket-mb 0.01)
+	$run 2 "$S" train $m --data "$f" --tokenizer "$T/tok.model" "${P[@]}" "${bk[@]}" --steps 3 --batch 2 --out "$T/${m}2" > "$T/${m}2.log" 2>"$T/${m}2.err"
 	check_eq "$m: 2 ranks ran 3 steps" 3 "$(steps "$T/${m}2.log" | wc -l)"
 	check_files "$m: 2 ranks log the losses of 1 process with the same global batch" <(steps "$T/${m}1.log") <(steps "$T/${m}2.log")
 	check_files "$m: 2 ranks end with 1 process's weights, bit for bit" "$T/${m}1/model.safetensors" "$T/${m}2/model.safetensors"
@@ -85,7 +107,7 @@ check_grep "rm: the accuracy is over both ranks' pairs" '"accuracy"' "$T/rm2.log
 # epochs; each holds every sequence once, every step has a row from every rank, and the order is
 # one process's with --accum 3.
 if [ -n "$NSEQ" ] && [ $((NSEQ % 3)) -ne 0 ]; then
-	mpi_run 3 "$S" train pretrain --data "$T/shards" "${P[@]}" --steps "$NSEQ" --batch 1 --log-batches --out "$T/e3" > "$T/e3.log" 2>"$T/e3.err"
+	mpi_run 3 "$S" train pretrain --data "$T/shards" "${P[@]}" --steps "$NSEQ" --batch 1 --log-batches --bucket-mb 0.02 --out "$T/e3" > "$T/e3.log" 2>"$T/e3.err"
 	"$S" train pretrain --data "$T/shards" "${P[@]}" --steps "$NSEQ" --batch 1 --accum 3 --log-batches --out "$T/e1" > "$T/e1.log" 2>/dev/null
 	check "3 ranks, $NSEQ sequences: each epoch sees every sequence exactly once, 3 rows a step" $PY - "$T/e3.log" "$NSEQ" <<'PYEOF'
 import json, sys
