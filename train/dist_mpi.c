@@ -460,8 +460,8 @@ int dist_comm_sum_poll(dist_comm *c, sp_err *err)
 	double t0 = now_s();
 	int rc = 0;
 	/* (Open MPI moves data, over shared memory or sockets, inside these calls: a large message
-	 * takes several passes (request to send, the copy, its acknowledgement), so pass again while
-	 * passes complete something, and stop as soon as one finds nothing to do) */
+	 * takes several passes (request to send, the copy or its fragments, the acknowledgement), so
+	 * pass a few times, and again while passes complete something) */
 	for (int pass = 0; pass < 64 && c->sums->n_jobs; pass++) {
 		int n = (int)c->n_req, done = 0;
 		int *idx = sp_malloc((size_t)(n ? n : 1) * sizeof *idx);
@@ -478,7 +478,7 @@ int dist_comm_sum_poll(dist_comm *c, sp_err *err)
 		size_t before = c->n_req;
 		if ((rc = advance(c, 0, err)) < 0)
 			break;
-		if (done == 0 && c->n_req == before)
+		if (pass >= 7 && done == 0 && c->n_req == before)
 			break;
 	}
 	c->wait_s += now_s() - t0;

@@ -308,6 +308,9 @@ void model_backward_hidden(model *m, const model_batch *b)
 	if (m->grad_ready)
 		m->grad_ready(m->grad_ready_ctx, 0);
 
+	/* between a layer's big products: no new gradient is final, but the exchange of those that are
+	 * can move on (stage -1) */
+#define PROGRESS() do { if (m->grad_ready) m->grad_ready(m->grad_ready_ctx, -1); } while (0)
 	for (int l = c->n_layers - 1; l >= 0; l--) {
 		const float *x = LAYER(m->resid, l, NM * D);
 		float *xn1 = LAYER(m->xn1, l, NM * D), *rstd1 = LAYER(m->rstd1, l, NM);
@@ -320,19 +323,25 @@ void model_backward_hidden(model *m, const model_batch *b)
 		/* feed-forward branch: d_resid is dL/d(layer output) = dL/d(mid) through the skip */
 		/* (the first product into each gradient buffer sets it: no zeroing) */
 		matmul_backward(m->d_hs, 0, GL(P_WDOWN), m->d_resid, hs, PL(P_WDOWN), N, F, D);
+		PROGRESS();
 		swiglu_backward(m->d_hg, m->d_hu, m->d_hs, hg, hu, NF);
 		matmul_backward(m->d_xn, 0, GL(P_WGATE), m->d_hg, xn2, PL(P_WGATE), N, D, F);
+		PROGRESS();
 		matmul_backward(m->d_xn, 1, GL(P_WUP), m->d_hu, xn2, PL(P_WUP), N, D, F);
+		PROGRESS();
 		rmsnorm_backward(m->d_resid, GL(P_FFN_NORM), m->d_xn, mid, PL(P_FFN_NORM), rstd2, N, D);
 		/* attention branch */
 		matmul_backward(m->d_ao, 0, GL(P_WO), m->d_resid, ao, PL(P_WO), N, D, D);
+		PROGRESS();
 		memset(m->d_q, 0, ND * sizeof(float));
 		memset(m->d_k, 0, NKV * sizeof(float));
 		memset(m->d_v, 0, NKV * sizeof(float));
 		attention_backward(m->d_q, m->d_k, m->d_v, m->d_att, m->d_ao, q, k, v, att, B, T, H, KVH, hd);
+		PROGRESS();
 		rope_backward(m->d_q, b->pos, m->rope_cos, m->rope_sin, N, H, hd);
 		rope_backward(m->d_k, b->pos, m->rope_cos, m->rope_sin, N, KVH, hd);
 		matmul_backward(m->d_xn, 0, GL(P_WQ), m->d_q, xn1, PL(P_WQ), N, D, D);
+		PROGRESS();
 		matmul_backward(m->d_xn, 1, GL(P_WK), m->d_k, xn1, PL(P_WK), N, D, KVD);
 		matmul_backward(m->d_xn, 1, GL(P_WV), m->d_v, xn1, PL(P_WV), N, D, KVD);
 		rmsnorm_backward(m->d_resid, GL(P_ATTN_NORM), m->d_xn, x, PL(P_ATTN_NORM), rstd1, N, D);
@@ -341,6 +350,7 @@ void model_backward_hidden(model *m, const model_batch *b)
 		if (m->grad_ready)
 			m->grad_ready(m->grad_ready_ctx, c->n_layers - l);
 	}
+#undef PROGRESS
 	encoder_backward(m->g[P_EMBED], m->d_resid, b->inputs, N, D);
 	if (m->grad_ready)
 		m->grad_ready(m->grad_ready_ctx, c->n_layers + 1);

@@ -66,7 +66,9 @@ typedef struct model {
 	/* backward scratch (one layer at a time) */
 	float *d_resid, *d_xn, *d_q, *d_k, *d_v, *d_att, *d_ao, *d_hg, *d_hu, *d_hs, *d_tmp;
 	/* optional: called by the backward as each stage's gradients become final (grad_plan.h's
-	 * stages: 0 head and final norm, 1 + j layer L-1-j, L + 1 embeddings), for data parallelism */
+	 * stages: 0 head and final norm, 1 + j layer L-1-j, L + 1 embeddings), for data parallelism;
+	 * also with stage -1 between a layer's large products (nothing new is final: a chance to move
+	 * an exchange on) */
 	void (*grad_ready)(void *ctx, int stage);
 	void *grad_ready_ctx;
 } model;

@@ -124,7 +124,7 @@ static void on_grad_ready(void *ctx, int stage)
 	trainer *t = ctx;
 	if (t->overlap_failed)
 		return;
-	if (start_buckets(t, stage, &t->overlap_err) < 0 || dist_comm_sum_poll(t->comm, &t->overlap_err) < 0)
+	if ((stage >= 0 && start_buckets(t, stage, &t->overlap_err) < 0) || dist_comm_sum_poll(t->comm, &t->overlap_err) < 0)
 		t->overlap_failed = 1;
 }
 

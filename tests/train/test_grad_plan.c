@@ -78,12 +78,16 @@ Test(grad_plan, every_float_in_one_bucket_for_any_cap)
 typedef struct probe {
 	const model *m;
 	float *snap;            /* n_stages snapshots */
-	int calls, last;
+	int calls, last, progress;
 } probe;
 
 static void on_ready(void *ctx, int stage)
 {
 	probe *pr = ctx;
+	if (stage == -1) { /* (progress only) */
+		pr->progress++;
+		return;
+	}
 	cr_assert_eq(stage, pr->last + 1, "stages come in order (got %d after %d)", stage, pr->last);
 	pr->last = stage;
 	memcpy(pr->snap + (size_t)stage * pr->m->n_params, pr->m->grads, pr->m->n_params * sizeof(float));
@@ -110,7 +114,7 @@ static void backward_stages(int reward)
 	for (size_t k = 0; k < m.n_params; k++)
 		m.grads[k] = (float)(k % 7) * 0.25f;
 	int S = grad_plan_stages(c.n_layers);
-	probe pr = { &m, calloc((size_t)S * m.n_params, sizeof(float)), 0, -1 };
+	probe pr = { &m, calloc((size_t)S * m.n_params, sizeof(float)), 0, -1, 0 };
 	m.grad_ready = on_ready;
 	m.grad_ready_ctx = &pr;
 	float d_rewards[B] = { 0.5f, -0.25f };
@@ -119,6 +123,7 @@ static void backward_stages(int reward)
 	model_forward(&m, &b, &loss, &n);
 	model_backward(&m, &b, reward ? 0 : 1.0f / (float)n, reward ? d_rewards : NULL);
 	cr_assert_eq(pr.calls, S);
+	cr_assert_eq(pr.progress, 6 * c.n_layers, "progress calls between each layer's products");
 	model_tensor_info ti[P_COUNT];
 	model_tensor_infos(&c, ti);
 	grad_plan p;
