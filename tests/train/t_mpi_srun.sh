@@ -15,12 +15,14 @@ slurm_up || { skip "srun --mpi=pmix data parallelism" "$SLURM_SKIP_REASON"; exit
 trap 'slurm_down; rm -rf "$T"' EXIT
 export LSAN_OPTIONS=detect_leaks=0
 
-steps() { grep '^{"step"' "$1" | sed -E 's/"tokens_per_s":[0-9.e+-]*,//; s/,"ranks":[0-9]+,"comm_s":[0-9.]+//'; }
+steps() { grep '^{"step"' "$1" | sed -E 's/"tokens_per_s":[0-9.e+-]*,//; s/,"ranks":[0-9]+,"comm_s":[0-9.]+(,"buckets":[0-9]+,"buckets_early":[0-9]+)?//'; }
 A=(--data synthetic:300 --preset tiny --seq-len 32 --batch 2 --lr 3e-3 --threads 1)
 "$S" train pretrain "${A[@]}" --steps 4 --accum 2 --out "$T/one" > "$T/one.log" 2>/dev/null
-check_rc "srun --mpi=pmix -n 2 pretrain" 0 srun --mpi=pmix -n 2 "$S" train pretrain "${A[@]}" --steps 4 --out "$T/two"
+# (in small buckets overlapped with the backward: train/grad_plan.h)
+check_rc "srun --mpi=pmix -n 2 pretrain" 0 srun --mpi=pmix -n 2 "$S" train pretrain "${A[@]}" --bucket-mb 0.02 --steps 4 --out "$T/two"
 grep '^{' "$T/.out" > "$T/two.log"
 check_eq "srun: rank 0 alone logs 4 steps of 2 ranks" 4 "$(grep -c '"ranks":2' "$T/two.log")"
+check_eq "srun: ... each exchanged in 4 buckets" 4 "$(grep -c '"buckets":4,' "$T/two.log")"
 check_files "srun: 2 ranks log 1 process's losses (same global batch)" <(steps "$T/one.log") <(steps "$T/two.log")
 check_files "srun: 2 ranks end with 1 process's weights, bit for bit" "$T/one/model.safetensors" "$T/two/model.safetensors"
 
