@@ -748,6 +748,15 @@ int tok_trainer_finish(tok_trainer *t, tok_model **out, sp_err *err)
 		rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
 		goto end;
 	}
+	if (b.n_sym - first_merged < target) {
+		/* the text ran out of pairs to merge: a smaller model than asked for would surprise every
+		 * later stage (SentencePiece refuses too: "Vocabulary size too high") */
+		rc = sp_err_set_(err, SP_EUSAGE, __FILE__, __LINE__,
+		                 "vocabulary size %u is more than this text can fill: merging stopped at %zu pieces; "
+		                 "lower --vocab-size or give more text", o->vocab_size,
+		                 (size_t)n_meta + n_req + (b.n_sym - first_merged));
+		goto end;
+	}
 
 	/* 5. the model: specials, user-defined, bytes, merged pieces, required characters */
 	m = tok_model_new();
