@@ -30,7 +30,7 @@ typedef struct targs {
 	const char *data, *preset, *out, *init_from, *tokenizer, *category, *margins, *mix;
 	long steps, batch, accum, warmup, save_every, seq_len, threads, seed, spike_warmup;
 	long dim, layers, heads, kv_heads, hidden, rank, world, stop_after;
-	double lr, min_lr_ratio, clip, wd, spike_k;
+	double lr, min_lr_ratio, clip, wd, spike_k, bucket_mb;
 	int resume, doc_mask, skip_spikes, log_stdout, quiet, log_batches;
 	const char *device;     /* device (train/cuda): --device, --naive-attention */
 	int naive_attention;
@@ -110,6 +110,7 @@ static void train_options(targs *a, sp_opt *t, size_t *n)
 	OPT("world", SP_OPT_INT, &a->world, "N", "pretrain without MPI: ranks the shards are split between (default 1); under mpirun/srun MPI says");
 	OPT("threads", SP_OPT_INT, &a->threads, "N", "CPU threads (default and auto: the CPUs this process may use: affinity mask, cgroup quota; under MPI, shared between the ranks of a host)");
 	OPT("device", SP_OPT_STR, &a->device, "cpu|cuda|auto", "where to train: cuda needs bin/spindle-cuda (make cuda) and a GPU; auto (default) takes the GPU when there is one. Under mpirun/srun with --device cuda, ranks average gradients over NCCL");
+	OPT("bucket-mb", SP_OPT_DOUBLE, &a->bucket_mb, "MB", "data parallelism: all-reduce the gradient in buckets of about MB MiB as the backward completes them, overlapped with it (default 25; 0 = in one piece after the backward)");
 	OPT("naive-attention", SP_OPT_FLAG, &a->naive_attention, NULL, "cuda: the reference attention kernel (stores T x T probabilities) instead of the fused one");
 	t[(*n)++] = (sp_opt)SP_OPT_TABLE_END;
 #undef OPT
@@ -121,7 +122,7 @@ static void train_options(targs *a, sp_opt *t, size_t *n)
 		{ "seed", 0, LONG_MAX, NULL }, { "stop-after", 1, 1L << 40, NULL }, { "save-every", 0, 1L << 40, NULL },
 		{ "rank", 0, 65535, NULL }, { "world", 1, 65536, NULL }, { "threads", 1, 1024, NULL },
 		{ "lr", 0, 0, "1e-12..10" }, { "min-lr-ratio", 0, 0, "0..1" }, { "clip", 0, 0, "0..1e6" },
-		{ "weight-decay", 0, 0, "0..10" }, { "spike-k", 0, 0, "0..1000" },
+		{ "weight-decay", 0, 0, "0..10" }, { "spike-k", 0, 0, "0..1000" }, { "bucket-mb", 0, 0, "0..65536" },
 	};
 	for (size_t r = 0; r < sizeof ranges / sizeof *ranges; r++)
 		for (size_t i = 0; i < *n; i++)
@@ -168,6 +169,7 @@ int train_run_mode(int mode, int argc, char **argv)
 	a.wd = 0.1;
 	a.seed = 1337;
 	a.spike_k = 4;
+	a.bucket_mb = 25;
 	a.spike_warmup = 20;
 	a.category = "all";
 	a.margins = "small";
@@ -393,6 +395,7 @@ int train_run_mode(int mode, int argc, char **argv)
 	o.eos = tok ? tok_eos_id(tok) : -1;
 	o.device_acts = dev_kind == DEVICE_CUDA;
 	o.log_batches = a.log_batches;
+	o.bucket_mb = (float)a.bucket_mb;
 	if (trainer_init(&t, &o, &cfg, &d, talk ? stdout : NULL, &err) < 0) {
 		code = cli_fail(prog, &err);
 		goto done;

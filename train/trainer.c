@@ -159,6 +159,8 @@ int trainer_step(trainer *t, sp_err *err)
 				dre[2 * i] = dc[i] / (float)gacc;
 				dre[2 * i + 1] = dr[i] / (float)gacc;
 			}
+			if (dev && a == o->accum - 1 && o->bucket_mb > 0 && dev->ops->overlap_next)
+				dev->ops->overlap_next(dev->ctx);
 			if (dev)
 				dev->ops->backward(dev->ctx, &mb, 0, dre);
 			else
@@ -175,6 +177,8 @@ int trainer_step(trainer *t, sp_err *err)
 			if (n == 0)
 				loss = 0;
 			loss_sum += loss;
+			if (dev && a == o->accum - 1 && o->bucket_mb > 0 && dev->ops->overlap_next)
+				dev->ops->overlap_next(dev->ctx);
 			if (n && dev)
 				dev->ops->backward(dev->ctx, &mb, 1.0f / ((float)n * (float)gacc), NULL);
 			else if (n)

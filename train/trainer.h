@@ -42,6 +42,7 @@ typedef struct train_opts {
 	int bos, eos;
 	int device_acts;         /* activations live on a device (train_device): the host model keeps none */
 	int log_batches;         /* every step line carries its batch's provenance ("batch", all ranks') */
+	float bucket_mb;  /* data parallelism: gradient bucket size in MB (0: exchange after the backward in one piece) */
 } train_opts;
 
 void train_opts_default(train_opts *o);
