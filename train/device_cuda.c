@@ -60,6 +60,15 @@ static void op_push(void *ctx, const model *m, const struct adamw_state *opt)
 		gpu_model_upload_opt(G(ctx), opt->m, opt->v);
 }
 
+/* the next backward exchanges its gradient buckets as they become final (gpu_dist.h); nothing when
+ * the run is not data-parallel or has no buckets (--bucket-mb 0) */
+static void op_overlap_next(void *ctx)
+{
+	cuda_ctx *c = ctx;
+	if (c->dist)
+		gpu_dist_overlap_arm(c->dist);
+}
+
 static void op_release(void *ctx)
 {
 	cuda_ctx *c = ctx;
@@ -69,7 +78,7 @@ static void op_release(void *ctx)
 }
 
 static const train_device_ops cuda_ops = {
-	op_zero_grad, op_forward, op_backward, op_grad_norm, op_update, op_pull, op_push, op_release,
+	op_zero_grad, op_forward, op_backward, op_grad_norm, op_update, op_pull, op_push, op_release, op_overlap_next,
 };
 
 static int choose(const char *want, char *name, size_t name_len, int *kind, sp_err *err)
@@ -163,10 +172,24 @@ int train_device_open_dist(const char *want, struct trainer *t, int flash, const
 	 * this stale id (rank 1 did, and waited for a group that never formed; found by the emulator) */
 	if (e->rank == 0 && !e->comm)
 		remove(path);
+	/* gradient buckets (issue 18): the stage hook starts each bucket's all-reduce during the backward
+	 * of a step the trainer arms (overlap_next); --bucket-mb 0 keeps the whole-arena exchange */
+	if (t->o.bucket_mb > 0) {
+		double cap = (double)t->o.bucket_mb * (1 << 20) / sizeof(float);
+		int rc = gpu_dist_buckets_init(dist, t->m.ti, t->m.cfg.n_layers, cap < 1 ? 1 : (size_t)cap, err);
+		if (rc < 0) {
+			gpu_dist_destroy(dist);
+			return rc;
+		}
+	}
 	make_args a = { &t->m, t->batch.B, t->batch.T, flash, &t->opt };
 	int rc = open_with("cuda", out, make_model, &a, dist, err);
-	if (rc < 0)
+	if (rc < 0) {
 		gpu_dist_destroy(dist);
+		return rc;
+	}
+	if (*out && t->o.bucket_mb > 0)
+		gpu_model_set_stage_hook(((cuda_ctx *)(*out)->ctx)->g, gpu_dist_stage, dist);
 	return rc;
 }
 

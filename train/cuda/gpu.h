@@ -131,9 +131,16 @@ float gpu_model_grad_norm(gpu_model *g);
  * gradients scaled by gscale first. */
 void gpu_model_adamw(gpu_model *g, float lr, float beta1, float beta2, float eps, float weight_decay,
                      uint64_t t, float gscale);
-/* Gradient all-reduce hook for data parallelism (gpu_dist.h): called between backward and the norm. */
+/* Gradient all-reduce hook for data parallelism (gpu_dist.h): called between backward and the norm
+ * (the whole exchange, or only the wait for the buckets the stage hook started). */
 typedef void (*gpu_grad_hook)(void *ctx, float *grads, size_t n);
 void gpu_model_set_grad_hook(gpu_model *g, gpu_grad_hook fn, void *ctx);
+/* Stage hook (issue 18, overlapping the all-reduce with the backward): gpu_model_backward calls it
+ * on the host once the kernels that finish a stage of grad_plan.h are queued on the default stream
+ * (stage 0: head and final norm; L - l: layer l; L + 1: the embeddings), with the gradient arena.
+ * The kernels may still be running: the hook orders its own work after them with an event. */
+typedef void (*gpu_stage_hook)(void *ctx, int stage, float *grads);
+void gpu_model_set_stage_hook(gpu_model *g, gpu_stage_hook fn, void *ctx);
 
 /* ---------------------------------------------------------------- decoding with a KV cache */
 typedef struct gpu_decoder gpu_decoder;

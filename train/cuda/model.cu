@@ -32,6 +32,8 @@ struct gpu_model {
 	double *sumsq_part, *sumsq;
 	gpu_grad_hook hook;
 	void *hook_ctx;
+	gpu_stage_hook stage_hook;
+	void *stage_ctx;
 	size_t att_per_layer;
 };
 
@@ -204,6 +206,19 @@ extern "C" void gpu_model_set_grad_hook(gpu_model *g, gpu_grad_hook fn, void *ct
 	g->hook_ctx = ctx;
 }
 
+extern "C" void gpu_model_set_stage_hook(gpu_model *g, gpu_stage_hook fn, void *ctx)
+{
+	g->stage_hook = fn;
+	g->stage_ctx = ctx;
+}
+
+/* the backward has queued every kernel of `stage` (grad_plan.h's numbering, as model.c's grad_ready) */
+static void stage_done(gpu_model *g, int stage)
+{
+	if (g->stage_hook)
+		g->stage_hook(g->stage_ctx, stage, g->grads);
+}
+
 static void upload_batch(gpu_model *g, const model_batch *b)
 {
 	size_t N = (size_t)b->B * b->T;
@@ -325,6 +340,7 @@ extern "C" void gpu_model_backward(gpu_model *g, const model_batch *b, float dlo
 	}
 	gpu_rmsnorm_backward(g->d_resid, g->g[P_FINAL_NORM], g->d_xn, LAYER(g->resid, c->n_layers, NM * D),
 	                     g->p[P_FINAL_NORM], g->rstdf, N, D);
+	stage_done(g, 0);
 	for (int l = c->n_layers - 1; l >= 0; l--) {
 #define PL(i) LAYER(g->p[i], l, ti[i].layer_size)
 #define GL(i) LAYER(g->g[i], l, ti[i].layer_size)
@@ -365,6 +381,7 @@ extern "C" void gpu_model_backward(gpu_model *g, const model_batch *b, float dlo
 		gpu_matmul_backward(g->d_xn, 1, GL(P_WK), d_k, xn1, WL(P_WK), N, D, KVD);
 		gpu_matmul_backward(g->d_xn, 1, GL(P_WV), d_v, xn1, WL(P_WV), N, D, KVD);
 		gpu_rmsnorm_backward(g->d_resid, GL(P_ATTN_NORM), g->d_xn, x, PL(P_ATTN_NORM), rstd1, N, D);
+		stage_done(g, c->n_layers - l);
 #undef PL
 #undef GL
 #undef WL
@@ -378,6 +395,7 @@ extern "C" void gpu_model_backward(gpu_model *g, const model_batch *b, float dlo
 	gpu_upload(g->starts, g->h_starts, ((size_t)n_uniq + 1) * 4);
 	gpu_upload(g->idx, g->h_idx, (size_t)N * 4);
 	gpu_encoder_backward(g->g[P_EMBED], g->d_resid, g->uniq, g->starts, g->idx, n_uniq, D);
+	stage_done(g, c->n_layers + 1);
 }
 
 extern "C" float gpu_model_grad_norm(gpu_model *g)

@@ -1,6 +1,7 @@
 /* cuda_runtime.h - stand-in for the CUDA runtime API in the emulation build (issue 16): device memory
  * is host memory between guard pages (emu_rt.cc), copies are memcpy, streams and events are
- * synchronous no-ops (every launch has finished when it returns). Only what train/cuda calls. */
+ * synchronous no-ops (every launch has finished when it returns) that only number themselves for
+ * the call trace (SPINDLE_EMU_TRACE, emu_int.h). Only what train/cuda calls. */
 #ifndef SPINDLE_EMU_CUDA_RUNTIME_H
 #define SPINDLE_EMU_CUDA_RUNTIME_H
 
@@ -34,6 +35,10 @@ struct cudaDeviceProp {
 
 typedef struct emu_event *cudaEvent_t;
 
+/* flags (streams are all synchronous here; the flags are kept for the trace's sake only) */
+enum { cudaStreamDefault = 0, cudaStreamNonBlocking = 1 };
+enum { cudaEventDefault = 0, cudaEventBlockingSync = 1, cudaEventDisableTiming = 2 };
+
 const char *cudaGetErrorString(cudaError_t e);
 cudaError_t cudaGetLastError(void);
 cudaError_t cudaPeekAtLastError(void);
@@ -52,9 +57,12 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind
 cudaError_t cudaMemset(void *p, int byte, size_t n);
 cudaError_t cudaMemsetAsync(void *p, int byte, size_t n, cudaStream_t s = 0);
 cudaError_t cudaStreamCreate(cudaStream_t *s);
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags);
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags = 0);
 cudaError_t cudaStreamDestroy(cudaStream_t s);
 cudaError_t cudaStreamSynchronize(cudaStream_t s);
 cudaError_t cudaEventCreate(cudaEvent_t *e);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags);
 cudaError_t cudaEventDestroy(cudaEvent_t e);
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = 0);
 cudaError_t cudaEventSynchronize(cudaEvent_t e);

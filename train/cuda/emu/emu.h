@@ -103,19 +103,21 @@ static inline float max(float a, float b) { return fmaxf(a, b); }
 /* ---------------------------------------------------------------- launches */
 typedef struct emu_stream *cudaStream_t;
 /* runs the grid now (returns when every block is done); a configuration error is kept for
- * cudaGetLastError, as on the device */
-void emu_run_grid(const char *name, dim3 grid, dim3 block, size_t smem, void (*thunk)(void *), void *ctx);
+ * cudaGetLastError, as on the device. The stream only names the launch in the trace (emu_trace.cc). */
+void emu_run_grid(const char *name, dim3 grid, dim3 block, size_t smem, cudaStream_t s, void (*thunk)(void *),
+                  void *ctx);
 
 template <class... P> struct emu_launcher {
 	const char *name;
 	void (*k)(P...);
 	dim3 g, b;
 	size_t smem;
+	cudaStream_t s;
 	template <class... A> void operator()(A &&...a) const
 	{
 		std::tuple<P...> args(std::forward<A>(a)...); /* converted as the call would */
 		struct ctx_t { void (*k)(P...); std::tuple<P...> *args; } c = { k, &args };
-		emu_run_grid(name, g, b, smem, [](void *p) {
+		emu_run_grid(name, g, b, smem, s, [](void *p) {
 			ctx_t *c_ = (ctx_t *)p;
 			std::apply(c_->k, *c_->args);
 		}, &c);
@@ -126,8 +128,8 @@ template <class... P>
 static inline emu_launcher<P...> emu_launch(const char *name, void (*k)(P...), dim3 g, dim3 b, size_t smem = 0,
                                             cudaStream_t s = 0)
 {
-	(void)s; /* streams are synchronous: every launch completes before it returns */
-	return emu_launcher<P...>{ name, k, g, b, smem };
+	/* streams are synchronous: every launch completes before it returns */
+	return emu_launcher<P...>{ name, k, g, b, smem, s };
 }
 
 /* dynamic shared memory (extern __shared__ T name[]; is rewritten to use this) */

@@ -1,6 +1,6 @@
 /* emu_api.cc - the device, error, stream and event calls of the emulation build (issue 16): one
  * device ("spindle CUDA emulator"), launches are synchronous so streams and events have nothing to
- * wait for (an event's time is the host clock's). */
+ * wait for (an event's time is the host clock's); they are numbered for the call trace (emu_int.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,11 +57,22 @@ cudaError_t cudaGetDevice(int *dev)
 }
 cudaError_t cudaDeviceSynchronize(void) { return emu_take_last_error(0); }
 
-cudaError_t cudaStreamCreate(cudaStream_t *s)
+/* streams and events only carry a number for the trace (the legacy default stream, NULL, is 0) */
+struct emu_stream { int id; unsigned flags; };
+static int n_streams, n_events;
+
+int emu_stream_id(const emu_stream *s) { return s ? s->id : 0; }
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags)
 {
-	*s = (cudaStream_t)malloc(1);
+	*s = (cudaStream_t)calloc(1, sizeof(emu_stream));
+	if (!*s)
+		return cudaErrorMemoryAllocation;
+	(*s)->id = ++n_streams;
+	(*s)->flags = flags;
 	return cudaSuccess;
 }
+cudaError_t cudaStreamCreate(cudaStream_t *s) { return cudaStreamCreateWithFlags(s, cudaStreamDefault); }
 cudaError_t cudaStreamDestroy(cudaStream_t s)
 {
 	free(s);
@@ -73,18 +84,23 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s)
 	return emu_take_last_error(0);
 }
 
-struct emu_event { double t; };
+struct emu_event { double t; int id; };
 static double now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
-cudaError_t cudaEventCreate(cudaEvent_t *e)
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags)
 {
+	(void)flags;
 	*e = (cudaEvent_t)calloc(1, sizeof(emu_event));
-	return *e ? cudaSuccess : cudaErrorMemoryAllocation;
+	if (!*e)
+		return cudaErrorMemoryAllocation;
+	(*e)->id = ++n_events;
+	return cudaSuccess;
 }
+cudaError_t cudaEventCreate(cudaEvent_t *e) { return cudaEventCreateWithFlags(e, cudaEventDefault); }
 cudaError_t cudaEventDestroy(cudaEvent_t e)
 {
 	free(e);
@@ -92,8 +108,20 @@ cudaError_t cudaEventDestroy(cudaEvent_t e)
 }
 cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s)
 {
-	(void)s;
+	if (!e)
+		return cudaErrorInvalidValue;
 	e->t = now_ms();
+	if (emu_tracing())
+		emu_trace("record event=%d stream=%d", e->id, emu_stream_id(s));
+	return cudaSuccess;
+}
+/* the work before the event has run already (synchronous streams): only the trace sees the wait */
+cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned flags)
+{
+	if (!e || flags)
+		return cudaErrorInvalidValue;
+	if (emu_tracing())
+		emu_trace("wait stream=%d event=%d", emu_stream_id(s), e->id);
 	return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e)

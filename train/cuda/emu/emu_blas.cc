@@ -12,7 +12,7 @@
 #include "cuda_bf16.h"
 #include "emu_int.h"
 
-struct emu_blas { int math; };
+struct emu_blas { int math; cudaStream_t stream; };
 
 cublasStatus_t cublasCreate(cublasHandle_t *h)
 {
@@ -36,8 +36,10 @@ cublasStatus_t cublasSetMathMode(cublasHandle_t h, cublasMath_t m)
 
 cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s)
 {
-	(void)s;
-	return h ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_INITIALIZED;
+	if (!h)
+		return CUBLAS_STATUS_NOT_INITIALIZED;
+	h->stream = s; /* (for the trace only: every stream is synchronous) */
+	return CUBLAS_STATUS_SUCCESS;
 }
 
 const char *cublasGetStatusString(cublasStatus_t s)
@@ -76,6 +78,8 @@ cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperat
 	(void)algo;
 	if (!h)
 		return CUBLAS_STATUS_NOT_INITIALIZED;
+	if (emu_tracing())
+		emu_trace("gemm stream=%d", emu_stream_id(h->stream));
 	if (compute != CUBLAS_COMPUTE_32F || (at != CUDA_R_16BF && at != CUDA_R_32F) || (bt != CUDA_R_16BF && bt != CUDA_R_32F) ||
 	    (ct != CUDA_R_16BF && ct != CUDA_R_32F) || ta == CUBLAS_OP_C || tb == CUBLAS_OP_C)
 		return CUBLAS_STATUS_NOT_SUPPORTED;

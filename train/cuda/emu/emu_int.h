@@ -14,4 +14,18 @@ void emu_print_context(void);
 /* 1 when [p, p+n) lies inside one device allocation (what: the call, for the report) */
 int emu_check_range(const void *p, size_t n, const char *what);
 
+/* The call trace (emu_trace.cc): with SPINDLE_EMU_TRACE=FILE set, one line per kernel launch,
+ * cuBLAS product, event record, stream wait and NCCL call is appended to FILE, in issue order
+ * (streams are synchronous here, so the order of the calls is all a test can check, not overlap in
+ * time). Lines: "kernel NAME stream=S", "gemm stream=S", "record event=E stream=S",
+ * "wait stream=S event=E", "group_start", "group_end", "allreduce ptr=0xADDR n=N stream=S group=G".
+ * Stream 0 is the legacy default stream; created streams are 1, 2, ... in creation order, events
+ * 1, 2, ... likewise. */
+struct emu_stream;
+extern int emu_trace_state; /* -1: SPINDLE_EMU_TRACE not read yet; 0: off; 1: on */
+int emu_trace_open(void);
+static inline int emu_tracing(void) { return emu_trace_state < 0 ? emu_trace_open() : emu_trace_state; }
+void emu_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int emu_stream_id(const struct emu_stream *s);
+
 #endif

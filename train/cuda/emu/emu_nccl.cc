@@ -3,7 +3,8 @@
  * rank 0 creates; ncclCommInitRank maps it, and an all-reduce moves the buffers through it in chunks:
  * every rank copies its chunk in, waits at a barrier, sums the ranks' chunks in rank order (so every
  * rank gets the same bits, like NCCL's deterministic ring at a fixed size), waits again. A rank that
- * waits more than SPINDLE_EMU_NCCL_TIMEOUT seconds (default 120) for the others fails the call. */
+ * waits more than SPINDLE_EMU_NCCL_TIMEOUT seconds (default 120) for the others fails the call.
+ * ncclGroupStart/End only count their depth (for the trace): a grouped call runs at its call. */
 #include <atomic>
 #include <errno.h>
 #include <fcntl.h>
@@ -136,10 +137,33 @@ ncclResult_t ncclCommDestroy(ncclComm_t c)
 	return ncclSuccess;
 }
 
+/* ncclGroupStart/End nest (as NCCL's); inside a group each call runs at once, since every rank makes
+ * the same calls in the same order and a call here completes before it returns */
+static int group_depth;
+
+ncclResult_t ncclGroupStart(void)
+{
+	group_depth++;
+	if (emu_tracing())
+		emu_trace("group_start");
+	return ncclSuccess;
+}
+
+ncclResult_t ncclGroupEnd(void)
+{
+	if (group_depth == 0)
+		return ncclInvalidUsage;
+	group_depth--;
+	if (emu_tracing())
+		emu_trace("group_end");
+	return ncclSuccess;
+}
+
 ncclResult_t ncclAllReduce(const void *send, void *recv, size_t n, ncclDataType_t t, ncclRedOp_t op, ncclComm_t c,
                            cudaStream_t st)
 {
-	(void)st;
+	if (emu_tracing())
+		emu_trace("allreduce ptr=%p n=%zu stream=%d group=%d", recv, n, emu_stream_id(st), group_depth > 0);
 	if (!c || t != ncclFloat32 || (op != ncclSum && op != ncclAvg))
 		return ncclInvalidArgument;
 	if (!n)

@@ -666,9 +666,12 @@ static void prof_add(const char *name, double threads, double secs)
 	prof[i].secs += secs;
 }
 
-void emu_run_grid(const char *name, dim3 grid, dim3 block, size_t smem, void (*thunk)(void *), void *ctx)
+void emu_run_grid(const char *name, dim3 grid, dim3 block, size_t smem, cudaStream_t s, void (*thunk)(void *),
+                  void *ctx)
 {
 	shared_setup();
+	if (emu_tracing())
+		emu_trace("kernel %s stream=%d", name, emu_stream_id(s));
 	if (profiling < 0) {
 		const char *e = getenv("SPINDLE_EMU_PROFILE");
 		profiling = e && *e == '1';
