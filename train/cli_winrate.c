@@ -317,10 +317,19 @@ int cmd_calibrate(int argc, char **argv)
 		goto done;
 	}
 	double lvl[7][4];
+	static const char *const ab[] = { "A much better", "A better", "A slightly better", "about the same",
+	                                  "B slightly better", "B better", "B much better" };
+	char labels[7][120];
+	int width = (int)strlen("human level");  /* the label column fits its longest label */
+	for (int l = 0; l < n_levels; l++) {
+		snprintf(labels[l], sizeof labels[l], "%d %s", l + 1, kind == 1 ? ab[l] : ann_rating_label(l + 1));
+		if ((int)strlen(labels[l]) > width)
+			width = (int)strlen(labels[l]);
+	}
 	printf("reward model '%s' vs human %s (mean, 95%% CI: percentile bootstrap, %ld resamples, seed %ld)\n"
-	       "%-40s %8s  %s\n", key, kind == 1 ? "side-by-side scores (1 = A much better .. 7 = B much better)"
+	       "%-*s %8s  %s\n", key, kind == 1 ? "side-by-side scores (1 = A much better .. 7 = B much better)"
 	       : "safety ratings (5 = safe and very helpful .. 1 = severe violation)", resamples, seed,
-	       "human level", "ratings", kind == 1 ? "mean RM score A - B" : "mean RM score");
+	       width, "human level", "ratings", kind == 1 ? "mean RM score A - B" : "mean RM score");
 	for (int l = 0; l < n_levels; l++) {
 		double e[3];
 		if (est(vals[l], nv[l], resamples, seed, e) < 0) {
@@ -331,14 +340,10 @@ int cmd_calibrate(int argc, char **argv)
 		lvl[l][1] = e[1];
 		lvl[l][2] = e[2];
 		lvl[l][3] = (double)nv[l];
-		static const char *const ab[] = { "A much better", "A better", "A slightly better", "about the same",
-		                                  "B slightly better", "B better", "B much better" };
-		char label[120];
-		snprintf(label, sizeof label, "%d %s", l + 1, kind == 1 ? ab[l] : ann_rating_label(l + 1));
 		if (nv[l])
-			printf("%-72.72s %8zu  %+.4f [%+.4f, %+.4f]\n", label, nv[l], e[0], e[1], e[2]);
+			printf("%-*s %8zu  %+.4f [%+.4f, %+.4f]\n", width, labels[l], nv[l], e[0], e[1], e[2]);
 		else
-			printf("%-72.72s %8zu  -\n", label, nv[l]);
+			printf("%-*s %8zu  -\n", width, labels[l], nv[l]);
 	}
 	if (png && (rc = draw_calibration(png, kind == 1 ? "RM score difference per human side-by-side level"
 	                                                  : "RM score per human safety rating",

@@ -118,6 +118,14 @@ PYEOF
 check "hand-made eval exports match annotate-eval-rating.schema.json" $PY "$VAL" "$ROOT/schemas/annotate-eval-rating.schema.json" "$T/rating.jsonl" "$T/sbs.jsonl"
 "$SPINDLE" train calibrate "$T/AB.jsonl" "$T/rating.jsonl" --score helpful -o "$T/cal.png" >"$T/cal.txt" 2>/dev/null
 "$SPINDLE" train calibrate "$T/AB.jsonl" "$T/sbs.jsonl" --score helpful >"$T/cal2.txt" 2>/dev/null
+# the table's columns line up: the header's "ratings" ends where every count ends
+for f in cal cal2; do
+	check "calibrate's $f table: the count column is aligned under its header" /usr/bin/python3 -c "
+import sys
+rows = open('$T/$f.txt').read().splitlines()[1:]
+end = rows[0].index('ratings') + len('ratings')
+assert len(rows) >= 5 and all(r[:end].rstrip()[-1:].isdigit() and r[end:end + 1] == ' ' for r in rows[1:]), rows"
+done
 check_eq "calibration means per level equal a recomputation" "" "$($PY - "$T" <<'PYEOF'
 import json, sys, re
 T = sys.argv[1]
