@@ -33,4 +33,32 @@ struct filter_scratch {
 	pcre2_match_data *md;
 };
 
+
+/* filter_stats.c: the text statistics the rules measure with. */
+typedef struct filter_tstats {
+	size_t words, word_chars, nonsym_words, nonsym_chars, alpha_words, stop_words;
+	size_t hashes, ellipses, chars, newlines;
+	size_t lines, bullet_lines, ellipsis_lines, punct_lines;
+} filter_tstats;
+
+static inline int filter_is_ws(unsigned char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+
+/* One pass over t: s->w (words), s->l (lines, trimmed, blank ones kept with len 0) and the counts in st. */
+int filter_scan(filter_scratch *s, const char *t, size_t n, filter_tstats *st);
+/* Ends with terminal punctuation (ASCII . ! ? " ' or one of the Unicode ones), after trailing spaces. */
+int filter_ends_terminal(const char *p, size_t n);
+/* Repeated lines (blank ones ignored) and repeated paragraphs (runs of non-blank lines) of the last scan. */
+int filter_dup_lines(filter_scratch *s, size_t *n_dup, size_t *chars_dup);
+int filter_dup_paragraphs(filter_scratch *s, size_t *n_para, size_t *n_dup, size_t *chars_dup);
+/* Gopher's top n-gram (n = 2..4) and duplicate n-gram (n = 5..10) fractions of the last scan's words. */
+int filter_ngram_fractions(filter_scratch *s, size_t word_chars, double top[3], double dup[6], int want_top,
+                           int want_dup);
+void filter_ht_release(htab *t);
+
+/* filter_rules.c: strcmp for qsort and bsearch over the sorted lists. */
+int filter_cmp_str(const void *a, const void *b);
+
+/* filter_pii.c: compiles the PII patterns into f->pii_re. */
+int filter_pii_compile(filter *f, sp_err *err);
+
 #endif

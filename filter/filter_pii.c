@@ -32,7 +32,6 @@ static const char *const pii_patterns[FILTER_PII_N] = {
 	"(?<![\\w.\\-])(?<![0-9][ -])[0-9](?:[ -]?[0-9]){12,18}(?!\\w|[.\\- ][0-9])",
 };
 
-int filter_pii_compile(filter *f, sp_err *err);
 int filter_pii_compile(filter *f, sp_err *err)
 {
 	for (int i = 0; i < FILTER_PII_N; i++) {
