@@ -20,7 +20,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
 	{ "rm", cmd_rm, "train a reward model on an annotate preference export", 1 },
 	{ "eval", cmd_eval, "loss/perplexity on held-out shards, or reward-model accuracy per rating", 0 },
 	{ "sample", cmd_sample, "generate responses (KV cache, temperature, top-k, top-p) for annotation", 0 },
-	{ "dpo", cmd_dpo, "direct preference optimisation of an SFT model on an annotate preference export", 0 },
+	{ "dpo", cmd_dpo, "direct preference optimisation of an SFT model on an annotate preference export", 1 },
 	{ "gatt", cmd_gatt, "Ghost Attention data: sample dialogs under an instruction, keep it in the first turn only", 0 },
 	{ "gatt-eval", cmd_gatt_eval, "multi-turn consistency: share of turns 2, 4, 6, 20 in the instructed language (CLD2)", 0 },
 	{ "distill-prompts", cmd_distill_prompts, "safety context distillation, step 1: the prompts with and without a safety preprompt", 0 },
@@ -83,7 +83,11 @@ SP_COMMAND(train, cmd_train, "Llama 2 trainer: pretrain, sft, rm, eval, sample, 
 		if (n > 1 && !subs[i].data_parallel && !wants_help(argc, argv)) {
 			/* N copies would each do the whole job and write the same outputs */
 			fprintf(stderr, "spindle train %s: started as one of %ld ranks (mpirun/srun), but it runs in one process; "
-			        "data-parallel commands: pretrain, sft, rm\n", subs[i].name, n);
+			        "data-parallel commands:", subs[i].name, n);
+			for (size_t j = 0, k = 0; j < sizeof subs / sizeof subs[0]; j++)
+				if (subs[j].data_parallel)
+					fprintf(stderr, "%s %s", k++ ? "," : "", subs[j].name);
+			fputc('\n', stderr);
 			return CLI_USAGE;
 		}
 		return subs[i].fn(argc - 1, argv + 1);

@@ -1,12 +1,15 @@
 /* cli_common.c - what the `spindle train` subcommands share (declared in cli_int.h): the thread count,
- * a file test, loading a checkpoint folder's model. The generation helpers live in cli_sample.c. */
+ * the data-parallel start-up under mpirun/srun, a file test, loading a checkpoint folder's model. The
+ * generation helpers live in cli_sample.c. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "../cli/cli.h"
 #include "ckpt.h"
 #include "cli_int.h"
+#include "dist.h"
 #include "spindle/cpus.h"
 
 void set_threads(long n)
@@ -16,6 +19,38 @@ void set_threads(long n)
 	if (n <= 0 && getenv("OMP_NUM_THREADS"))
 		return;   /* the user's OpenMP setting stands when no --threads was given */
 	omp_set_num_threads((int)(n > 0 ? n : sp_cpus_available()));
+}
+
+int cli_dist_start(const char *prog, int given_rank, int given_world, long *threads, dist_comm **comm, int *rank,
+                   int *world)
+{
+	*comm = NULL;
+	*rank = 0;
+	*world = 1;
+	if (dist_mpi_launched()) {
+		sp_err err = SP_ERR_INIT;
+		if (dist_comm_open(comm, 600.0, &err) < 0)
+			return cli_fail(prog, &err);
+		*rank = dist_comm_rank(*comm);
+		*world = dist_comm_world(*comm);
+		if (*world > 1 && (given_world != 1 || given_rank != 0)) {
+			int rc = cli_failf(prog, CLI_USAGE, "under mpirun/srun the ranks come from MPI (%d of %d): drop --rank and --world",
+			                   *rank, *world);
+			dist_comm_close(*comm, 0);  /* every rank sees the same options: all stop with exit 2 */
+			*comm = NULL;
+			return rc;
+		}
+		/* the host's cores shared between its ranks, unless --threads says otherwise */
+		long cores = sysconf(_SC_NPROCESSORS_ONLN), local = dist_comm_local_size(*comm);
+		if (*threads <= 0 && local > 1)
+			*threads = cores / local > 1 ? cores / local : 1;
+	} else {
+		const char *st = getenv("SLURM_STEP_NUM_TASKS");
+		if (st && atol(st) > 1)
+			return cli_failf(prog, CLI_USAGE, "started as one of %s tasks without MPI: use srun --mpi=pmix (or mpirun)", st);
+	}
+	set_threads(*threads);
+	return CLI_OK;
 }
 
 int file_exists(const char *dir, const char *name)

@@ -1,7 +1,9 @@
 /* cli_dpo.c - `spindle train dpo`: Direct Preference Optimisation of a chat model (an SFT
  * checkpoint) on annotate's preference export, against a frozen reference (that checkpoint, or
  * --ref). Options, the reference cache and the held-out evaluation; the steps and checkpoints are
- * trainer.c's (TRAIN_HOOK), the loss dpo.c's. CPU only. */
+ * trainer.c's (TRAIN_HOOK), the loss dpo.c's. CPU only; data-parallel under mpirun/srun (issue 18):
+ * every rank loads the models and data and trains its own micro-batches, rank 0 alone writes the
+ * reference cache, the log and the checkpoints. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 #include "../cli/cli.h"
 #include "../tokenizer/tok.h"
 #include "ckpt.h"
+#include "dist.h"
 #include "dpo.h"
 #include "trainer.h"
 #include "spindle/io.h"
@@ -26,7 +29,8 @@ typedef struct dargs {
 	int resume, skip_spikes, no_cache;
 } dargs;
 
-/* writes one held-out evaluation line ({"event":"eval",...}) to the run's log (runlog.h) */
+/* writes one held-out evaluation line ({"event":"eval",...}) to the run's log (runlog.h); log NULL
+ * (data-parallel ranks but 0): evaluates alone, so that rank 0's evaluation keeps no rank waiting */
 static int eval_line(const char *prog, model *m, train_data *ed, const dpo_ref *er, int B, long step, double beta,
                      train_runlog *log)
 {
@@ -34,6 +38,8 @@ static int eval_line(const char *prog, model *m, train_data *ed, const dpo_ref *
 	double md, acc;
 	if (dpo_evaluate(m, ed, er, B, &md, &acc, &err) < 0)
 		return cli_fail(prog, &err);
+	if (!log)
+		return CLI_OK;
 	char line[512];
 	int n = snprintf(line, sizeof line, "{\"event\":\"eval\",\"step\":%ld,\"pairs\":%zu,\"delta\":%.6g,\"reward_margin\":%.6g,\"reward_accuracy\":%.4f}\n",
 	                 step, data_dpo_count(ed), md, beta * md, acc);
@@ -88,7 +94,7 @@ int cmd_dpo(int argc, char **argv)
 		OD("spike-k", &a.spike_k, "K", "loss spike threshold in standard deviations, in [0, 1000] (default 4; 0 = off)", "0..1000"),
 		O("skip-spikes", SP_OPT_FLAG, &a.skip_spikes, NULL, "drop the update of a spiking batch", 0, 0),
 		O("no-cache", SP_OPT_FLAG, &a.no_cache, NULL, "recompute the reference log-probabilities (and rewrite the cache)", 0, 0),
-		O("threads", SP_OPT_INT, &a.threads, "N", "CPU threads (default and auto: the CPUs this process may use)", 1, 4096),
+		O("threads", SP_OPT_INT, &a.threads, "N", "CPU threads (default and auto: the CPUs this process may use; under MPI, shared between the ranks of a host)", 1, 4096),
 		SP_OPT_TABLE_END
 	};
 #undef O
@@ -104,7 +110,9 @@ int cmd_dpo(int argc, char **argv)
 	                   "RUN_DIR/" REF_CACHE ", keyed by the hashes of the data file and the reference's model.safetensors,\n"
 	                   "the tokenizer identity, the context length and the category: any change recomputes it. Logs per\n"
 	                   "step (stdout, JSONL): loss, reward_accuracy, reward_chosen, reward_rejected, reward_margin (implicit\n"
-	                   "rewards beta * log(pi / ref)); with --eval-data an {\"event\":\"eval\"} line before and after.",
+	                   "rewards beta * log(pi / ref)); with --eval-data an {\"event\":\"eval\"} line before and after.\n"
+	                   "Under `mpirun -np N` or `srun --mpi=pmix -n N`: N data-parallel ranks, global batch --batch x N x\n"
+	                   "--accum pairs, rank 0 logs, writes the cache and saves (README: Data-parallel training).",
 	                   table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
@@ -117,13 +125,21 @@ int cmd_dpo(int argc, char **argv)
 	    !(a.clip >= 0 && a.clip <= 1e6) || !(a.wd >= 0 && a.wd <= 1) || !(a.spike_k >= 0 && a.spike_k <= 1000))
 		return cli_failf(prog, CLI_USAGE, "--beta must be in (0, 100], --lr in (0, 1], --min-lr-ratio and --weight-decay in [0, 1], "
 		                 "--clip in [0, 1e6], --spike-k in [0, 1000]");
-	set_threads(a.threads);
+	/* data parallelism (issue 18): under mpirun or srun --mpi=pmix, the ranks and their MPI group */
+	dist_comm *comm;
+	int rank, world;
+	if ((rc = cli_dist_start(prog, 0, 1, &a.threads, &comm, &rank, &world)) != CLI_OK)
+		return rc;
+	int talk = rank == 0;   /* rank 0 alone prints, logs and writes (the cache, the checkpoints) */
 	const char *ref_dir = a.ref ? a.ref : a.init_from;
 	sp_err err = SP_ERR_INIT;
 	float margins[4];
 	int use_margins = strcmp(a.margins, "none") != 0;
-	if (use_margins && rm_margins_parse(a.margins, margins, &err) < 0)
-		return cli_fail(prog, &err);
+	if (use_margins && rm_margins_parse(a.margins, margins, &err) < 0) {
+		rc = cli_fail(prog, &err);
+		dist_comm_close(comm, 0);  /* the same on every rank */
+		return rc;
+	}
 	const char *cat = strcmp(a.category, "all") ? a.category : NULL;
 	int resuming = a.resume && file_exists(a.out, "trainer_state.json");
 	const char *cfg_dir = resuming ? a.out : a.init_from;
@@ -146,8 +162,10 @@ int cmd_dpo(int argc, char **argv)
 	uint64_t model_tok = 0, ref_tok = 0;
 	char cache[4096];
 	snprintf(cache, sizeof cache, "%s/" REF_CACHE, a.out);
-	if (tok_model_load(&tok, a.tokenizer, &err) < 0)
-		return cli_fail(prog, &err);
+	if (tok_model_load(&tok, a.tokenizer, &err) < 0) {
+		code = cli_fail(prog, &err);
+		goto done;
+	}
 	if (ckpt_read_config(cfg_dir, &cfg, &model_tok, &err) < 0 || ckpt_read_config(ref_dir, &rcfg, &ref_tok, &err) < 0) {
 		code = cli_fail(prog, &err);
 		goto done;
@@ -173,18 +191,27 @@ int cmd_dpo(int argc, char **argv)
 		code = cli_fail(prog, &err);
 		goto done;
 	}
-	fprintf(stderr, "%s: %zu preference pairs from %s (%zu skipped: other category, or unsafe chosen over safe)\n", prog,
-	        n_pairs, a.data, n_skip);
-	if (sp_mkdir_p(a.out, &err) < 0 || model_init(&ref, &rcfg, B, cfg.max_seq_len, &err) < 0 ||
+	if (talk)
+		fprintf(stderr, "%s: %zu preference pairs from %s (%zu skipped: other category, or unsafe chosen over safe)\n", prog,
+		        n_pairs, a.data, n_skip);
+	/* every rank computes (or reads) the reference's log-probabilities; rank 0 alone writes the cache */
+	if ((talk && sp_mkdir_p(a.out, &err) < 0) || model_init(&ref, &rcfg, B, cfg.max_seq_len, &err) < 0 ||
 	    ckpt_load_model(ref_dir, &ref, 0, NULL, &err) < 0 ||
-	    dpo_ref_get(&rl, a.no_cache ? NULL : cache, a.data, ref_dir, &ref, &d, cat, B, &err) < 0 ||
-	    (a.eval_data && dpo_ref_get(&erl, NULL, a.eval_data, ref_dir, &ref, &ed, cat, B, &err) < 0)) {
+	    dpo_ref_get(&rl, a.no_cache ? NULL : cache, talk, a.data, ref_dir, &ref, &d, cat, B, &err) < 0 ||
+	    (a.eval_data && dpo_ref_get(&erl, NULL, 0, a.eval_data, ref_dir, &ref, &ed, cat, B, &err) < 0)) {
 		code = cli_fail(prog, &err);
 		goto done;
 	}
-	fprintf(stderr, "%s: reference %s: log-probabilities of %zu pairs %s\n", prog, ref_dir, rl.n_pairs,
-	        rl.from_cache ? "read from the cache " REF_CACHE : "computed");
+	if (talk)
+		fprintf(stderr, "%s: reference %s: log-probabilities of %zu pairs %s\n", prog, ref_dir, rl.n_pairs,
+		        rl.from_cache ? "read from the cache " REF_CACHE : "computed");
 	model_release(&ref);
+	/* MPI ranks: each trains on its own micro-batches of the one stream (data_dist_wrap); the batches
+	 * name their pairs, so the hook finds their reference values whatever the wrapper read since */
+	if (comm && world > 1 && data_dist_wrap(&d, rank, world, (int)a.accum, &err) < 0) {
+		code = cli_fail(prog, &err);
+		goto done;
+	}
 
 	train_opts o;
 	train_opts_default(&o);
@@ -204,32 +231,42 @@ int cmd_dpo(int argc, char **argv)
 	o.tokenizer_id = tok_identity(tok);
 	o.bos = tok_bos_id(tok);
 	o.eos = tok_eos_id(tok);
-	if (trainer_init(&t, &o, &cfg, &d, stdout, &err) < 0) {
+	if (trainer_init(&t, &o, &cfg, &d, talk ? stdout : NULL, &err) < 0) {
 		code = cli_fail(prog, &err);
 		goto done;
 	}
 	have_trainer = 1;
-	dpo_hook_init(&hook, &d, &rl, a.beta, &err);
+	t.comm = comm;
+	dpo_hook_init(&hook, &rl, a.beta, &err);
 	t.hook = &hook.hook;
 	if (resuming) {
+		/* (the checkpoint holds the one stream's cursor: any number of ranks continues it) */
 		if (trainer_resume(&t, a.out, &err) < 0) {
 			code = cli_fail(prog, &err);
 			goto done;
 		}
-		fprintf(stderr, "%s: resuming %s at step %ld\n", prog, a.out, t.step);
+		if (talk)
+			fprintf(stderr, "%s: resuming %s at step %ld\n", prog, a.out, t.step);
 	} else if (ckpt_load_model(a.init_from, &t.m, 0, NULL, &err) < 0) {
 		code = cli_fail(prog, &err);
 		goto done;
 	}
-	/* the step log: RUN_DIR/train_log.jsonl, stdout for pipes, a progress line on a terminal */
-	if (train_runlog_open(&log, a.out, prog, t.step, o.steps, !isatty(1), isatty(2), &err) < 0) {
-		code = cli_fail(prog, &err);
-		goto done;
+	if (talk && world > 1)
+		fprintf(stderr, "%s: %d data-parallel ranks: %ld pairs x %d micro-batches x %d ranks per step\n", prog, world,
+		        a.batch, o.accum, world);
+	/* the step log (rank 0): RUN_DIR/train_log.jsonl, stdout for pipes, a progress line on a terminal
+	 * (under mpirun/srun stdout is the launcher's pseudo-terminal: JSONL there, no progress line) */
+	if (talk) {
+		if (train_runlog_open(&log, a.out, prog, t.step, o.steps, comm || !isatty(1), !comm && isatty(2), &err) < 0) {
+			code = cli_fail(prog, &err);
+			goto done;
+		}
+		have_log = 1;
+		t.on_log = train_runlog_hook;
+		t.log_ctx = &log;
 	}
-	have_log = 1;
-	t.on_log = train_runlog_hook;
-	t.log_ctx = &log;
-	if (a.eval_data && !resuming && (code = eval_line(prog, &t.m, &ed, &erl, t.batch.B, t.step, a.beta, &log)) != CLI_OK)
+	train_runlog *elog = talk ? &log : NULL;
+	if (a.eval_data && !resuming && (code = eval_line(prog, &t.m, &ed, &erl, t.batch.B, t.step, a.beta, elog)) != CLI_OK)
 		goto done;
 	long start = t.step;
 	long stop = a.stop_after > 0 && start + a.stop_after < o.steps ? start + a.stop_after : o.steps;
@@ -241,19 +278,20 @@ int cmd_dpo(int argc, char **argv)
 		}
 		if (t.step == start + 1)
 			first = t.last_loss;
-		if (o.save_every > 0 && t.step % o.save_every == 0 && t.step < stop && trainer_save(&t, a.out, &err) < 0) {
+		if (talk && o.save_every > 0 && t.step % o.save_every == 0 && t.step < stop && trainer_save(&t, a.out, &err) < 0) {
 			code = cli_fail(prog, &err);
 			goto done;
 		}
 	}
-	if (trainer_save(&t, a.out, &err) < 0) {
+	if (talk && trainer_save(&t, a.out, &err) < 0) {
 		code = cli_fail(prog, &err);
 		goto done;
 	}
-	if (a.eval_data && t.step >= o.steps && (code = eval_line(prog, &t.m, &ed, &erl, t.batch.B, t.step, a.beta, &log)) != CLI_OK)
+	if (a.eval_data && t.step >= o.steps && (code = eval_line(prog, &t.m, &ed, &erl, t.batch.B, t.step, a.beta, elog)) != CLI_OK)
 		goto done;
-	fprintf(stderr, "%s: %ld steps, loss %.4f -> %.4f (log 2 = 0.6931 at the reference); checkpoint in %s\n", prog,
-	        t.step - start, (double)first, (double)t.last_loss, a.out);
+	if (talk)
+		fprintf(stderr, "%s: %ld steps, loss %.4f -> %.4f (log 2 = 0.6931 at the reference); checkpoint in %s\n", prog,
+		        t.step - start, (double)first, (double)t.last_loss, a.out);
 done:
 	if (have_log)
 		train_runlog_close(&log);
@@ -268,5 +306,7 @@ done:
 	if (ed.free)
 		ed.free(ed.ctx);
 	tok_model_free(tok);
+	/* a failing rank aborts the MPI job, so the launcher stops the others at once */
+	dist_comm_close(comm, code != CLI_OK);
 	return code;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include "../tokenizer/tok.h"
 #include "device.h"
+#include "dist.h"
 #include "model.h"
 #include "rng.h"
 #include "sample.h"
@@ -15,6 +16,14 @@
 
 /* OpenMP threads for this command (n <= 0: leave the default, all cores). */
 void set_threads(long n);
+/* Data parallelism (issue 18), before anything else a command does: under mpirun or srun --mpi=pmix,
+ * opens the MPI group (*comm, the caller closes it with dist_comm_close) and takes *rank and *world
+ * from MPI, refusing (exit 2, on every rank) a --rank/--world given as well (given_rank != 0 or
+ * given_world != 1; commands without them pass 0, 1); *threads <= 0 becomes the host's cores shared
+ * between its ranks. Without a launcher: NULL, 0, 1, and a Slurm step of several tasks is refused
+ * (srun without --mpi=pmix). Then set_threads(*threads). Returns CLI_OK, or the exit code (printed). */
+int cli_dist_start(const char *prog, int given_rank, int given_world, long *threads, dist_comm **comm, int *rank,
+                   int *world);
 /* 1 when dir/name exists. */
 int file_exists(const char *dir, const char *name);
 /* Loads the checkpoint in dir for batches up to B x T (T <= 0 or past the context: the context).

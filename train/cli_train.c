@@ -217,30 +217,10 @@ int train_run_mode(int mode, int argc, char **argv)
 	if (a.steps <= 0 || a.batch <= 0 || a.accum <= 0 || !(a.lr > 0) || a.world <= 0 || a.rank < 0 || a.rank >= a.world)
 		return cli_failf(prog, CLI_USAGE, "--steps, --batch, --accum, --lr and --world must be positive, 0 <= --rank < --world");
 	/* data parallelism (issue 18): under mpirun or srun --mpi=pmix, the ranks and their MPI group */
-	dist_comm *comm = NULL;
-	int rank = 0, world = 1;
-	if (dist_mpi_launched()) {
-		sp_err merr = SP_ERR_INIT;
-		if (dist_comm_open(&comm, 600.0, &merr) < 0)
-			return cli_fail(prog, &merr);
-		rank = dist_comm_rank(comm);
-		world = dist_comm_world(comm);
-		if (world > 1 && (a.world != 1 || a.rank != 0)) {
-			rc = cli_failf(prog, CLI_USAGE, "under mpirun/srun the ranks come from MPI (%d of %d): drop --rank and --world",
-			               rank, world);
-			dist_comm_close(comm, 0);  /* every rank sees the same options: all stop with exit 2 */
-			return rc;
-		}
-		/* the host's cores shared between its ranks, unless --threads says otherwise */
-		long cores = sysconf(_SC_NPROCESSORS_ONLN), local = dist_comm_local_size(comm);
-		if (a.threads <= 0 && local > 1)
-			a.threads = cores / local > 1 ? cores / local : 1;
-	} else {
-		const char *st = getenv("SLURM_STEP_NUM_TASKS");
-		if (st && atol(st) > 1)
-			return cli_failf(prog, CLI_USAGE, "started as one of %s tasks without MPI: use srun --mpi=pmix (or mpirun)", st);
-	}
-	set_threads(a.threads);
+	dist_comm *comm;
+	int rank, world;
+	if ((rc = cli_dist_start(prog, (int)a.rank, (int)a.world, &a.threads, &comm, &rank, &world)) != CLI_OK)
+		return rc;
 	/* device (train/cuda): the device, and on a GPU the data-parallel group mpirun/srun started */
 	int dev_kind = DEVICE_CPU;
 	dist_env de;

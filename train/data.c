@@ -17,7 +17,8 @@ int train_batch_alloc(train_batch *b, int B, int T, sp_err *err)
 	b->last = sp_calloc((size_t)B, sizeof(int32_t));
 	b->margin = sp_calloc((size_t)B, sizeof(float));
 	b->rating = sp_calloc((size_t)B, sizeof(int32_t));
-	if (!b->inputs || !b->targets || !b->pos || !b->seg || !b->last || !b->margin || !b->rating) {
+	b->item = sp_calloc((size_t)B, sizeof(uint32_t));
+	if (!b->inputs || !b->targets || !b->pos || !b->seg || !b->last || !b->margin || !b->rating || !b->item) {
 		train_batch_release(b);
 		SP_RAISE(err, SP_ENOMEM, "out of memory for a %dx%d batch", B, T);
 	}
@@ -33,6 +34,7 @@ void train_batch_release(train_batch *b)
 	sp_free(b->last);
 	sp_free(b->margin);
 	sp_free(b->rating);
+	sp_free(b->item);
 	sp_buf_release(&b->provenance);
 	memset(b, 0, sizeof *b);
 }

@@ -19,11 +19,15 @@ typedef struct train_batch {
 	int32_t *inputs, *targets, *pos, *seg, *last;
 	float *margin;          /* per pair (reward model: rows 2i chosen, 2i+1 rejected) */
 	int32_t *rating;        /* per pair: rating level (0 = best margin) or -1 */
+	uint32_t *item;         /* per pair: the source's number for what it holds (DPO: the pair's index in
+	                         * its file, which the reference cache is keyed by); 0 where a source has none.
+	                         * Carried in the batch, not the source, as the data-parallel wrapper reads
+	                         * other ranks' batches after this one */
 	int use_seg;
 	sp_buf provenance;      /* JSON array describing where each row came from */
 } train_batch;
 
-#define TRAIN_BATCH_INIT { 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, SP_BUF_INIT }
+#define TRAIN_BATCH_INIT { 0, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 0, SP_BUF_INIT }
 
 int train_batch_alloc(train_batch *b, int B, int T, sp_err *err);
 void train_batch_release(train_batch *b);

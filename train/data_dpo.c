@@ -3,7 +3,8 @@
  * a chosen and a rejected row sharing the dialog, with targets on the response tokens and the EOS
  * only (the log-probability DPO compares). The record rules are data_rm.c's (category filter,
  * one_safe pairs with an unsafe chosen response dropped, rating margins); unlike it this source
- * knows where each response starts and which pair each row holds (for the reference cache).
+ * knows where each response starts, and each batch names its pairs' file indices (train_batch's item,
+ * which the reference cache is indexed by).
  * Order: a seeded shuffle per epoch; cursor {"epoch", "index"}. */
 #include <json.h>
 #include <stdlib.h>
@@ -19,8 +20,8 @@ typedef struct dpo_src {
 	tok_ids toks;
 	size_t *off;            /* per pair: prompt [o0,o1) chosen [o1,o2) prompt again [o2,o3) rejected [o3,o4) */
 	int32_t *level;
-	uint32_t *perm, *cur;
-	size_t n, cap, n_cur;
+	uint32_t *perm;
+	size_t n, cap;
 	sp_buf ids;
 	size_t *id_off;
 	float margins[4];
@@ -70,6 +71,7 @@ static void fill_pair(dpo_src *s, size_t i, train_batch *b, int k, int with_targ
 	fill_row(s, o[2], o[3], o[4], b, 2 * k + 1, with_targets);
 	b->margin[k] = s->use_margins ? s->margins[s->level[i]] : 0.0f;
 	b->rating[k] = with_targets ? s->level[i] : -1;
+	b->item[k] = (uint32_t)i;
 }
 
 static int dpo_next(void *ctx, train_batch *b, sp_err *err)
@@ -88,12 +90,10 @@ static int dpo_next(void *ctx, train_batch *b, sp_err *err)
 		}
 		size_t i = s->perm[s->index++];
 		fill_pair(s, i, b, k, 1);
-		s->cur[k] = (uint32_t)i;
 		const char *id = s->ids.p + s->id_off[i];
 		sp_buf_appends(&b->provenance, k ? "," : "");
 		sp_buf_append_json_str(&b->provenance, id, strlen(id));
 	}
-	s->n_cur = (size_t)P;
 	sp_buf_appendc(&b->provenance, ']');
 	return 0;
 }
@@ -103,22 +103,12 @@ int data_dpo_fill_sequential(train_data *d, train_batch *b, size_t *next, int *n
 	dpo_src *s = d->ctx;
 	int P = b->B / 2, k = 0;
 	b->use_seg = 0;
-	for (; k < P && *next < s->n; k++, (*next)++) {
+	for (; k < P && *next < s->n; k++, (*next)++)
 		fill_pair(s, *next, b, k, 1);
-		s->cur[k] = (uint32_t)*next;
-	}
-	for (int j = k; j < P; j++) {
+	for (int j = k; j < P; j++)
 		fill_pair(s, 0, b, j, 0);
-		s->cur[j] = 0;
-	}
-	s->n_cur = (size_t)P;
 	*n_filled = k;
 	return 0;
-}
-
-const uint32_t *data_dpo_pairs(const train_data *d)
-{
-	return ((const dpo_src *)d->ctx)->cur;
 }
 
 size_t data_dpo_count(const train_data *d)
@@ -149,7 +139,6 @@ static void dpo_free(void *ctx)
 	sp_free(s->off);
 	sp_free(s->level);
 	sp_free(s->perm);
-	sp_free(s->cur);
 	sp_free(s->id_off);
 	sp_buf_release(&s->ids);
 	sp_free(s);
@@ -252,7 +241,7 @@ int data_dpo_open(train_data *d, const char *path, const tok_model *tok, int T, 
 	if (rc == 0 && s->n == 0)
 		rc = sp_err_set_(err, SP_EDATA, __FILE__, __LINE__, "%s: no preference pairs%s%s", path,
 		                 category ? " in category " : "", category ? category : "");
-	if (rc == 0 && (!(s->perm = sp_malloc(s->n * sizeof *s->perm)) || !(s->cur = sp_calloc(4096, sizeof *s->cur))))
+	if (rc == 0 && !(s->perm = sp_malloc(s->n * sizeof *s->perm)))
 		rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
 	if (rc < 0) {
 		dpo_free(s);

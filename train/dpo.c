@@ -109,8 +109,8 @@ static int ref_read(dpo_ref *r, const char *path, const sp_buf *key, size_t n_pa
 	return 1;
 }
 
-int dpo_ref_get(dpo_ref *r, const char *cache_path, const char *data_path, const char *ref_dir, model *ref_model,
-                train_data *d, const char *category, int B, sp_err *err)
+int dpo_ref_get(dpo_ref *r, const char *cache_path, int write_cache, const char *data_path, const char *ref_dir,
+                model *ref_model, train_data *d, const char *category, int B, sp_err *err)
 {
 	memset(r, 0, sizeof *r);
 	size_t n = data_dpo_count(d);
@@ -133,7 +133,7 @@ int dpo_ref_get(dpo_ref *r, const char *cache_path, const char *data_path, const
 	while (rc == 0 && next < n) {
 		int k;
 		data_dpo_fill_sequential(d, &b, &next, &k);
-		const uint32_t *pairs = data_dpo_pairs(d);
+		const uint32_t *pairs = b.item;
 		model_batch mb = train_batch_view(&b);
 		model_forward(ref_model, &mb, NULL, NULL);
 		dpo_row_logps(ref_model, &mb, lp);
@@ -145,7 +145,7 @@ int dpo_ref_get(dpo_ref *r, const char *cache_path, const char *data_path, const
 	train_batch_release(&b);
 	sp_free(lp);
 	r->n_pairs = n;
-	if (rc == 0 && cache_path) {
+	if (rc == 0 && cache_path && write_cache) {
 		/* %.17g: a double reads back to the same bits */
 		sp_buf s = SP_BUF_INIT;
 		sp_buf_appends(&s, "{\"format\":\"spindle-dpo-ref/1\",\"key\":");
@@ -198,7 +198,7 @@ static int micro(void *ctx, trainer *t, train_batch *b, double *loss, sp_err *er
 	model_batch mb = train_batch_view(b);
 	model_forward(&t->m, &mb, NULL, NULL);
 	dpo_row_logps(&t->m, &mb, h->lp);
-	const uint32_t *pairs = data_dpo_pairs(h->data);
+	const uint32_t *pairs = b->item;  /* (the source's state may be past this batch: data_dist.c) */
 	for (int k = 0; k < P; k++) {
 		h->pc[k] = h->lp[2 * k];
 		h->pr[k] = h->lp[2 * k + 1];
@@ -206,43 +206,49 @@ static int micro(void *ctx, trainer *t, train_batch *b, double *loss, sp_err *er
 		h->rr[k] = h->ref->lp[2 * pairs[k] + 1];
 	}
 	*loss = dpo_loss(h->pc, h->pr, h->rc, h->rr, b->margin, h->beta, P, h->g_c, h->g_r);
+	/* this micro-batch's statistics join the step's in one addition each (trainer.h) */
+	double chosen = 0, rejected = 0, correct = 0, div = (double)trainer_grad_divisor(t);
 	for (int k = 0; k < P; k++) {
 		double rwc = h->beta * (h->pc[k] - h->rc[k]), rwr = h->beta * (h->pr[k] - h->rr[k]);
-		h->s_chosen += rwc;
-		h->s_rejected += rwr;
-		h->s_correct += rwc > rwr;
-		h->s_pairs++;
-		/* the token weight is dLoss/d(-log p) = -dLoss/d(log p of the row) */
-		float wc = (float)(-h->g_c[k] / t->o.accum), wr = (float)(-h->g_r[k] / t->o.accum);
+		chosen += rwc;
+		rejected += rwr;
+		correct += rwc > rwr;
+		/* the token weight is dLoss/d(-log p) = -dLoss/d(log p of the row), over the step's micro-batches */
+		float wc = (float)(-h->g_c[k] / div), wr = (float)(-h->g_r[k] / div);
 		for (int i = 0; i < T; i++) {
 			h->dtok[(size_t)(2 * k) * T + i] = wc;
 			h->dtok[(size_t)(2 * k + 1) * T + i] = wr;
 		}
 	}
+	h->sums[DPO_SUM_CHOSEN] += chosen;
+	h->sums[DPO_SUM_REJECTED] += rejected;
+	h->sums[DPO_SUM_CORRECT] += correct;
+	h->sums[DPO_SUM_PAIRS] += P;
 	model_backward_tokens(&t->m, &mb, h->dtok);
 	return 0;
 }
 
 static void log_fields(void *ctx, sp_buf *l)
 {
-	dpo_hook *h = ctx;
-	double n = h->s_pairs ? (double)h->s_pairs : 1;
+	const dpo_hook *h = ctx;
+	const double *s = h->sums;
+	double n = s[DPO_SUM_PAIRS] > 0 ? s[DPO_SUM_PAIRS] : 1;
 	sp_buf_appendf(l, ",\"reward_accuracy\":%.4f,\"reward_chosen\":%.6g,\"reward_rejected\":%.6g,\"reward_margin\":%.6g",
-	               h->s_correct / n, h->s_chosen / n, h->s_rejected / n, (h->s_chosen - h->s_rejected) / n);
-	h->s_chosen = h->s_rejected = h->s_correct = 0;
-	h->s_pairs = 0;
+	               s[DPO_SUM_CORRECT] / n, s[DPO_SUM_CHOSEN] / n, s[DPO_SUM_REJECTED] / n,
+	               (s[DPO_SUM_CHOSEN] - s[DPO_SUM_REJECTED]) / n);
 }
 
-int dpo_hook_init(dpo_hook *h, train_data *d, const dpo_ref *ref, double beta, sp_err *err)
+int dpo_hook_init(dpo_hook *h, const dpo_ref *ref, double beta, sp_err *err)
 {
 	(void)err;
 	memset(h, 0, sizeof *h);
-	h->data = d;
 	h->ref = ref;
 	h->beta = beta;
 	h->hook.name = "dpo";
 	h->hook.ctx = h;
 	h->hook.micro = micro;
+	h->hook.sums = h->sums;
+	h->hook.n_sums = DPO_N_SUMS;
 	h->hook.log = log_fields;
 	return 0;
 }
@@ -269,7 +275,7 @@ int dpo_evaluate(model *m, train_data *d, const dpo_ref *ref, int B, double *mea
 	while (rc == 0 && next < n) {
 		int k;
 		data_dpo_fill_sequential(d, &b, &next, &k);
-		const uint32_t *pairs = data_dpo_pairs(d);
+		const uint32_t *pairs = b.item;
 		model_batch mb = train_batch_view(&b);
 		model_forward(m, &mb, NULL, NULL);
 		dpo_row_logps(m, &mb, lp);

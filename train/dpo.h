@@ -15,12 +15,10 @@
 
 /* Preference export (annotate-preference.schema.json) as DPO rows: pair i gives row 2k (dialog +
  * chosen + EOS) and 2k+1 (dialog + rejected + EOS) with targets on the response tokens and EOS
- * only. margins (NULL = none) gives each pair's margin from its rating level (as data_rm.c);
+ * only, and b->item[k] = i (its index in the file, for the reference's log-probabilities). margins (NULL = none) gives each pair's margin from its rating level (as data_rm.c);
  * category NULL = all. Rows longer than T + 1 tokens keep their end. */
 int data_dpo_open(train_data *d, const char *path, const tok_model *tok, int T, uint64_t seed, const char *category,
                   const float margins[4], size_t *n_pairs, size_t *n_skipped, sp_err *err);
-/* The file index of each pair in the batch the source filled last (b->B / 2 entries). Borrowed. */
-const uint32_t *data_dpo_pairs(const train_data *d);
 /* Pairs in file order from *next without wrapping: *n_filled pairs (0 at the end); unused pairs of
  * a short batch copy pair 0 with no targets. */
 int data_dpo_fill_sequential(train_data *d, train_batch *b, size_t *next, int *n_filled);
@@ -44,26 +42,26 @@ typedef struct dpo_ref {
 
 /* Loads cache_path when its key (data file hash, reference model.safetensors hash, tokenizer
  * identity, context length, category) matches, else computes the log-probabilities with ref_model over
- * the pairs of d (batches of B rows) and writes the cache atomically. cache_path NULL: no cache. */
-int dpo_ref_get(dpo_ref *r, const char *cache_path, const char *data_path, const char *ref_dir, model *ref_model,
-                train_data *d, const char *category, int B, sp_err *err);
+ * the pairs of d (a data_dpo_open source, not wrapped; batches of B rows) and, when write_cache, writes
+ * the cache atomically (data-parallel ranks: rank 0 alone writes). cache_path NULL: no cache. */
+int dpo_ref_get(dpo_ref *r, const char *cache_path, int write_cache, const char *data_path, const char *ref_dir,
+                model *ref_model, train_data *d, const char *category, int B, sp_err *err);
 void dpo_ref_release(dpo_ref *r);
 
-/* The trainer hook: state for logging and the pair lookup. */
+/* The trainer hook: the reference's log-probabilities (looked up by the batch's item, the pairs'
+ * file indices), scratch, and the step's statistics (the trainer sums them over ranks). */
+enum { DPO_SUM_CHOSEN, DPO_SUM_REJECTED, DPO_SUM_CORRECT, DPO_SUM_PAIRS, DPO_N_SUMS };
 typedef struct dpo_hook {
 	train_hook hook;
-	train_data *data;
 	const dpo_ref *ref;
 	double beta;
 	double *lp, *g_c, *g_r, *pc, *pr, *rc, *rr;
 	float *dtok;
 	size_t cap_rows, cap_tok;
-	/* sums over the step's micro-batches */
-	double s_chosen, s_rejected, s_correct;
-	long s_pairs;
+	double sums[DPO_N_SUMS];  /* over the step's micro-batches (and ranks, once the trainer has summed) */
 } dpo_hook;
 
-int dpo_hook_init(dpo_hook *h, train_data *d, const dpo_ref *ref, double beta, sp_err *err);
+int dpo_hook_init(dpo_hook *h, const dpo_ref *ref, double beta, sp_err *err);
 void dpo_hook_release(dpo_hook *h);
 
 /* Held-out evaluation of model m against the reference: mean delta = mean over pairs of

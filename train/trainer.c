@@ -71,9 +71,9 @@ void trainer_release(trainer *t)
 }
 
 /* CPU ranks sum gradients, so each scales by the global micro-batch count; NCCL averages over ranks */
-static int dev_scale_accum(const trainer *t, int world)
+int trainer_grad_divisor(const trainer *t)
 {
-	return t->dev ? t->o.accum : t->o.accum * world;
+	return t->dev ? t->o.accum : t->o.accum * dist_comm_world(t->comm);
 }
 
 /* acc <- grads (first micro-batch) or acc + grads: micro-batch gradients added in order */
@@ -152,7 +152,14 @@ int trainer_step(trainer *t, sp_err *err)
 	long correct = 0, pairs = 0;
 	uint64_t tokens = 0;
 	/* the gradient's divisor: all micro-batches of all ranks (a device's NCCL group averages instead) */
-	int world = dist_comm_world(t->comm), gacc = dev_scale_accum(t, world);
+	int world = dist_comm_world(t->comm), gacc = trainer_grad_divisor(t);
+	const train_hook *hook = o->mode == TRAIN_HOOK ? t->hook : NULL;
+	if (o->mode == TRAIN_HOOK && (!hook || t->dev || hook->n_sums < 0 || hook->n_sums > TRAIN_HOOK_MAX_SUMS ||
+	                              (hook->n_sums && !hook->sums)))
+		SP_RAISE(err, SP_EUSAGE, "this training mode runs on the CPU with its hook (at most %d statistics)",
+		         TRAIN_HOOK_MAX_SUMS);
+	if (hook && hook->n_sums)
+		memset(hook->sums, 0, (size_t)hook->n_sums * sizeof *hook->sums);
 	float lr = lr_schedule(t->step, o->warmup, o->steps, o->lr, o->min_lr_ratio);
 	sp_buf_reset(&t->prov);
 	sp_buf_appendc(&t->prov, '[');
@@ -187,9 +194,7 @@ int trainer_step(trainer *t, sp_err *err)
 		model_batch mb = train_batch_view(b);
 		if (o->mode == TRAIN_HOOK) {
 			double l;
-			if (!t->hook || dev)
-				SP_RAISE(err, SP_EUSAGE, "this training mode runs on the CPU with its hook");
-			SP_FORWARD(t->hook->micro(t->hook->ctx, t, b, &l, err));
+			SP_FORWARD(hook->micro(hook->ctx, t, b, &l, err));
 			loss_sum += l;
 			for (int i = 0; i < b->B; i++)
 				tokens += (uint64_t)b->last[i] + 1;
@@ -256,12 +261,17 @@ int trainer_step(trainer *t, sp_err *err)
 	if (t->acc && !dev && !overlap)
 		memcpy(m->grads, t->acc, m->n_params * sizeof(float));
 	if (t->comm) { /* data-parallel ranks log, and judge spikes on, the sums over ranks: they must agree */
-		double sums[4] = { loss_sum, (double)correct, (double)pairs, (double)tokens };
-		SP_FORWARD(dist_comm_sum_doubles(t->comm, sums, 4, err));
+		double sums[4 + TRAIN_HOOK_MAX_SUMS] = { loss_sum, (double)correct, (double)pairs, (double)tokens };
+		int nh = hook ? hook->n_sums : 0;  /* (and the hook's statistics, for rank 0's log) */
+		if (nh)
+			memcpy(sums + 4, hook->sums, (size_t)nh * sizeof *sums);
+		SP_FORWARD(dist_comm_sum_doubles(t->comm, sums, 4 + nh, err));
 		loss_sum = sums[0];
 		correct = (long)sums[1];
 		pairs = (long)sums[2];
 		tokens = (uint64_t)sums[3];
+		if (nh)
+			memcpy(hook->sums, sums + 4, (size_t)nh * sizeof *sums);
 		if (!dev && !overlap)
 			SP_FORWARD(dist_comm_sum_floats(t->comm, m->grads, m->n_params, err));
 	}
@@ -333,8 +343,8 @@ int trainer_step(trainer *t, sp_err *err)
 	               t->step, (double)loss, (double)lr, (double)norm, (unsigned long long)t->tokens, (double)tokens / dt);
 	if (o->mode == TRAIN_RM)
 		sp_buf_appendf(l, ",\"accuracy\":%.4f", pairs ? (double)correct / (double)pairs : 0.0);
-	if (o->mode == TRAIN_HOOK && t->hook->log)
-		t->hook->log(t->hook->ctx, l);
+	if (hook && hook->log)
+		hook->log(hook->ctx, l);
 	if (spike)
 		sp_buf_appendf(l, ",\"spike\":true,\"skipped\":%s", skipped ? "true" : "false");
 	if (!finite)

@@ -78,3 +78,44 @@ Test(data_dist, impossible_layouts_are_refused)
 	cr_assert(data_dist_wrap(&d, 0, 2, 0, &e) == SP_EUSAGE);
 	d.free(d.ctx);
 }
+
+/* a pair source that numbers its pairs 0, 1, 2, ... in item (as data_dpo.c gives file indices) */
+static int count_next(void *ctx, train_batch *b, sp_err *err)
+{
+	(void)err;
+	uint32_t *n = ctx;
+	for (int k = 0; k < b->B / 2; k++)
+		b->item[k] = (*n)++;
+	return 0;
+}
+static int count_tell(void *ctx, sp_buf *out) { return sp_buf_appendf(out, "{\"row\":%u}", *(uint32_t *)ctx); }
+
+Test(data_dist, each_rank_batch_keeps_its_own_items_after_the_higher_ranks_are_skipped)
+{
+	/* the trainer's DPO hook looks a batch's pairs up after the wrapper has read the higher ranks'
+	 * micro-batches of the step: those must not leak into this rank's batch */
+	enum { B = 4, T = 2, W = 3, A = 2 };
+	uint32_t n[W] = { 0 };
+	train_data r[W];
+	train_batch b = TRAIN_BATCH_INIT;
+	cr_assert(train_batch_alloc(&b, B, T, NULL) == 0);
+	for (int k = 0; k < W; k++) {
+		memset(&r[k], 0, sizeof r[k]);
+		r[k].ctx = &n[k];
+		r[k].next = count_next;
+		r[k].tell = count_tell;
+		r[k].seq_len = T;
+		cr_assert(data_dist_wrap(&r[k], k, W, A, NULL) == 0);
+	}
+	for (int s = 0; s < 3; s++)
+		for (int k = 0; k < W; k++)
+			for (int a = 0; a < A; a++) {
+				cr_assert(r[k].next(r[k].ctx, &b, NULL) == 0);
+				uint32_t first = (uint32_t)(((s * W + k) * A + a) * (B / 2));  /* one process's numbering */
+				for (int p = 0; p < B / 2; p++)
+					cr_assert_eq(b.item[p], first + (uint32_t)p, "step %d rank %d micro-batch %d pair %d", s, k, a, p);
+			}
+	for (int k = 0; k < W; k++)
+		r[k].free(r[k].ctx);  /* (the inner source has no free: only the wrapper's) */
+	train_batch_release(&b);
+}
