@@ -28,7 +28,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
 	{ "plot", cmd_plot, "draw a training log's loss curve (PNG) and a text sparkline", 0 },
 	{ "score", cmd_score, "add reward-model scores (helpful, safety, Llama 2's gate) to response records", 0 },
 	{ "rs", cmd_rs, "rejection sampling: K scored samples per prompt, a pool across rounds, the best as SFT data", 0 },
-	{ "ppo", cmd_ppo, "RLHF with PPO: policy, frozen reference and reward models, critic; checkpoints and resume", 0 },
+	{ "ppo", cmd_ppo, "RLHF with PPO: policy, frozen reference and reward models, critic; checkpoints and resume", 1 },
 	{ "winrate", cmd_winrate, "RM-judged win rate of one scored response file against another", 0 },
 	{ "calibrate", cmd_calibrate, "mean RM score per human rating level of an eval study (table, PNG)", 0 },
 };
@@ -83,7 +83,11 @@ SP_COMMAND(train, cmd_train, "Llama 2 trainer: pretrain, sft, rm, eval, sample, 
 		if (n > 1 && !subs[i].data_parallel && !wants_help(argc, argv)) {
 			/* N copies would each do the whole job and write the same outputs */
 			fprintf(stderr, "spindle train %s: started as one of %ld ranks (mpirun/srun), but it runs in one process; "
-			        "data-parallel commands: pretrain, sft, rm\n", subs[i].name, n);
+			        "data-parallel commands:", subs[i].name, n);
+			for (size_t k = 0, first = 1; k < sizeof subs / sizeof subs[0]; k++)
+				if (subs[k].data_parallel)
+					fprintf(stderr, "%s %s", first ? "" : ",", subs[k].name), first = 0;
+			fputc('\n', stderr);
 			return CLI_USAGE;
 		}
 		return subs[i].fn(argc - 1, argv + 1);
