@@ -83,7 +83,9 @@ int cmd_ppo(int argc, char **argv)
 	                   "from a reward model, as InstructGPT/TRL/OpenRLHF do, read at every response position). One JSON line\n"
 	                   "per iteration on stdout: reward, KL, entropy, clip fraction, approximate KL, value loss, explained\n"
 	                   "variance, response length, the time split and tokens/s. The checkpoint in --out is the policy\n"
-	                   "(`train sample --model DIR` reads it); --resume continues bit for bit.",
+	                   "(`train sample --model DIR` reads it); --resume continues bit for bit. Under mpirun or srun --mpi=pmix\n"
+	                   "it runs as N ranks: each samples whole --gen-batch chunks of the rollouts, the mini-batch gradients are\n"
+	                   "summed over ranks, rank 0 logs and saves (README: Data-parallel training).",
 	                   table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
