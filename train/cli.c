@@ -28,7 +28,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
 	{ "plot", cmd_plot, "draw a training log's loss curve (PNG) and a text sparkline", 0 },
 	{ "score", cmd_score, "add reward-model scores (helpful, safety, Llama 2's gate) to response records", 0 },
 	{ "rs", cmd_rs, "rejection sampling: K scored samples per prompt, a pool across rounds, the best as SFT data", 0 },
-	{ "ppo", cmd_ppo, "RLHF with PPO: policy, frozen reference and reward models, critic; checkpoints and resume", 0 },
+	{ "ppo", cmd_ppo, "RLHF with PPO: policy, frozen reference and reward models, critic; checkpoints and resume", 1 },
 	{ "winrate", cmd_winrate, "RM-judged win rate of one scored response file against another", 0 },
 	{ "calibrate", cmd_calibrate, "mean RM score per human rating level of an eval study (table, PNG)", 0 },
 };

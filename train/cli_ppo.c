@@ -1,10 +1,14 @@
 /* cli_ppo.c - `spindle train ppo`: RLHF with PPO (Llama 2 section 3.2.3, InstructGPT's recipe): the
  * options (Llama 2's defaults), the run folder (checkpoints, --resume, --stop-after) and the
- * per-iteration JSONL log on stdout (schemas/train-ppo-log.schema.json). The loop is ppo_run.c. */
+ * per-iteration JSONL log on stdout (schemas/train-ppo-log.schema.json). The loop is ppo_run.c.
+ * Under mpirun / srun --mpi=pmix (issue 18) it runs as the ranks of one job: each samples and trains
+ * on its part of every iteration's rollouts (ppo_dist.h); rank 0 alone logs and saves. */
 #include <json.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "../cli/cli.h"
 #include "../tokenizer/tok.h"
 #include "ppo_run.h"
@@ -79,7 +83,9 @@ int cmd_ppo(int argc, char **argv)
 	                   "from a reward model, as InstructGPT/TRL/OpenRLHF do, read at every response position). One JSON line\n"
 	                   "per iteration on stdout: reward, KL, entropy, clip fraction, approximate KL, value loss, explained\n"
 	                   "variance, response length, the time split and tokens/s. The checkpoint in --out is the policy\n"
-	                   "(`train sample --model DIR` reads it); --resume continues bit for bit.",
+	                   "(`train sample --model DIR` reads it); --resume continues bit for bit. Under mpirun or srun --mpi=pmix\n"
+	                   "it runs as N ranks: each samples whole --gen-batch chunks of the rollouts, the mini-batch gradients are\n"
+	                   "summed over ranks, rank 0 logs and saves (README: Data-parallel training).",
 	                   table, argc, argv, &pos, &n_pos);
 	if (rc >= 0)
 		return rc;
@@ -97,7 +103,13 @@ int cmd_ppo(int argc, char **argv)
 		return cli_failf(prog, CLI_USAGE, "a numeric option is out of its range (see --help for each range)");
 	if (minibatch > rollouts)
 		return cli_failf(prog, CLI_USAGE, "--minibatch %ld is larger than --rollouts %ld", minibatch, rollouts);
-	set_threads(threads);
+	/* data parallelism: the ranks and their MPI group; the host's cores shared between its ranks */
+	dist_comm *comm = NULL;
+	int rank = 0, world = 1;
+	int rc0 = cli_dist_start(prog, 0, 1, &threads, &comm, &rank, &world);
+	if (rc0 != CLI_OK)
+		return rc0;
+	int talk = rank == 0;   /* rank 0 alone logs, prints and saves */
 	o.iterations = iterations, o.rollouts = rollouts, o.minibatch = minibatch, o.micro = micro, o.epochs = epochs;
 	o.gen_batch = gen_batch;
 	o.max_new = max_new, o.save_every = save_every, o.seed = (uint64_t)seed;
@@ -144,7 +156,8 @@ int cmd_ppo(int argc, char **argv)
 	if (tok_model_load(&tok, tokenizer, &err) < 0 || rl_prompts_load(&ps, prompts_path, tok, &err) < 0 ||
 	    reward_set_open(&rs, rm_h, rm_s, tok, (int)score_batch, thresh, &err) < 0 ||
 	    (eval_path && rl_prompts_load(&eps, eval_path, tok, &err) < 0) ||
-	    ppo_run_init(&run, &o, model_dir, critic_dir, tok, &ps, &rs, &err) < 0 || (resume && ppo_run_resume(&run, out_dir, &err) < 0)) {
+	    ppo_run_init(&run, &o, model_dir, critic_dir, tok, &ps, &rs, &err) < 0 || ppo_run_set_comm(&run, comm, &err) < 0 ||
+	    (resume && ppo_run_resume(&run, out_dir, &err) < 0)) {
 		code = cli_fail(prog, &err);
 		goto done;
 	}
@@ -154,42 +167,47 @@ int cmd_ppo(int argc, char **argv)
 		run.patience = patience;
 		snprintf(run.best_dir, sizeof run.best_dir, "%s/best", out_dir);
 	}
-	fprintf(stderr, "%s: policy %s (%.2fM parameters), critic from %s, %zu prompts; %ld rollouts x %ld iterations, mini-batches of %ld%s\n",
-	        prog, model_dir, (double)run.pol.n_params / 1e6, critic_dir, ps.n, rollouts, iterations, minibatch,
-	        resume ? " (resumed)" : "");
+	if (talk)
+		fprintf(stderr, "%s: policy %s (%.2fM parameters), critic from %s, %zu prompts; %ld rollouts x %ld iterations, mini-batches of %ld%s%s\n",
+		        prog, model_dir, (double)run.pol.n_params / 1e6, critic_dir, ps.n, rollouts, iterations, minibatch,
+		        run.world > 1 ? ", over ranks" : "", resume ? " (resumed)" : "");
+	if (talk && run.world > 1)
+		fprintf(stderr, "%s: %d ranks; rank 0 samples rollouts [%ld, %ld) of each iteration's %ld\n", prog, run.world, run.lo,
+		        run.hi, rollouts);
 	long done_now = 0;
 	double first = NAN, last = NAN;
 	while (run.iter < o.iterations && (!stop_after || done_now < stop_after) && !run.stop) {
-		if (ppo_run_iteration(&run, stdout, &err) < 0) {
+		if (ppo_run_iteration(&run, talk ? stdout : NULL, &err) < 0) {
 			code = cli_fail(prog, &err);
 			goto done;
 		}
-		double mean = 0;
-		for (long i = 0; i < run.n_ro; i++)
-			mean += run.ro[i].r_c;
-		mean /= (double)run.n_ro;
+		double mean = run.reward_mean;
 		if (done_now == 0)
 			first = mean;
 		last = mean;
 		done_now++;
 		int at_end = run.iter >= o.iterations || (stop_after && done_now >= stop_after) || run.stop;
-		if ((save_every && run.iter % save_every == 0) || at_end) {
+		if (talk && ((save_every && run.iter % save_every == 0) || at_end)) {
 			if (ppo_run_save(&run, out_dir, &err) < 0) {
 				code = cli_fail(prog, &err);
 				goto done;
 			}
 		}
 	}
-	if (run.stop)
+	if (run.stop && talk)
 		fprintf(stderr, "%s: early stop: no better held-out reward in %ld evaluations (best %.4f, policy in %s)\n", prog,
 		        run.eval_bad, run.eval_best, run.best_dir);
-	fprintf(stderr, "%s: %ld iterations (now %ld of %ld), reward %.4f -> %.4f, %ld spikes; checkpoint in %s\n", prog, done_now,
-	        run.iter, o.iterations, first, last, run.n_spikes, out_dir);
+	if (talk)
+		fprintf(stderr, "%s: %ld iterations (now %ld of %ld), reward %.4f -> %.4f, %ld spikes; checkpoint in %s\n", prog, done_now,
+		        run.iter, o.iterations, first, last, run.n_spikes, out_dir);
 done:
 	ppo_run_release(&run);
 	reward_set_release(&rs);
 	rl_prompts_release(&ps);
 	rl_prompts_release(&eps);
 	tok_model_free(tok);
+	/* a usage error is every rank's (the same options and files): all end with it. Any other failure
+	 * aborts the MPI job, so the launcher stops the other ranks at once */
+	dist_comm_close(comm, code != CLI_OK && code != CLI_USAGE);
 	return code;
 }

@@ -222,10 +222,8 @@ void ppo_eval_critic(model *critic, ppo_rollout *const *rs, int n, ppo_scratch *
 	}
 }
 
-void ppo_prepare(ppo_rollout *const *rs, int n, const ppo_hparams *h)
+void ppo_rewards_gae(ppo_rollout *const *rs, int n, const ppo_hparams *h)
 {
-	double sum = 0, sq = 0;
-	size_t cnt = 0;
 	for (int i = 0; i < n; i++) {
 		ppo_rollout *x = rs[i];
 		for (int j = 0; j < x->L; j++)
@@ -233,25 +231,58 @@ void ppo_prepare(ppo_rollout *const *rs, int n, const ppo_hparams *h)
 		if (x->L)
 			x->rewards[x->L - 1] += x->score;
 		ppo_gae(x->rewards, x->values, x->L, h->gamma, h->lambda, x->adv, x->ret);
-		for (int j = 0; j < x->L; j++)
-			sum += x->adv[j], cnt++;
 	}
+}
+
+int ppo_whiten_moments(const float *adv, size_t n, float eps, double *mean, double *inv)
+{
+	double sum = 0, sq = 0;
+	if (!n)
+		return 0;
+	for (size_t k = 0; k < n; k++)
+		sum += adv[k];
+	*mean = sum / (double)n;
+	for (size_t k = 0; k < n; k++)
+		sq += ((double)adv[k] - *mean) * ((double)adv[k] - *mean);
+	*inv = 1.0 / sqrt(sq / (double)n + eps);
+	return 1;
+}
+
+void ppo_whiten_apply(ppo_rollout *const *rs, int n, double mean, double inv)
+{
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < rs[i]->L; j++)
+			rs[i]->adv[j] = (float)(((double)rs[i]->adv[j] - mean) * inv);
+}
+
+void ppo_prepare(ppo_rollout *const *rs, int n, const ppo_hparams *h)
+{
+	double sum = 0, sq = 0;
+	size_t cnt = 0;
+	ppo_rewards_gae(rs, n, h);
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < rs[i]->L; j++)
+			sum += rs[i]->adv[j], cnt++;
 	if (!cnt)
 		return;
+	/* the sums of ppo_whiten_moments, in the same order, without a copy of the advantages */
 	double mean = sum / (double)cnt;
 	for (int i = 0; i < n; i++)
 		for (int j = 0; j < rs[i]->L; j++)
 			sq += ((double)rs[i]->adv[j] - mean) * ((double)rs[i]->adv[j] - mean);
-	double inv = 1.0 / sqrt(sq / (double)cnt + h->whiten_eps);
-	for (int i = 0; i < n; i++)
-		for (int j = 0; j < rs[i]->L; j++)
-			rs[i]->adv[j] = (float)(((double)rs[i]->adv[j] - mean) * inv);
+	ppo_whiten_apply(rs, n, mean, 1.0 / sqrt(sq / (double)cnt + h->whiten_eps));
 }
 
 /* ---------------------------------------------------------------- one mini-batch */
 
 void ppo_minibatch(model *policy, model *critic, ppo_rollout *const *rs, int n, const ppo_hparams *h, ppo_scratch *s,
                    ppo_stats *st)
+{
+	ppo_minibatch_part(policy, critic, rs, n, 0, h, s, st);
+}
+
+void ppo_minibatch_part(model *policy, model *critic, ppo_rollout *const *rs, int n, long ntok_all, const ppo_hparams *h,
+                        ppo_scratch *s, ppo_stats *st)
 {
 	memset(st, 0, sizeof *st);
 	long ntok = 0;
@@ -263,7 +294,7 @@ void ppo_minibatch(model *policy, model *critic, ppo_rollout *const *rs, int n, 
 		model_zero_grad(critic);
 	if (!ntok)
 		return;
-	const double scale = 1.0 / (double)ntok;
+	const double scale = 1.0 / (double)(ntok_all > 0 ? ntok_all : ntok);
 	const int V = policy->cfg.vocab_size, D = policy->cfg.dim;
 	double pg = 0, vl = 0, clipped = 0, akl = 0, rsum = 0;
 	for (int i0 = 0; i0 < n; i0 += s->B) {

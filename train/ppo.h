@@ -76,6 +76,12 @@ void ppo_eval_critic(model *critic, ppo_rollout *const *rs, int n, ppo_scratch *
 /* After the scores are set: per-token rewards (-beta k1, plus score at the last action), GAE, then the
  * advantages whitened over every action of the n rollouts. */
 void ppo_prepare(ppo_rollout *const *rs, int n, const ppo_hparams *h);
+/* ppo_prepare in pieces, for advantages whitened over rollouts spread across ranks (ppo_run.c):
+ * the per-token rewards and GAE of n rollouts; the whitening's mean and 1/sqrt(var + eps) of n
+ * advantages, summed in order (0 when n is 0: nothing to whiten); and its application. */
+void ppo_rewards_gae(ppo_rollout *const *rs, int n, const ppo_hparams *h);
+int ppo_whiten_moments(const float *adv, size_t n, float eps, double *mean, double *inv);
+void ppo_whiten_apply(ppo_rollout *const *rs, int n, double mean, double inv);
 
 typedef struct ppo_stats {
 	double pg_loss, v_loss, clip_frac, approx_kl, ratio_mean;
@@ -91,5 +97,10 @@ typedef struct ppo_stats {
  * fraction of tokens whose clipped term is the active one. The caller clips and steps. */
 void ppo_minibatch(model *policy, model *critic, ppo_rollout *const *rs, int n, const ppo_hparams *h, ppo_scratch *s,
                    ppo_stats *st);
+/* One rank's part of a mini-batch spread across ranks: ppo_minibatch of its n rollouts with the
+ * means taken over ntok_all tokens (the whole mini-batch's; <= 0: its own), so the ranks' gradients
+ * and statistics add up to the whole mini-batch's. n may be 0 (zero gradients). */
+void ppo_minibatch_part(model *policy, model *critic, ppo_rollout *const *rs, int n, long ntok_all, const ppo_hparams *h,
+                        ppo_scratch *s, ppo_stats *st);
 
 #endif

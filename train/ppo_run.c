@@ -11,6 +11,7 @@
 #include <time.h>
 #include "ckpt.h"
 #include "cli_int.h"
+#include "ppo_dist.h"
 #include "ppo_run.h"
 #include "spindle/io.h"
 #include "spindle/mem.h"
@@ -113,6 +114,22 @@ int ppo_run_init(ppo_run *r, const ppo_run_opts *o, const char *policy_dir, cons
 		SP_RAISE(err, SP_ENOMEM, "out of memory");
 	shuffle(r->perm, ps->n, mix(o->seed, 0xE90C));
 	r->eval_best = -INFINITY;
+	r->world = 1;
+	r->hi = o->rollouts;
+	return 0;
+}
+
+int ppo_run_set_comm(ppo_run *r, dist_comm *c, sp_err *err)
+{
+	r->comm = c;
+	r->rank = c ? dist_comm_rank(c) : 0;
+	r->world = c ? dist_comm_world(c) : 1;
+	long N = r->o.rollouts, GB = r->db.B, nc = (N + GB - 1) / GB;
+	if (nc < r->world)
+		SP_RAISE(err, SP_EUSAGE, "--rollouts %ld in sampling chunks of %ld (--gen-batch) make %ld chunk%s, fewer than the %d ranks: "
+		         "each rank samples whole chunks (give at least %ld rollouts, or a smaller --gen-batch)",
+		         N, GB, nc, nc == 1 ? "" : "s", r->world, GB * (r->world - 1) + 1);
+	ppo_dist_block(N, GB, r->rank, r->world, &r->lo, &r->hi);
 	return 0;
 }
 
@@ -308,26 +325,45 @@ static int sample_chunk(ppo_run *r, const rl_prompt *const *pp, int nb, uint64_t
 	return rc;
 }
 
+/* rank 0's doubles: the mean of the n values gathered from every rank (in order, as one process sums
+ * them), sent to every rank */
+static int gathered_mean(ppo_run *r, const double *mine, size_t n_mine, size_t n, double *mean, sp_err *err)
+{
+	sp_buf all = SP_BUF_INIT;
+	int rc = dist_comm_gather(r->comm, mine, n_mine * sizeof *mine, &all, err);
+	if (rc == 0 && r->rank == 0) {
+		const double *x = (const double *)(void *)all.p;
+		double s = 0;
+		for (size_t i = 0; i < n && (i + 1) * sizeof *x <= all.len; i++)
+			s += x[i];
+		*mean = n ? s / (double)n : NAN;
+	}
+	sp_buf_release(&all);
+	return rc ? rc : dist_comm_bcast(r->comm, mean, sizeof *mean, err);
+}
+
 int ppo_run_eval(ppo_run *r, const rl_prompts *ev, double *mean, sp_err *err)
 {
 	int ctx = r->pol.cfg.max_seq_len, GB = r->db.B, rc = 0;
 	int32_t eos = tok_eos_id(r->tok);
-	size_t n = ev->n;
+	long lo, hi;
+	ppo_dist_block((long)ev->n, GB, r->rank, r->world, &lo, &hi);   /* this rank's prompts */
+	size_t n = (size_t)(hi - lo);
 	const rl_prompt **pp = sp_calloc((size_t)GB, sizeof *pp);
 	int *len = sp_calloc((size_t)GB, sizeof *len), *state = sp_calloc((size_t)GB, sizeof *state), *ps0 = sp_calloc((size_t)GB, sizeof *ps0);
 	int32_t *seqb = sp_malloc((size_t)GB * ctx * sizeof *seqb);
-	tok_ids *seqs = sp_calloc(n, sizeof *seqs);
-	const tok_ids **sp = sp_calloc(n, sizeof *sp);
-	int *safe = sp_calloc(n, sizeof *safe);
-	double *rc_ = sp_calloc(n, sizeof *rc_);
+	tok_ids *seqs = sp_calloc(n + 1, sizeof *seqs);
+	const tok_ids **sp = sp_calloc(n + 1, sizeof *sp);
+	int *safe = sp_calloc(n + 1, sizeof *safe);
+	double *rc_ = sp_calloc(n + 1, sizeof *rc_);
 	if (!pp || !len || !state || !ps0 || !seqb || !seqs || !sp || !safe || !rc_)
 		rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
 	for (size_t i0 = 0; rc == 0 && i0 < n; i0 += (size_t)GB) {
 		int nb = n - i0 < (size_t)GB ? (int)(n - i0) : GB;
 		for (int b = 0; b < nb; b++)
-			pp[b] = &ev->v[i0 + (size_t)b];
+			pp[b] = &ev->v[(size_t)lo + i0 + (size_t)b];
 		/* the same streams at every evaluation: differences come from the policy, not the draws */
-		rc = sample_chunk(r, pp, nb, mix(r->o.seed ^ 0xE7A1u, 0), (uint64_t)i0, seqb, ps0, len, state, err);
+		rc = sample_chunk(r, pp, nb, mix(r->o.seed ^ 0xE7A1u, 0), (uint64_t)lo + i0, seqb, ps0, len, state, err);
 		for (int b = 0; rc == 0 && b < nb; b++) {
 			size_t i = i0 + (size_t)b;
 			for (int k = 0; k < len[b]; k++)
@@ -335,72 +371,139 @@ int ppo_run_eval(ppo_run *r, const rl_prompts *ev, double *mean, sp_err *err)
 			if (state[b] != 1)
 				tok_ids_push(&seqs[i], (uint32_t)eos);
 			sp[i] = &seqs[i];
-			safe[i] = ev->v[i].safety;
+			safe[i] = ev->v[(size_t)lo + i].safety;
 		}
 	}
 	rc = rc ? rc : reward_set_score(r->rs, sp, safe, n, NULL, NULL, rc_, err);
-	double s = 0;
-	for (size_t i = 0; rc == 0 && i < n; i++)
-		s += rc_[i];
-	*mean = n ? s / (double)n : NAN;
+	/* (a rank that failed stops the job: dist_comm_close aborts it, the others' waits end) */
+	rc = rc ? rc : gathered_mean(r, rc_, n, ev->n, mean, err);
 	for (size_t i = 0; seqs && i < n; i++)
 		tok_ids_release(&seqs[i]);
 	sp_free(pp), sp_free(len), sp_free(state), sp_free(ps0), sp_free(seqb), sp_free(seqs), sp_free(sp), sp_free(safe), sp_free(rc_);
 	return rc;
 }
 
+/* what every rank learns of every rollout once they are scored */
+typedef struct ro_rec {
+	double r_h, r_s, r_c;
+	int32_t L, stopped;
+} ro_rec;
+
+/* The per-token arrays of rollouts [lo, hi) (logp_old, logp_ref, entropy, values, adv before
+ * whitening, ret), gathered on rank 0, give the advantages' whitening (sent to every rank) and the
+ * log's kl, entropy and explained variance, summed in the order of one process. */
+static int batch_token_stats(ppo_run *r, const ro_rec *rec, long ntok, double *kl, double *ent, double *ev, sp_err *err)
+{
+	const ppo_run_opts *o = &r->o;
+	long N = o->rollouts;
+	sp_buf mine = SP_BUF_INIT, all = SP_BUF_INIT;
+	double *ev_a = NULL, *ev_b = NULL, w[3] = { 0, 0, 1 };   /* has, mean, inv */
+	float *adv = NULL;
+	int rc = 0;
+	for (long i = 0; rc == 0 && i < r->n_ro; i++) {
+		const ppo_rollout *x = &r->ro[i];
+		size_t b = (size_t)x->L * sizeof(float);
+		if (sp_buf_append(&mine, x->logp_old, b) < 0 || sp_buf_append(&mine, x->logp_ref, b) < 0 ||
+		    sp_buf_append(&mine, x->entropy, b) < 0 || sp_buf_append(&mine, x->values, b) < 0 ||
+		    sp_buf_append(&mine, x->adv, b) < 0 || sp_buf_append(&mine, x->ret, b) < 0)
+			rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+	}
+	static const char none;
+	rc = rc ? rc : dist_comm_gather(r->comm, mine.len ? mine.p : &none, mine.len, &all, err);
+	if (rc == 0 && r->rank == 0) {
+		if (all.len != (size_t)ntok * 6 * sizeof(float))
+			rc = sp_err_set_(err, SP_EIO, __FILE__, __LINE__, "the ranks' rollouts hold %zu bytes of per-token values, not %ld tokens' worth",
+			                 all.len, ntok);
+		ev_a = sp_calloc((size_t)ntok + 1, sizeof *ev_a), ev_b = sp_calloc((size_t)ntok + 1, sizeof *ev_b);
+		adv = sp_calloc((size_t)ntok + 1, sizeof *adv);
+		if (rc == 0 && (!ev_a || !ev_b || !adv))
+			rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
+		size_t k = 0;
+		const float *f = (const float *)(void *)all.p;
+		for (long i = 0; rc == 0 && i < N; i++) {
+			size_t L = (size_t)rec[i].L;
+			const float *lo_ = f, *lr = f + L, *en = f + 2 * L, *va = f + 3 * L, *ad = f + 4 * L, *re = f + 5 * L;
+			for (size_t j = 0; j < L; j++, k++) {
+				*kl += lo_[j] - lr[j];
+				*ent += en[j];
+				ev_a[k] = re[j];
+				ev_b[k] = (double)re[j] - va[j];
+				adv[k] = ad[j];
+			}
+			f += 6 * L;
+		}
+		if (rc == 0) {
+			double vr = var_of(ev_a, (size_t)ntok);
+			*ev = vr > 0 ? 1 - var_of(ev_b, (size_t)ntok) / vr : NAN;
+			w[0] = ppo_whiten_moments(adv, (size_t)ntok, o->h.whiten_eps, &w[1], &w[2]);
+		}
+	}
+	rc = rc ? rc : dist_comm_bcast(r->comm, w, sizeof w, err);
+	if (rc == 0 && w[0] != 0)
+		ppo_whiten_apply(r->rp, (int)r->n_ro, w[1], w[2]);
+	sp_buf_release(&mine), sp_buf_release(&all);
+	sp_free(ev_a), sp_free(ev_b), sp_free(adv);
+	return rc;
+}
+
 int ppo_run_iteration(ppo_run *r, FILE *log, sp_err *err)
 {
 	const ppo_run_opts *o = &r->o;
-	int ctx = r->pol.cfg.max_seq_len, N = (int)o->rollouts, rc = 0;
+	int ctx = r->pol.cfg.max_seq_len, N = (int)o->rollouts, lo = (int)r->lo, hi = (int)r->hi, n = hi - lo, rc = 0;
 	int32_t eos = tok_eos_id(r->tok);
 	double t0 = now_s();
 	tok_ids *seqs = NULL;
 	const tok_ids **sp = NULL;
-	double *rh = NULL, *rsf = NULL, *rcb = NULL, *ev_a = NULL, *ev_b = NULL;
+	double *rh = NULL, *rsf = NULL, *rcb = NULL;
 	int *safe = NULL;
+	ro_rec *rec = NULL;
+	sp_buf recs = SP_BUF_INIT;
 	for (long i = 0; i < r->n_ro; i++)
 		ppo_rollout_release(&r->ro[i]);
 	r->n_ro = 0;
 	/* rollouts: pure sampling, so the log-probs (and the KL estimate) are the sampling distribution's;
-	 * gen_batch rollouts at a time */
+	 * gen_batch rollouts at a time. Every rank moves the prompt cursor over all N rollouts and samples
+	 * its own [lo, hi): whole chunks, drawn as one process draws them. This rank's rollout i (global
+	 * lo + i) is r->ro[i]. */
 	long gen_tokens = 0, no_eos = 0;
 	int GB = r->db.B;
 	const rl_prompt **pp = sp_calloc((size_t)GB, sizeof *pp);
 	int *len = sp_calloc((size_t)GB, sizeof *len), *state = sp_calloc((size_t)GB, sizeof *state);
 	int *ps0 = sp_calloc((size_t)GB, sizeof *ps0);
 	int32_t *seqb = sp_malloc((size_t)GB * ctx * sizeof *seqb);
-	if (!pp || !len || !state || !ps0 || !seqb)
+	size_t *pidx = sp_malloc((size_t)N * sizeof *pidx);
+	if (!pp || !len || !state || !ps0 || !seqb || !pidx)
 		rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
-	for (int i0 = 0; rc == 0 && i0 < N; i0 += GB) {
-		int nb = N - i0 < GB ? N - i0 : GB;
+	for (int i = 0; rc == 0 && i < N; i++)
+		pidx[i] = next_prompt(r);
+	for (int i0 = lo; rc == 0 && i0 < hi; i0 += GB) {
+		int nb = hi - i0 < GB ? hi - i0 : GB;
 		for (int b = 0; b < nb; b++)
-			pp[b] = &r->ps->v[next_prompt(r)];
+			pp[b] = &r->ps->v[pidx[i0 + b]];
 		rc = sample_chunk(r, pp, nb, mix(o->seed, (uint64_t)r->iter), (uint64_t)i0, seqb, ps0, len, state, err);
 		for (int b = 0; rc == 0 && b < nb; b++) {
-			int i = i0 + b, stopped = state[b] == 1, L = len[b] - ps0[b];
+			int i = i0 - lo + b, L = len[b] - ps0[b];
 			rc = ppo_rollout_init(&r->ro[i], seqb + (size_t)b * ctx, ps0[b], L, err);
 			if (rc == 0) {
-				r->ro[i].stopped = stopped;
+				r->ro[i].stopped = state[b] == 1;
 				r->ro[i].prompt = (int)(pp[b] - r->ps->v);
 				r->rp[i] = &r->ro[i];
 				r->n_ro++;
-				gen_tokens += L - stopped;
-				no_eos += !stopped;
 			}
 		}
 	}
-	sp_free(pp), sp_free(len), sp_free(state), sp_free(ps0), sp_free(seqb);
+	sp_free(pp), sp_free(len), sp_free(state), sp_free(ps0), sp_free(seqb), sp_free(pidx);
 	double t1 = now_s();
 	/* scores: the reward models read the response with its EOS (added when the policy never emitted one) */
-	seqs = sp_calloc((size_t)N, sizeof *seqs);
-	sp = sp_calloc((size_t)N, sizeof *sp);
-	rh = sp_calloc((size_t)N, sizeof *rh), rsf = sp_calloc((size_t)N, sizeof *rsf), rcb = sp_calloc((size_t)N, sizeof *rcb);
-	safe = sp_calloc((size_t)N, sizeof *safe);
+	seqs = sp_calloc((size_t)n + 1, sizeof *seqs);
+	sp = sp_calloc((size_t)n + 1, sizeof *sp);
+	rh = sp_calloc((size_t)n + 1, sizeof *rh), rsf = sp_calloc((size_t)n + 1, sizeof *rsf), rcb = sp_calloc((size_t)n + 1, sizeof *rcb);
+	safe = sp_calloc((size_t)n + 1, sizeof *safe);
+	rec = sp_calloc((size_t)n + 1, sizeof *rec);
 	float *wz = sp_calloc((size_t)N, sizeof *wz);
-	if (rc == 0 && (!seqs || !sp || !rh || !rsf || !rcb || !safe || !wz))
+	if (rc == 0 && (!seqs || !sp || !rh || !rsf || !rcb || !safe || !rec || !wz))
 		rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
-	for (int i = 0; rc == 0 && i < N; i++) {
+	for (int i = 0; rc == 0 && i < n; i++) {
 		ppo_rollout *x = &r->ro[i];
 		for (int k = 0; k < x->P + x->L; k++)
 			tok_ids_push(&seqs[i], (uint32_t)x->tok[k]);
@@ -409,50 +512,48 @@ int ppo_run_iteration(ppo_run *r, FILE *log, sp_err *err)
 		sp[i] = &seqs[i];
 		safe[i] = r->ps->v[x->prompt].safety;
 	}
-	rc = rc ? rc : reward_set_score(r->rs, sp, safe, (size_t)N, rh, rsf, rcb, err);
-	double mean_c = 0, mean_h = 0, mean_s = 0;
-	for (int i = 0; rc == 0 && i < N; i++) {
+	rc = rc ? rc : reward_set_score(r->rs, sp, safe, (size_t)n, rh, rsf, rcb, err);
+	for (int i = 0; rc == 0 && i < n; i++) {
 		ppo_rollout *x = &r->ro[i];
 		x->r_h = rh[i], x->r_s = rsf[i], x->r_c = rcb[i];
-		wz[i] = (float)reward_logit(rcb[i]);
-		mean_c += rcb[i], mean_h += rh[i], mean_s += rsf[i];
+		rec[i].r_h = rh[i], rec[i].r_s = rsf[i], rec[i].r_c = rcb[i];
+		rec[i].L = x->L, rec[i].stopped = x->stopped;
+	}
+	/* every rank learns every rollout's scores and length: the rewards are whitened over the batch */
+	rc = rc ? rc : ppo_dist_allgather(r->comm, rec, (size_t)n * sizeof *rec, &recs, err);
+	if (rc == 0 && recs.len != (size_t)N * sizeof *rec)
+		rc = sp_err_set_(err, SP_EIO, __FILE__, __LINE__, "the ranks sent %zu rollouts' scores, not %d", recs.len / sizeof *rec, N);
+	const ro_rec *all = (const ro_rec *)(void *)recs.p;
+	double mean_c = 0, mean_h = 0, mean_s = 0;
+	long ntok = 0;
+	for (int i = 0; rc == 0 && i < N; i++) {
+		wz[i] = (float)reward_logit(all[i].r_c);
+		mean_c += all[i].r_c, mean_h += all[i].r_h, mean_s += all[i].r_s;
+		gen_tokens += all[i].L - all[i].stopped;
+		no_eos += !all[i].stopped;
+		ntok += all[i].L;
 	}
 	if (rc == 0) {
 		/* R~_c = whiten(logit(R_c)) over the batch, then the no-EOS penalty */
 		reward_whiten(wz, (size_t)N, o->h.whiten_eps);
-		for (int i = 0; i < N; i++)
-			r->ro[i].score = wz[i] - (r->ro[i].stopped ? 0 : o->no_eos_penalty);
+		for (int i = 0; i < n; i++)
+			r->ro[i].score = wz[lo + i] - (r->ro[i].stopped ? 0 : o->no_eos_penalty);
+		r->reward_mean = mean_c / N;
 	}
 	double t2 = now_s();
 	double kl = 0, ent = 0, ev = NAN;
-	long ntok = 0;
 	if (rc == 0) {
-		ppo_eval_policy(&r->pol, r->rp, N, o->h.temperature, 0, &r->scr);
-		ppo_eval_policy(&r->ref, r->rp, N, o->h.temperature, 1, &r->scr);
-		ppo_eval_critic(&r->critic, r->rp, N, &r->scr);
-		ppo_prepare(r->rp, N, &o->h);
-		for (int i = 0; i < N; i++)
-			ntok += r->ro[i].L;
-		ev_a = sp_calloc((size_t)ntok + 1, sizeof *ev_a), ev_b = sp_calloc((size_t)ntok + 1, sizeof *ev_b);
-		if (!ev_a || !ev_b)
-			rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
-		size_t k = 0;
-		for (int i = 0; rc == 0 && i < N; i++) {
-			const ppo_rollout *x = &r->ro[i];
-			for (int j = 0; j < x->L; j++, k++) {
-				kl += x->logp_old[j] - x->logp_ref[j];
-				ent += x->entropy[j];
-				ev_a[k] = x->ret[j];
-				ev_b[k] = (double)x->ret[j] - x->values[j];
-			}
-		}
-		if (rc == 0) {
-			double vr = var_of(ev_a, (size_t)ntok);
-			ev = vr > 0 ? 1 - var_of(ev_b, (size_t)ntok) / vr : NAN;
-		}
+		ppo_eval_policy(&r->pol, r->rp, n, o->h.temperature, 0, &r->scr);
+		ppo_eval_policy(&r->ref, r->rp, n, o->h.temperature, 1, &r->scr);
+		ppo_eval_critic(&r->critic, r->rp, n, &r->scr);
+		ppo_rewards_gae(r->rp, n, &o->h);
+		/* the advantages whitened over every action of the batch (ppo_prepare's sums, across ranks) */
+		rc = batch_token_stats(r, all, ntok, &kl, &ent, &ev, err);
 	}
 	double t3 = now_s();
-	/* epochs of mini-batch steps */
+	/* epochs of mini-batch steps: every rank walks the same mini-batches and adds the gradient of its
+	 * own rollouts in each, scaled by the whole mini-batch's token count; the sums over ranks are
+	 * every rank's gradients, clipped and stepped alike */
 	ppo_stats acc = { 0 };
 	double gn_p = 0, gn_c = 0;
 	long steps = 0, spikes = 0;
@@ -462,12 +563,26 @@ int ppo_run_iteration(ppo_run *r, FILE *log, sp_err *err)
 		rc = sp_err_set_(err, SP_ENOMEM, __FILE__, __LINE__, "out of memory");
 	for (long e = 0; rc == 0 && e < o->epochs; e++) {
 		shuffle(order, (size_t)N, mix(mix(o->seed ^ 0x5EED, (uint64_t)r->iter), (uint64_t)e));
-		for (int m0 = 0; m0 < N; m0 += (int)o->minibatch) {
-			int n = N - m0 < (int)o->minibatch ? N - m0 : (int)o->minibatch;
-			for (int i = 0; i < n; i++)
-				mb[i] = &r->ro[order[m0 + i]];
+		for (int m0 = 0; rc == 0 && m0 < N; m0 += (int)o->minibatch) {
+			int nm = N - m0 < (int)o->minibatch ? N - m0 : (int)o->minibatch, k = 0;
+			long mtok = 0;
+			for (int i = 0; i < nm; i++) {
+				int g = (int)order[m0 + i];
+				mtok += all[g].L;
+				if (g >= lo && g < hi)
+					mb[k++] = &r->ro[g - lo];
+			}
 			ppo_stats st;
-			ppo_minibatch(&r->pol, &r->critic, mb, n, &o->h, &r->scr, &st);
+			ppo_minibatch_part(&r->pol, &r->critic, mb, k, mtok, &o->h, &r->scr, &st);
+			if (r->comm && r->world > 1) {
+				double x[5] = { st.pg_loss, st.v_loss, st.clip_frac, st.approx_kl, st.ratio_mean };
+				rc = dist_comm_sum_floats(r->comm, r->pol.grads, r->pol.n_params, err);
+				rc = rc ? rc : dist_comm_sum_floats(r->comm, r->critic.grads, r->critic.n_params, err);
+				rc = rc ? rc : dist_comm_sum_doubles(r->comm, x, 5, err);
+				if (rc)
+					break;
+				st.pg_loss = x[0], st.v_loss = x[1], st.clip_frac = x[2], st.approx_kl = x[3], st.ratio_mean = x[4];
+			}
 			float gp = adamw_clip(r->pol.grads, r->pol.n_params, o->clip_grad);
 			float gc = adamw_clip(r->critic.grads, r->critic.n_params, o->clip_grad);
 			/* spike detection on the policy's gradient norm (its loss hovers around 0 by design) */
@@ -503,7 +618,7 @@ int ppo_run_iteration(ppo_run *r, FILE *log, sp_err *err)
 		if (rc == 0 && ev_reward > r->eval_best) {
 			r->eval_best = ev_reward;
 			r->eval_bad = 0;
-			if (r->best_dir[0])
+			if (r->best_dir[0] && r->rank == 0)   /* the ranks hold the same policy */
 				rc = ckpt_save_model(r->best_dir, &r->pol, tok_identity(r->tok), tok_bos_id(r->tok), tok_eos_id(r->tok), err);
 		} else if (rc == 0) {
 			r->eval_bad++;
@@ -535,9 +650,10 @@ int ppo_run_iteration(ppo_run *r, FILE *log, sp_err *err)
 		fprintf(log, "%s\n", l->p);
 		fflush(log);
 	}
-	for (int i = 0; seqs && i < N; i++)
+	for (int i = 0; seqs && i < n; i++)
 		tok_ids_release(&seqs[i]);
-	sp_free(seqs), sp_free(sp), sp_free(rh), sp_free(rsf), sp_free(rcb), sp_free(safe), sp_free(wz);
-	sp_free(ev_a), sp_free(ev_b), sp_free(order), sp_free(mb);
+	sp_free(seqs), sp_free(sp), sp_free(rh), sp_free(rsf), sp_free(rcb), sp_free(safe), sp_free(wz), sp_free(rec);
+	sp_free(order), sp_free(mb);
+	sp_buf_release(&recs);
 	return rc;
 }

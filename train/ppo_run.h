@@ -12,6 +12,7 @@
 #include "ppo.h"
 #include "reward.h"
 #include "decode_batch.h"
+#include "dist.h"
 #include "sample.h"
 #include "spindle/buf.h"
 
@@ -56,6 +57,12 @@ typedef struct ppo_run {
 	double eval_best;            /* best held-out reward so far (-inf before the first) */
 	long eval_bad;               /* evaluations since the best */
 	int stop;                    /* set when patience ran out */
+	/* data parallelism (ppo_run_set_comm): this rank samples and trains on rollouts [lo, hi) of each
+	 * iteration's; the whole batch's statistics and the gradients are exchanged over comm */
+	dist_comm *comm;             /* NULL: one process (borrowed) */
+	int rank, world;
+	long lo, hi;
+	double reward_mean;          /* the last iteration's mean combined reward over every rank's rollouts */
 } ppo_run;
 
 /* Loads the policy and reference from policy_dir and the critic from critic_dir, refusing by name a
@@ -63,14 +70,18 @@ typedef struct ppo_run {
  * tok's. */
 int ppo_run_init(ppo_run *r, const ppo_run_opts *o, const char *policy_dir, const char *critic_dir, const tok_model *tok,
                  const rl_prompts *ps, reward_set *rs, sp_err *err);
+/* Spreads the run over c's ranks (NULL: one process, the default): SP_EUSAGE, the same on every
+ * rank, when the rollouts make fewer sampling chunks (--gen-batch) than there are ranks. */
+int ppo_run_set_comm(ppo_run *r, dist_comm *c, sp_err *err);
 /* Restores a checkpoint folder written by ppo_run_save (policy, critic, both optimizers, cursor,
  * spike statistics, iteration). */
 int ppo_run_resume(ppo_run *r, const char *dir, sp_err *err);
 /* One iteration: rollouts, scores, reference/critic forwards, GAE, then epochs x mini-batch steps.
- * Writes one JSON line (schemas/train-ppo-log.schema.json) to log when not NULL. */
+ * Writes one JSON line (schemas/train-ppo-log.schema.json) to log when not NULL (rank 0's: the
+ * statistics of the other ranks' rollouts reach rank 0 alone). Collective when spread over ranks. */
 int ppo_run_iteration(ppo_run *r, FILE *log, sp_err *err);
 /* Held-out evaluation: one sample per prompt of ev (the same random streams at every call), scored;
- * *mean is the mean combined reward. */
+ * *mean is the mean combined reward. Spread over ranks by sampling chunks; *mean on every rank. */
 int ppo_run_eval(ppo_run *r, const rl_prompts *ev, double *mean, sp_err *err);
 /* Writes dir/{model.safetensors, config.json, optimizer.safetensors}, dir/critic/(the same), then
  * dir/ppo_state.json last (every file atomically). */

@@ -72,12 +72,12 @@ check "overlapped step logs validate against train-log.schema.json" $PY tests/sc
 check_rc "--world under mpirun is a usage error" 2 mpi_run_noleak 2 "$S" train pretrain --data "$T/shards" "${P[@]}" --steps 1 --world 2 --out "$T/pw"
 check_grep "... saying the ranks come from MPI" "ranks come from MPI" "$T/.out"
 # commands that run in one process refuse to run as N copies (each would write the same outputs)
-for c in ppo score; do
+for c in rs score; do
 	check_rc "train $c as 2 ranks is a usage error" 2 mpi_run_noleak 2 "$S" train $c --out "$T/$c"
 	check_grep "... saying it runs in one process" "train $c: started as one of 2 ranks.*runs in one process" "$T/.out"
 	check_grep "... and naming the data-parallel commands" "data-parallel commands: pretrain, sft, rm, dpo$" "$T/.out"
 done
-check "... and wrote nothing" test ! -e "$T/ppo" -a ! -e "$T/score"
+check "... and wrote nothing" test ! -e "$T/rs" -a ! -e "$T/score"
 
 # 2. sft and rm from annotate-format exports
 $PY - "$T" <<'PYEOF'

@@ -4,7 +4,7 @@
  * parameter's gradient after one mini-batch (in micro-batches); and the invariants: on the first
  * mini-batch ratio = 1, approx KL = 0 and clip fraction = 0; KL = 0 when policy = reference; with
  * gamma = lambda = 1 and zero values the advantages are the rewards-to-go; batched KV-cache decoding
- * (the rollouts) equals one-sequence decoding. */
+ * (the rollouts) equals one-sequence decoding; data-parallel PPO's pieces add up to the whole. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 #include "../../train/decode_batch.h"
 #include "../../train/model.h"
 #include "../../train/ppo.h"
+#include "../../train/ppo_dist.h"
 #include "../../train/rng.h"
 #include "../../train/safetensors.h"
 #include "../../train/sample.h"
@@ -318,4 +319,93 @@ Test(ppo, batched_decoding_matches_one_sequence_decoding)
 	decode_release(&ds);
 	decode_batch_release(&db);
 	model_release(&m);
+}
+
+/* Data-parallel PPO's pieces (ppo_run.c across ranks): ppo_prepare equals rewards + GAE, the
+ * whitening moments of the advantages laid end to end, and their application, bit for bit; a
+ * mini-batch cut in two parts, each scaled by the whole's token count, adds up to the whole's
+ * gradients and statistics (to float rounding); the ranks' blocks of whole chunks tile the rollouts. */
+Test(ppo, prepare_in_pieces_and_a_minibatch_in_parts_add_up)
+{
+	model pol, ref, cr;
+	mk(&pol, 0, 7), mk(&ref, 0, 8), mk(&cr, 1, 9);
+	ppo_hparams h;
+	ppo_hparams_default(&h);
+	ppo_rollout rs[NR], ra[NR], *rp[NR], *rq[NR];
+	rollouts(rs, rp, 4);
+	rollouts(ra, rq, 4);
+	ppo_scratch s;
+	cr_assert(ppo_scratch_init(&s, MICRO, TM, NULL) == 0);
+	for (int k = 0; k < 2; k++) {
+		ppo_rollout **x = k ? rq : rp;
+		ppo_eval_policy(&pol, x, NR, h.temperature, 0, &s);
+		ppo_eval_policy(&ref, x, NR, h.temperature, 1, &s);
+		ppo_eval_critic(&cr, x, NR, &s);
+		for (int i = 0; i < NR; i++)
+			x[i]->score = 0.5f * (float)i - 1;
+	}
+	ppo_prepare(rp, NR, &h);
+	ppo_rewards_gae(rq, NR, &h);
+	float adv[64];
+	size_t n = 0;
+	for (int i = 0; i < NR; i++)
+		for (int j = 0; j < ra[i].L; j++)
+			adv[n++] = ra[i].adv[j];
+	double mean = 0, inv = 0;
+	cr_assert(ppo_whiten_moments(adv, n, h.whiten_eps, &mean, &inv) == 1);
+	cr_expect(ppo_whiten_moments(adv, 0, h.whiten_eps, &mean, &inv) == 0, "nothing to whiten");
+	ppo_whiten_apply(rq, NR, mean, inv);
+	for (int i = 0; i < NR; i++)
+		cr_expect(memcmp(rs[i].adv, ra[i].adv, (size_t)rs[i].L * sizeof(float)) == 0, "rollout %d: the pieces' advantages differ", i);
+
+	ppo_stats whole, a, b;
+	long ntok = 0;
+	for (int i = 0; i < NR; i++)
+		ntok += rs[i].L;
+	ppo_minibatch(&pol, &cr, rp, NR, &h, &s, &whole);
+	float *gp = malloc(pol.n_params * sizeof *gp), *gc = malloc(cr.n_params * sizeof *gc);
+	cr_assert(gp && gc);
+	ppo_rollout *p1[] = { rp[0], rp[3] }, *p2[] = { rp[1], rp[2], rp[4] };
+	ppo_minibatch_part(&pol, &cr, p1, 2, ntok, &h, &s, &a);
+	memcpy(gp, pol.grads, pol.n_params * sizeof *gp), memcpy(gc, cr.grads, cr.n_params * sizeof *gc);
+	ppo_minibatch_part(&pol, &cr, p2, 3, ntok, &h, &s, &b);
+	for (size_t k = 0; k < pol.n_params; k++)
+		gp[k] += pol.grads[k];
+	for (size_t k = 0; k < cr.n_params; k++)
+		gc[k] += cr.grads[k];
+	ppo_minibatch(&pol, &cr, rp, NR, &h, &s, &whole);
+	cr_expect(rel_err(gp, pol.grads, pol.n_params) < 1e-5, "policy gradient: relative error %g", rel_err(gp, pol.grads, pol.n_params));
+	cr_expect(rel_err(gc, cr.grads, cr.n_params) < 1e-5, "critic gradient: relative error %g", rel_err(gc, cr.grads, cr.n_params));
+	cr_expect(fabs(a.pg_loss + b.pg_loss - whole.pg_loss) <= 1e-6 * fabs(whole.pg_loss) + 1e-6, "pg %g + %g vs %g", a.pg_loss, b.pg_loss, whole.pg_loss);
+	cr_expect(fabs(a.v_loss + b.v_loss - whole.v_loss) <= 1e-6 * fabs(whole.v_loss), "v %g + %g vs %g", a.v_loss, b.v_loss, whole.v_loss);
+	cr_expect(fabs(a.ratio_mean + b.ratio_mean - whole.ratio_mean) <= 1e-6, "ratio %g + %g vs %g", a.ratio_mean, b.ratio_mean, whole.ratio_mean);
+	cr_expect(a.n_tokens + b.n_tokens == ntok);
+	/* an empty part: zero gradients */
+	ppo_minibatch_part(&pol, &cr, p1, 0, ntok, &h, &s, &a);
+	size_t nz = 0;
+	for (size_t k = 0; k < pol.n_params; k++)
+		nz += pol.grads[k] != 0;
+	cr_expect(nz == 0 && a.pg_loss == 0 && a.n_tokens == 0, "an empty part adds nothing (%zu gradients not 0)", nz);
+	free(gp), free(gc);
+	for (int i = 0; i < NR; i++)
+		ppo_rollout_release(&rs[i]), ppo_rollout_release(&ra[i]);
+	ppo_scratch_release(&s);
+	model_release(&pol), model_release(&ref), model_release(&cr);
+}
+
+Test(ppo, rank_blocks_are_whole_chunks_tiling_the_rollouts)
+{
+	static const long cases[][3] = { { 8, 2, 2 }, { 10, 2, 3 }, { 7, 3, 2 }, { 5, 4, 2 }, { 512, 32, 5 }, { 3, 1, 3 } };
+	for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+		long n = cases[c][0], g = cases[c][1], w = cases[c][2], at = 0, mn = n, mx = 0;
+		for (int r = 0; r < w; r++) {
+			long lo, hi;
+			ppo_dist_block(n, g, r, (int)w, &lo, &hi);
+			cr_expect(lo == at && hi >= lo && lo % g == 0, "n %ld chunk %ld rank %d: [%ld, %ld) after %ld", n, g, r, lo, hi, at);
+			at = hi;
+			mn = hi - lo < mn ? hi - lo : mn, mx = hi - lo > mx ? hi - lo : mx;
+		}
+		cr_expect(at == n, "n %ld chunk %ld world %ld: the blocks end at %ld", n, g, w, at);
+		cr_expect(mx - mn <= g, "n %ld chunk %ld world %ld: shares %ld..%ld differ by more than a chunk", n, g, w, mn, mx);
+	}
 }
