@@ -75,7 +75,7 @@ check_grep "... saying the ranks come from MPI" "ranks come from MPI" "$T/.out"
 for c in rs score; do
 	check_rc "train $c as 2 ranks is a usage error" 2 mpi_run_noleak 2 "$S" train $c --out "$T/$c"
 	check_grep "... saying it runs in one process" "train $c: started as one of 2 ranks.*runs in one process" "$T/.out"
-	check_grep "... and naming the data-parallel commands" "data-parallel commands: pretrain, sft, rm, dpo$" "$T/.out"
+	check_grep "... and naming the data-parallel commands" "data-parallel commands: pretrain, sft, rm, dpo, ppo$" "$T/.out"
 done
 check "... and wrote nothing" test ! -e "$T/rs" -a ! -e "$T/score"
 
