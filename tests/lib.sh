@@ -24,3 +24,15 @@ check_rc() { local n=$1 want=$2; shift 2; "$@" >"$T/.out" 2>&1; local rc=$?; if 
 
 # A small real corpus: this machine's documentation (N docs), cached per run in $T.
 doc_corpus() { "$SPINDLE" corpus -q --max-docs "${1:-200}" --max-bytes 200000 /usr/share/doc > "$T/docs.jsonl"; echo "$T/docs.jsonl"; }
+# doc_tokenizer N COVERAGE [CHARS]: spm_train's 500-piece BPE tokenizer with byte fallback ($T/tok.model)
+# on N documents of this machine's documentation ($T/docs.jsonl), one line of at most CHARS (3000)
+# characters each ($T/docs.txt).
+doc_tokenizer() {
+	doc_corpus "$1" >/dev/null
+	/usr/bin/python3 -c "
+import json
+with open('$T/docs.jsonl') as f, open('$T/docs.txt','w') as o:
+    for l in f: o.write(json.loads(l)['text'].replace('\\n',' ')[:${3:-3000}]+'\\n')"
+	spm_train --input="$T/docs.txt" --model_prefix="$T/tok" --vocab_size=500 --model_type=bpe \
+		--character_coverage="$2" --byte_fallback=true --minloglevel=2 >/dev/null 2>&1
+}

@@ -30,13 +30,7 @@ if [ ! -x "$E" ]; then
 	exit 0
 fi
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 SPINDLE_EMU_NCCL_TIMEOUT=60
-doc_corpus 120 >/dev/null
-python3 -c "
-import json
-with open('$T/docs.jsonl') as f, open('$T/docs.txt','w') as o:
-    for l in f: o.write(json.loads(l)['text'].replace('\n',' ')[:3000]+'\n')"
-spm_train --input="$T/docs.txt" --model_prefix="$T/tok" --vocab_size=500 --model_type=bpe \
-	--character_coverage=1.0 --byte_fallback=true --minloglevel=2 >/dev/null 2>&1
+doc_tokenizer 120 1.0
 "$E" tok encode -q -m "$T/tok.model" --format bin "$T/docs.jsonl" | "$E" pack -q -m "$T/tok.model" --seq-len 33 -o "$T/shards"
 check "packed shards for the ranks" test -d "$T/shards"
 

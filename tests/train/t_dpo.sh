@@ -8,13 +8,7 @@ PY=/usr/bin/python3
 S="$SPINDLE"
 J() { $PY -c "import json,sys; d=[json.loads(l) for l in open(sys.argv[1]) if l.strip()]; $2" "$1"; }
 
-doc_corpus 60 >/dev/null
-$PY -c "
-import json
-with open('$T/docs.jsonl') as f, open('$T/docs.txt','w') as o:
-    for l in f: o.write(json.loads(l)['text'].replace('\n',' ')[:3000]+'\n')"
-spm_train --input="$T/docs.txt" --model_prefix="$T/tok" --vocab_size=500 --model_type=bpe \
-	--character_coverage=0.9995 --byte_fallback=true --minloglevel=2 >/dev/null 2>&1
+doc_tokenizer 60 0.9995
 check "spm_train made a tokenizer" test -s "$T/tok.model"
 
 $PY - "$T" <<'P'

@@ -11,13 +11,7 @@ PY=/usr/bin/python3
 S="$SPINDLE"
 V="$PY tests/schemas/validate.py"
 
-doc_corpus 60 >/dev/null
-$PY -c "
-import json
-with open('$T/docs.jsonl') as f, open('$T/docs.txt','w') as o:
-    for l in f: o.write(json.loads(l)['text'].replace('\n',' ')[:3000]+'\n')"
-spm_train --input="$T/docs.txt" --model_prefix="$T/tok" --vocab_size=500 --model_type=bpe \
-	--character_coverage=0.9995 --byte_fallback=true --minloglevel=2 >/dev/null 2>&1
+doc_tokenizer 60 0.9995
 $PY - "$T" <<'P'
 import json, sys
 t = sys.argv[1]

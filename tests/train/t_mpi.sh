@@ -17,13 +17,7 @@ mpi_available || { skip "mpirun data parallelism" "$MPI_SKIP_REASON"; exit 0; }
 steps() { grep '^{"step"' "$1" | sed -E 's/"tokens_per_s":[0-9.e+-]*,//; s/,"ranks":[0-9]+,"comm_s":[0-9.]+(,"buckets":[0-9]+,"buckets_early":[0-9]+)?//'; }
 
 # A tokenizer trained on real text (this machine's documentation), shards of 33-token sequences.
-doc_corpus 60 >/dev/null
-$PY -c "
-import json
-with open('$T/docs.jsonl') as f, open('$T/docs.txt','w') as o:
-    for l in f: o.write(json.loads(l)['text'].replace('\n',' ')[:3000]+'\n')"
-spm_train --input="$T/docs.txt" --model_prefix="$T/tok" --vocab_size=500 --model_type=bpe \
-	--character_coverage=0.995 --byte_fallback=true --minloglevel=2 >/dev/null 2>&1
+doc_tokenizer 60 0.995
 check "spm_train made a tokenizer" test -s "$T/tok.model"
 # a short epoch (a dozen sequences, a count not divisible by 3): the start of one document
 for cut in 1500 1400 1300; do

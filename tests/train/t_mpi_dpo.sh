@@ -14,13 +14,7 @@ mpi_available || { skip "mpirun data-parallel dpo" "$MPI_SKIP_REASON"; exit 0; }
 # step lines without what differs between runs (speed) or layouts (ranks, comm_s)
 steps() { grep '^{"step"' "$1" | sed -E 's/"tokens_per_s":[0-9.e+-]*,//; s/,"ranks":[0-9]+,"comm_s":[0-9.]+(,"buckets":[0-9]+,"buckets_early":[0-9]+)?//'; }
 
-doc_corpus 60 >/dev/null
-$PY -c "
-import json
-with open('$T/docs.jsonl') as f, open('$T/docs.txt','w') as o:
-    for l in f: o.write(json.loads(l)['text'].replace('\n',' ')[:3000]+'\n')"
-spm_train --input="$T/docs.txt" --model_prefix="$T/tok" --vocab_size=500 --model_type=bpe \
-	--character_coverage=0.9995 --byte_fallback=true --minloglevel=2 >/dev/null 2>&1
+doc_tokenizer 60 0.9995
 check "spm_train made a tokenizer" test -s "$T/tok.model"
 $PY - "$T" <<'P'
 import json, sys

@@ -13,13 +13,7 @@ check_rc "unknown train command is a usage error" 2 "$S" train frobnicate
 check_rc "pretrain without --data is a usage error" 2 "$S" train pretrain --out "$T/x"
 
 # A tokenizer trained on real text (this machine's documentation), small vocabulary for speed.
-doc_corpus 120 >/dev/null
-$PY -c "
-import json,sys
-with open('$T/docs.jsonl') as f, open('$T/docs.txt','w') as o:
-    for l in f: o.write(json.loads(l)['text'].replace('\n',' ')[:4000]+'\n')"
-spm_train --input="$T/docs.txt" --model_prefix="$T/tok" --vocab_size=500 --model_type=bpe \
-	--character_coverage=1.0 --byte_fallback=true --minloglevel=2 >/dev/null 2>&1
+doc_tokenizer 120 1.0 4000
 check "spm_train made a tokenizer" test -s "$T/tok.model"
 
 if "$S" pack --help >/dev/null 2>&1; then
