@@ -11,30 +11,7 @@ J() { $PY -c "import json,sys; d=[json.loads(l) for l in open(sys.argv[1]) if l.
 doc_tokenizer 60 0.9995
 check "spm_train made a tokenizer" test -s "$T/tok.model"
 
-$PY - "$T" <<'P'
-import json, sys
-t = sys.argv[1]
-topics = ["manual pages", "licenses", "compression", "the shell", "packages", "fonts", "printers", "networks",
-          "editors", "kernels", "mail", "clocks", "disks", "users", "locales", "sound"]
-base = {"source": "written", "annotator": "a", "created_at": "2026-01-01T00:00:00Z"}
-with open(t + "/sft.jsonl", "w") as f:
-    for i, x in enumerate(topics):
-        f.write(json.dumps({"id": f"sft-{i}", "prompt_id": f"p{i}", "category": "helpfulness",
-                            "dialog": [{"role": "user", "content": f"Tell me about {x}."}],
-                            "response": f"Here is a note about {x}.", **base}) + "\n")
-def pref(i, x):
-    return {"id": f"pref-{i}", "prompt_id": f"p{i}", "category": "helpfulness",
-            "dialog": [{"role": "user", "content": f"Explain {x}."}],
-            "chosen": f"Gladly: {x} explained clearly.", "rejected": f"No. {x} is boring.",
-            "chosen_id": "c", "rejected_id": "r", "rating": "better", "level": 2, "margin": 2 / 3,
-            "annotator": "a", "created_at": "2026-01-01T00:00:00Z"}
-with open(t + "/prefs.jsonl", "w") as f:
-    for i, x in enumerate(topics[:12]):
-        f.write(json.dumps(pref(i, x)) + "\n")
-with open(t + "/heldout.jsonl", "w") as f:
-    for i, x in enumerate(topics[12:]):
-        f.write(json.dumps(pref(100 + i, x)) + "\n")
-P
+$PY tests/train/dpo_fixture.py "$T" 12
 check "the test's pairs validate" $PY tests/schemas/validate.py schemas/annotate-preference.schema.json "$T/prefs.jsonl"
 M="--dim 32 --layers 2 --heads 4 --kv-heads 2 --hidden 64 --seq-len 48"
 "$S" train sft --data "$T/sft.jsonl" --tokenizer "$T/tok.model" $M --steps 8 --batch 4 --lr 3e-3 --out "$T/sft" >/dev/null 2>&1

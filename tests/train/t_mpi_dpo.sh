@@ -16,31 +16,7 @@ steps() { grep '^{"step"' "$1" | sed -E 's/"tokens_per_s":[0-9.e+-]*,//; s/,"ran
 
 doc_tokenizer 60 0.9995
 check "spm_train made a tokenizer" test -s "$T/tok.model"
-$PY - "$T" <<'P'
-import json, sys
-t = sys.argv[1]
-topics = ["manual pages", "licenses", "compression", "the shell", "packages", "fonts", "printers", "networks",
-          "editors", "kernels", "mail", "clocks", "disks", "users", "locales", "sound"]
-base = {"source": "written", "annotator": "a", "created_at": "2026-01-01T00:00:00Z"}
-with open(t + "/sft.jsonl", "w") as f:
-    for i, x in enumerate(topics):
-        f.write(json.dumps({"id": f"sft-{i}", "prompt_id": f"p{i}", "category": "helpfulness",
-                            "dialog": [{"role": "user", "content": f"Tell me about {x}."}],
-                            "response": f"Here is a note about {x}.", **base}) + "\n")
-ratings = ["significantly_better", "better", "slightly_better", "negligibly_better"]
-def pref(i, x):
-    return {"id": f"pref-{i}", "prompt_id": f"p{i}", "category": "helpfulness",
-            "dialog": [{"role": "user", "content": f"Explain {x}."}],
-            "chosen": f"Gladly: {x} explained clearly.", "rejected": f"No. {x} is boring.",
-            "chosen_id": "c", "rejected_id": "r", "rating": ratings[i % 4], "level": 3 - i % 4,
-            "margin": [1, 2 / 3, 1 / 3, 0][i % 4], "annotator": "a", "created_at": "2026-01-01T00:00:00Z"}
-with open(t + "/prefs.jsonl", "w") as f:
-    for i, x in enumerate(topics[:11]):   # 11 pairs: steps of 4 pairs cross epochs mid-step
-        f.write(json.dumps(pref(i, x)) + "\n")
-with open(t + "/heldout.jsonl", "w") as f:
-    for i, x in enumerate(topics[12:]):
-        f.write(json.dumps(pref(100 + i, x)) + "\n")
-P
+$PY tests/train/dpo_fixture.py "$T" 11 --mixed-ratings   # 11 pairs: steps of 4 pairs cross epochs mid-step
 M="--dim 32 --layers 2 --heads 4 --kv-heads 2 --hidden 64 --seq-len 48"
 "$S" train sft --data "$T/sft.jsonl" --tokenizer "$T/tok.model" $M --steps 6 --batch 4 --lr 3e-3 --threads 1 --out "$T/sft" >/dev/null 2>&1
 check "a tiny SFT model to start from" test -s "$T/sft/model.safetensors"
