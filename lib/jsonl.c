@@ -80,7 +80,9 @@ int sp_jsonl_parse(sp_record *rec, sp_err *err)
 		return rec_fail(rec, SP_EDATA, err, 0, "record is not a JSON object but %s", what);
 	}
 	rec->obj = o;
-	return 0;
+	/* an id is a name: one cut short at a U+0000 would be another record's, so every reader of
+	 * JSONL refuses it here (the record is left parsed for the caller to release) */
+	return sp_record_id_check(rec, err);
 }
 
 int sp_jsonl_next(sp_in *in, sp_record *rec, sp_err *err)

@@ -64,6 +64,26 @@ Test(jsonl, dotted_field_lookup_and_type_errors)
 	sp_record_release(&rec);
 }
 
+/* every JSONL reader refuses an id that U+0000 would cut short (two records could share a name) */
+Test(jsonl, an_id_holding_nul_is_refused_at_parse)
+{
+	sp_record rec = SP_RECORD_INIT;
+	sp_buf_appends(&rec.line, "{\"id\":\"doc-1\\u0000-copy\",\"text\":\"x\"}");
+	rec.lineno = 7;
+	rec.source = "in.jsonl";
+	sp_err err = SP_ERR_INIT;
+	cr_assert_eq(sp_jsonl_parse(&rec, &err), SP_EDATA);
+	cr_assert(strstr(err.msg, "U+0000"), "%s", err.msg);
+	cr_assert_eq(err.line, 7);
+	cr_assert_str_eq(err.name, "in.jsonl");
+	sp_record_release(&rec);
+	/* U+0000 elsewhere, and numeric ids, stay records */
+	sp_buf_appends(&rec.line, "{\"id\":12,\"text\":\"a\\u0000b\"}");
+	cr_assert_eq(sp_jsonl_parse(&rec, &err), 0);
+	cr_assert_str_eq(sp_record_id(&rec), "12");
+	sp_record_release(&rec);
+}
+
 Test(jsonl, big_integers_and_key_order_survive_a_round_trip)
 {
 	sp_record rec = SP_RECORD_INIT;

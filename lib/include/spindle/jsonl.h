@@ -26,8 +26,9 @@ typedef struct sp_record {
 #define SP_RECORD_INIT { SP_BUF_INIT, NULL, 0, NULL }
 
 /* Reads and parses the next non-empty line of in into rec. Returns 1 on a record, 0 at end of
- * input, SP_EDATA for a line that is not one JSON object (err names input and line; the stream
- * stays usable, so a caller may skip and go on), SP_EUTF8 for invalid UTF-8, or an I/O error.
+ * input, SP_EDATA for a line that is not one JSON object or whose string "id" holds U+0000
+ * (sp_record_id_check; err names input and line; the stream stays usable, so a caller may skip and
+ * go on), SP_EUTF8 for invalid UTF-8, or an I/O error.
  * Blank lines (only whitespace) are skipped. */
 int sp_jsonl_next(sp_in *in, sp_record *rec, sp_err *err);
 /* Parses a line already in rec->line (sets obj). Same errors as sp_jsonl_next. */
