@@ -10,11 +10,11 @@ cd "$T"
 mk_prompts p.jsonl 2
 printf '{"id":"p9\\u0000hidden","category":"helpfulness","dialog":[{"role":"user","content":"q"}]}\n' > nul-id.jsonl
 check_rc "a prompt id with U+0000 is refused" 1 "$SPINDLE" "${A[@]}" import prompts --db "$DB" nul-id.jsonl
-check_grep "the error names the field and U+0000" "nul-id.jsonl:1: field 'id': contains U+0000" "$T/.out"
+check_grep "the error names the field and U+0000" "nul-id.jsonl:1: field 'id' contains U+0000" "$T/.out"
 check_rc "import of good prompts" 0 "$SPINDLE" "${A[@]}" import prompts --db "$DB" p.jsonl
 printf '{"id":"r1\\u0000x","prompt_id":"p1","response":"a","model":"m","variant":"sft"}\n{"id":"r1\\u0000y","prompt_id":"p1","response":"b","model":"m","variant":"sft"}\n' > nul-rid.jsonl
 check_rc "two response ids differing after U+0000 are refused" 1 "$SPINDLE" "${A[@]}" import responses --db "$DB" nul-rid.jsonl
-check_grep "the error is about U+0000, not a collision" "field 'id': contains U+0000" "$T/.out"
+check_grep "the error is about U+0000, not a collision" "field 'id' contains U+0000" "$T/.out"
 printf '{"id":"r2","prompt_id":"p1","response":"visible\\u0000hidden text","model":"m","variant":"sft"}\n' > nul-text.jsonl
 check_rc "a response with U+0000 is refused" 1 "$SPINDLE" "${A[@]}" import responses --db "$DB" nul-text.jsonl
 check_grep "the error names 'response'" "field 'response': contains U+0000" "$T/.out"
