@@ -121,3 +121,23 @@ check_rc "fewer sampling chunks than ranks is a usage error (no hang)" 2 timeout
 	"$S" train ppo --model "$T/sft" $P --rollouts 4 --minibatch 4 --gen-batch 4 --out "$T/px"
 check_eq "... said by both ranks" 2 "$(grep -c 'make 1 chunk, fewer than the 2 ranks' "$T/.out")"
 check "... writing nothing" test ! -e "$T/px"
+
+# 6. one rank killed mid-run: the other stops within seconds, non-zero, naming it (every wait of
+# the distributed iteration goes through dist_comm's watchdog)
+mpi_run_noleak 2 "$S" train ppo --model "$T/sft" $P --iterations 100000 --rollouts 8 --minibatch 4 --gen-batch 2 \
+	--save-every 0 --out "$T/pk" > "$T/pk.log" 2>"$T/pk.err" &
+launcher=$!
+for i in $(seq 1 1000); do grep -q '"iteration"' "$T/pk.log" 2>/dev/null && break; sleep 0.02; done
+r1=$(mpi_rank_pids "$launcher" 1)
+kill -KILL $r1 2>/dev/null
+for i in $(seq 1 200); do kill -0 "$launcher" 2>/dev/null || break; sleep 0.05; done
+if kill -0 "$launcher" 2>/dev/null; then
+	not_ok "ppo: the surviving rank stops within 10 s of its peer's death" "still running"
+	kill -KILL $(mpi_rank_pids "$launcher") "$launcher" 2>/dev/null
+else
+	wait "$launcher"
+	rc=$?
+	ok "ppo: the surviving rank stopped within 10 s of its peer's death"
+	check "... with a non-zero exit ($rc)" test "$rc" -ne 0
+	check_grep "... and a message naming rank 1 (spindle's watchdog or mpirun's)" "rank 1" "$T/pk.err"
+fi
