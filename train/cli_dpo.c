@@ -93,7 +93,7 @@ int cmd_dpo(int argc, char **argv)
 		O("stop-after", SP_OPT_INT, &a.stop_after, "N", "end this invocation after N steps with a checkpoint (continue with --resume)", 0, 100000000),
 		OD("spike-k", &a.spike_k, "K", "loss spike threshold in standard deviations, in [0, 1000] (default 4; 0 = off)", "0..1000"),
 		O("skip-spikes", SP_OPT_FLAG, &a.skip_spikes, NULL, "drop the update of a spiking batch", 0, 0),
-		O("no-cache", SP_OPT_FLAG, &a.no_cache, NULL, "recompute the reference log-probabilities (and rewrite the cache)", 0, 0),
+		O("no-cache", SP_OPT_FLAG, &a.no_cache, NULL, "compute the reference log-probabilities without the cache (neither read nor written)", 0, 0),
 		O("threads", SP_OPT_INT, &a.threads, "N", "CPU threads (default and auto: the CPUs this process may use; under MPI, shared between the ranks of a host)", 1, 4096),
 		SP_OPT_TABLE_END
 	};
