@@ -25,7 +25,7 @@
 typedef struct dargs {
 	const char *data, *eval_data, *out, *init_from, *ref, *tokenizer, *category, *margins;
 	long steps, batch, accum, warmup, save_every, threads, seed, stop_after;
-	double lr, min_lr_ratio, clip, wd, beta, spike_k;
+	double lr, min_lr_ratio, clip, wd, beta, spike_k, bucket_mb;
 	int resume, skip_spikes, no_cache;
 } dargs;
 
@@ -57,6 +57,7 @@ int cmd_dpo(int argc, char **argv)
 	a.steps = 100;
 	a.batch = 4;
 	a.accum = 1;
+	a.bucket_mb = 25;
 	a.lr = 1e-6;
 	a.warmup = -1;
 	a.min_lr_ratio = 0.1;
@@ -95,6 +96,7 @@ int cmd_dpo(int argc, char **argv)
 		O("skip-spikes", SP_OPT_FLAG, &a.skip_spikes, NULL, "drop the update of a spiking batch", 0, 0),
 		O("no-cache", SP_OPT_FLAG, &a.no_cache, NULL, "compute the reference log-probabilities without the cache (neither read nor written)", 0, 0),
 		O("threads", SP_OPT_INT, &a.threads, "N", "CPU threads (default and auto: the CPUs this process may use; under MPI, shared between the ranks of a host)", 1, 4096),
+		OD("bucket-mb", &a.bucket_mb, "MB", "data parallelism: the gradient goes to the other ranks in buckets of about MB megabytes as the backward finishes them (default 25; 0: the whole gradient after the backward)", "0..65536"),
 		SP_OPT_TABLE_END
 	};
 #undef O
@@ -221,6 +223,7 @@ int cmd_dpo(int argc, char **argv)
 	o.save_every = a.save_every;
 	o.batch = (int)a.batch;
 	o.accum = (int)a.accum;
+	o.bucket_mb = (float)a.bucket_mb;
 	o.lr = (float)a.lr;
 	o.min_lr_ratio = (float)a.min_lr_ratio;
 	o.clip = (float)a.clip;

@@ -247,6 +247,7 @@ int dpo_hook_init(dpo_hook *h, const dpo_ref *ref, double beta, sp_err *err)
 	h->hook.name = "dpo";
 	h->hook.ctx = h;
 	h->hook.micro = micro;
+	h->hook.one_backward = 1;   /* micro: one model_backward_tokens */
 	h->hook.sums = h->sums;
 	h->hook.n_sums = DPO_N_SUMS;
 	h->hook.log = log_fields;

@@ -96,7 +96,8 @@ static void accumulate(float *acc, const float *g, size_t n, int first)
  * bits are those of the exchange after the backward. */
 static int overlap_on(const trainer *t)
 {
-	return t->comm && !t->dev && dist_comm_world(t->comm) > 1 && t->o.bucket_mb > 0 && t->o.mode != TRAIN_HOOK;
+	return t->comm && !t->dev && dist_comm_world(t->comm) > 1 && t->o.bucket_mb > 0 &&
+	       (t->o.mode != TRAIN_HOOK || (t->hook && t->hook->one_backward));
 }
 
 static int start_buckets(trainer *t, int upto_stage, sp_err *err)

@@ -37,6 +37,9 @@ typedef struct train_hook {
 	int n_sums;              /* at most TRAIN_HOOK_MAX_SUMS */
 	/* appends the step's own fields, from sums, to its log line (",\"key\":value,...") */
 	void (*log)(void *ctx, sp_buf *line);
+	/* micro runs exactly one backward of t->m (model_backward*), so the ranks' exchange may start
+	 * on gradient buckets as that backward finishes them (o.bucket_mb) */
+	int one_backward;
 } train_hook;
 
 typedef struct train_opts {

@@ -42,6 +42,14 @@ check_eq "... two of them (rank 0's)" 2 "$(grep -c '"event":"eval"' "$T/a2.log")
 check_files "2 ranks end with 1 process's weights, bit for bit" "$T/a1/model.safetensors" "$T/a2/model.safetensors"
 check_files "... and its optimizer moments" "$T/a1/optimizer.safetensors" "$T/a2/optimizer.safetensors"
 check_files "... and its trainer state (step, RNG, cursor, save id)" "$T/a1/trainer_state.json" "$T/a2/trainer_state.json"
+# the exchange overlapped with the backward in small buckets (one per stage), with --accum 2 (the
+# earlier micro-batch joins each bucket as it starts): the bits of the exchange after the backward
+mpi_run_noleak 2 "$S" train dpo "${D[@]}" --accum 2 --bucket-mb 0.002 --out "$T/b2" > "$T/b2.log" 2>/dev/null
+mpi_run_noleak 2 "$S" train dpo "${D[@]}" --accum 2 --bucket-mb 0 --out "$T/b0" > "$T/b0.log" 2>/dev/null
+check_eq "--bucket-mb 0.002: a bucket per stage of the backward (2 layers + head + embeddings), every step" 6 \
+	"$(grep -c '"buckets":4,' "$T/b2.log")"
+check_files "overlapped dpo logs the steps of the exchange after the backward" <(steps "$T/b0.log") <(steps "$T/b2.log")
+check_files "... and ends with its weights, bit for bit" "$T/b0/model.safetensors" "$T/b2/model.safetensors"
 check_files "... and its reference cache" "$T/a1/dpo_ref_logps.json" "$T/a2/dpo_ref_logps.json"
 check_eq "the run folder's train_log.jsonl has each step once" 6 "$(grep -c '^{"step"' "$T/a2/train_log.jsonl")"
 check_eq "rank 0 alone prints the reference's message" 1 "$(grep -c 'log-probabilities of 11 pairs computed' "$T/a2.err")"
