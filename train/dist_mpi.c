@@ -336,6 +336,8 @@ static int post_phase2(dist_comm *c, struct sum_state *st, sum_job *j, sp_err *e
 	for (int s = 0; s < j->n_segs; s++) {
 		float *seg = j->base + j->segs[s].off;
 		size_t n = j->segs[s].n, lo = slice_lo(n, W, me), mine = slice_lo(n, W, me + 1) - lo;
+		if (!mine)
+			continue;  /* (a segment shorter than the ranks: no slice here, and maybe no scratch) */
 		const float *from[64];
 		for (int k = 0, p = 0; k < W; k++)
 			from[k] = k == me ? seg + lo : scr + (size_t)p++ * m + at;
