@@ -1,6 +1,7 @@
 /* cli_common.c - what the `spindle train` subcommands share (declared in cli_int.h): the thread count,
- * the data-parallel start-up under mpirun/srun, a file test, loading a checkpoint folder's model. The
+ * the data-parallel start-up under mpirun/srun, the step loop with its saves, a file test, loading a checkpoint folder's model. The
  * generation helpers live in cli_sample.c. */
+#include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "ckpt.h"
 #include "cli_int.h"
 #include "dist.h"
+#include "trainer.h"
 #include "spindle/cpus.h"
 
 void set_threads(long n)
@@ -50,6 +52,25 @@ int cli_dist_start(const char *prog, int given_rank, int given_world, long *thre
 			return cli_failf(prog, CLI_USAGE, "started as one of %s tasks without MPI: use srun --mpi=pmix (or mpirun)", st);
 	}
 	set_threads(*threads);
+	return CLI_OK;
+}
+
+int cli_train_steps(const char *prog, trainer *t, const char *out, long stop_after, int saver, float *first)
+{
+	sp_err err = SP_ERR_INIT;
+	long start = t->step, end = t->o.steps, every = t->o.save_every;
+	long stop = stop_after > 0 && start + stop_after < end ? start + stop_after : end;
+	*first = NAN;
+	while (t->step < stop) {
+		if (trainer_step(t, &err) < 0)
+			return cli_fail(prog, &err);
+		if (t->step == start + 1)
+			*first = t->last_loss;
+		if (saver && every > 0 && t->step % every == 0 && t->step < stop && trainer_save(t, out, &err) < 0)
+			return cli_fail(prog, &err);
+	}
+	if (saver && trainer_save(t, out, &err) < 0)
+		return cli_fail(prog, &err);
 	return CLI_OK;
 }
 

@@ -272,24 +272,9 @@ int cmd_dpo(int argc, char **argv)
 	if (a.eval_data && !resuming && (code = eval_line(prog, &t.m, &ed, &erl, t.batch.B, t.step, a.beta, elog)) != CLI_OK)
 		goto done;
 	long start = t.step;
-	long stop = a.stop_after > 0 && start + a.stop_after < o.steps ? start + a.stop_after : o.steps;
-	float first = NAN;
-	while (t.step < stop) {
-		if (trainer_step(&t, &err) < 0) {
-			code = cli_fail(prog, &err);
-			goto done;
-		}
-		if (t.step == start + 1)
-			first = t.last_loss;
-		if (talk && o.save_every > 0 && t.step % o.save_every == 0 && t.step < stop && trainer_save(&t, a.out, &err) < 0) {
-			code = cli_fail(prog, &err);
-			goto done;
-		}
-	}
-	if (talk && trainer_save(&t, a.out, &err) < 0) {
-		code = cli_fail(prog, &err);
+	float first;
+	if ((code = cli_train_steps(prog, &t, a.out, a.stop_after, talk, &first)) != CLI_OK)
 		goto done;
-	}
 	if (a.eval_data && t.step >= o.steps && (code = eval_line(prog, &t.m, &ed, &erl, t.batch.B, t.step, a.beta, elog)) != CLI_OK)
 		goto done;
 	if (talk)

@@ -24,6 +24,11 @@ void set_threads(long n);
  * (srun without --mpi=pmix). Then set_threads(*threads). Returns CLI_OK, or the exit code (printed). */
 int cli_dist_start(const char *prog, int given_rank, int given_world, long *threads, dist_comm **comm, int *rank,
                    int *world);
+/* The trainer's steps up to o.steps, or stop_after more (> 0): saves to out every o.save_every steps
+ * and at the end when saver (rank 0 of data-parallel ranks). *first: the first of these steps' loss.
+ * Returns CLI_OK, or the exit code (printed). */
+struct trainer;
+int cli_train_steps(const char *prog, struct trainer *t, const char *out, long stop_after, int saver, float *first);
 /* 1 when dir/name exists. */
 int file_exists(const char *dir, const char *name);
 /* Loads the checkpoint in dir for batches up to B x T (T <= 0 or past the context: the context).

@@ -438,25 +438,10 @@ int train_run_mode(int mode, int argc, char **argv)
 		t.on_log = train_runlog_hook;
 		t.log_ctx = &rl;
 	}
-	float first = NAN;
+	float first;
 	long start = t.step;
-	long stop = a.stop_after > 0 && start + a.stop_after < o.steps ? start + a.stop_after : o.steps;
-	while (t.step < stop) {
-		if (trainer_step(&t, &err) < 0) {
-			code = cli_fail(prog, &err);
-			goto done;
-		}
-		if (t.step == start + 1)
-			first = t.last_loss;
-		if (saver && o.save_every > 0 && t.step % o.save_every == 0 && t.step < stop && trainer_save(&t, a.out, &err) < 0) {
-			code = cli_fail(prog, &err);
-			goto done;
-		}
-	}
-	if (saver && trainer_save(&t, a.out, &err) < 0) {
-		code = cli_fail(prog, &err);
+	if ((code = cli_train_steps(prog, &t, a.out, a.stop_after, saver, &first)) != CLI_OK)
 		goto done;
-	}
 	if (talk)
 		fprintf(stderr, "%s: %ld steps, loss %.4f -> %.4f, %ld spikes; checkpoint in %s\n", prog, t.step - start,
 		        (double)first, (double)t.last_loss, t.n_spikes, a.out);
